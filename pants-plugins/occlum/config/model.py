@@ -1,0 +1,295 @@
+"""Typed inputs for an Occlum.json, and rendering them for one Occlum release.
+
+The rendered document is shaped like that release's `occlum init` template
+(same keys, same order) so diffs against a hand-made instance stay readable.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
+
+from occlum.config import releases as rel
+from occlum.config.sizes import SizeError, format_size, parse_size
+
+MOUNT_TYPES = frozenset({"hostfs", "sefs", "ramfs"})
+# Options a user mount may carry, per type (contract 1.7). MAC is reserved for
+# the root image layer, which the renderer writes itself.
+_MOUNT_OPTIONS: Dict[str, frozenset] = {
+    "sefs": frozenset({"temporary", "cache_size"}),
+    "hostfs": frozenset(),
+    "ramfs": frozenset(),
+}
+# Targets owned by the default mount table (or auto-added from 0.29.6).
+RESERVED_TARGETS = frozenset({"/", "/host", "/proc", "/dev"})
+PAGE = 4096
+SEFS_MIN_CACHE_SIZE = 196608  # 48 pages; v0.31.0 rootfs.rs
+U16_MAX = 0xFFFF
+U32_MAX = 0xFFFFFFFF
+
+OptionValue = Union[bool, int, str]
+
+
+class UnsupportedFeatureError(ValueError):
+    """The inputs ask for something the chosen release would silently ignore."""
+
+
+def _check_abspath(what: str, path: object) -> None:
+    if not isinstance(path, str) or not path.startswith("/") or "\0" in path:
+        raise ValueError(f"{what} must be an absolute path string, got {path!r}")
+
+
+@dataclass(frozen=True)
+class Mount:
+    """An extra mount appended after the release's default mount table."""
+
+    target: str
+    type: str
+    source: Optional[str] = None
+    # Sorted (key, value) pairs; a Mapping is accepted and normalised.
+    # cache_size may be given as bytes or as an Occlum size string; stored as bytes.
+    options: Tuple[Tuple[str, OptionValue], ...] = ()
+
+    def __post_init__(self) -> None:
+        _check_abspath("mount target", self.target)
+        parts = self.target.split("/")[1:]
+        if any(p in ("", ".", "..") for p in parts) or self.target in RESERVED_TARGETS:
+            raise ValueError(
+                f"mount target {self.target!r} must be a normalised absolute path other than "
+                f"{', '.join(sorted(RESERVED_TARGETS))}"
+            )
+        if self.type not in MOUNT_TYPES:
+            raise ValueError(f"mount type {self.type!r} is not one of {', '.join(sorted(MOUNT_TYPES))}")
+        if self.type == "ramfs":
+            if self.source is not None:
+                raise ValueError(f"ramfs mount {self.target!r} takes no source")
+        elif not isinstance(self.source, str) or not self.source:
+            raise ValueError(f"{self.type} mount {self.target!r} needs a source directory")
+        raw = self.options.items() if isinstance(self.options, Mapping) else self.options
+        opts = dict(raw)
+        allowed = _MOUNT_OPTIONS[self.type]
+        unknown = sorted(set(opts) - allowed)
+        if unknown:
+            raise ValueError(
+                f"{self.type} mount {self.target!r}: unsupported options {unknown}; "
+                f"allowed: {sorted(allowed) or 'none'}"
+            )
+        if "temporary" in opts and not isinstance(opts["temporary"], bool):
+            raise ValueError(f"mount {self.target!r}: temporary must be a bool, got {opts['temporary']!r}")
+        if "cache_size" in opts:
+            cache = opts["cache_size"]
+            cache = parse_size(cache) if isinstance(cache, str) else cache
+            if isinstance(cache, bool) or not isinstance(cache, int):
+                raise ValueError(f"mount {self.target!r}: cache_size must be bytes or a size string")
+            if cache < SEFS_MIN_CACHE_SIZE or cache % PAGE:
+                raise ValueError(
+                    f"mount {self.target!r}: cache_size {cache} must be >= {SEFS_MIN_CACHE_SIZE} "
+                    f"and a multiple of {PAGE}"
+                )
+            opts["cache_size"] = cache
+        object.__setattr__(self, "options", tuple(sorted(opts.items())))
+
+    def option(self, key: str) -> Optional[OptionValue]:
+        return dict(self.options).get(key)
+
+    def to_json(self) -> Dict[str, Any]:
+        doc: Dict[str, Any] = {"target": self.target, "type": self.type}
+        if self.source is not None:
+            doc["source"] = self.source
+        if self.options:
+            doc["options"] = {
+                k: format_size(v) if k == "cache_size" else v for k, v in self.options  # type: ignore[arg-type]
+            }
+        return doc
+
+
+_SIZE_FIELDS = (
+    "user_space_size",
+    "kernel_space_heap_size",
+    "kernel_space_stack_size",
+    "default_heap_size",
+    "default_stack_size",
+    "default_mmap_size",
+)
+
+
+@dataclass(frozen=True)
+class OcclumConfigInputs:
+    """Everything the plugin decides about an enclave; sizes are in bytes.
+
+    user_space_size is always the real user space: releases before 0.30.0
+    ignore user_space_max_size, so it is only an addition for >= 0.30.0.
+    """
+
+    user_space_size: int
+    kernel_space_heap_size: int
+    kernel_space_stack_size: int
+    max_num_of_threads: int
+    default_heap_size: int
+    default_stack_size: int
+    default_mmap_size: int
+    entry_points: Tuple[str, ...]
+    env_default: Tuple[str, ...] = ()
+    env_untrusted: Tuple[str, ...] = ()
+    # Release enclaves by default: a debuggable enclave leaks its memory to the host.
+    debuggable: bool = False
+    product_id: int = 0
+    version_number: int = 0
+    user_space_max_size: Optional[int] = None
+    extra_mounts: Tuple[Mount, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        for name in ("entry_points", "env_default", "env_untrusted", "extra_mounts"):
+            value = getattr(self, name)
+            if isinstance(value, (str, bytes)):
+                raise ValueError(f"{name} must be a sequence, not a single string")
+            object.__setattr__(self, name, tuple(value))
+        sizes = [*_SIZE_FIELDS, *(["user_space_max_size"] if self.user_space_max_size is not None else [])]
+        for name in sizes:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0 or value % PAGE:
+                raise ValueError(f"{name} must be a positive multiple of 4KB in bytes, got {value!r}")
+        if self.user_space_max_size is not None and self.user_space_max_size < self.user_space_size:
+            raise ValueError(
+                f"user_space_max_size ({format_size(self.user_space_max_size)}) is smaller than "
+                f"user_space_size ({format_size(self.user_space_size)})"
+            )
+        _check_int("max_num_of_threads", self.max_num_of_threads, 1, U32_MAX)
+        _check_int("product_id", self.product_id, 0, U16_MAX)
+        _check_int("version_number", self.version_number, 0, U16_MAX)
+        if not isinstance(self.debuggable, bool):
+            raise ValueError(f"debuggable must be a bool, got {self.debuggable!r}")
+        if not self.entry_points:
+            raise ValueError("entry_points must name at least one absolute directory")
+        for p in self.entry_points:
+            _check_abspath("entry point", p)
+        for kv in self.env_default:
+            key, sep, _ = kv.partition("=") if isinstance(kv, str) else ("", "", "")
+            if not sep or not key or "\0" in kv:
+                raise ValueError(f"env_default entries must be KEY=VALUE, got {kv!r}")
+        for name in self.env_untrusted:
+            if not isinstance(name, str) or not name or "=" in name or "\0" in name:
+                raise ValueError(f"env_untrusted entries must be variable names, got {name!r}")
+        seen = set()
+        for m in self.extra_mounts:
+            if not isinstance(m, Mount):
+                raise ValueError(f"extra_mounts entries must be Mount, got {m!r}")
+            if m.target in seen:
+                raise ValueError(f"mount target {m.target!r} appears twice")
+            seen.add(m.target)
+            cache = m.option("cache_size")
+            if isinstance(cache, int) and cache > self.kernel_space_heap_size:
+                raise ValueError(
+                    f"mount {m.target!r}: cache_size {format_size(cache)} exceeds the kernel heap "
+                    f"({format_size(self.kernel_space_heap_size)})"
+                )
+
+
+def _check_int(name: str, value: object, lo: int, hi: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise ValueError(f"{name} must be an integer in [{lo}, {hi}], got {value!r}")
+
+
+def default_mounts(release: str) -> List[Dict[str, Any]]:
+    """The mount list of the release's `occlum init` template (fresh objects)."""
+    if not rel.honours_mounts(release):
+        # 0.20.0 ignores this list; written as its template has it.
+        return [
+            {"target": "/", "type": "unionfs", "options": {"layers": [
+                {"target": "/", "type": "sefs", "source": "./image", "options": {"integrity_only": True}},
+                {"target": "/", "type": "sefs"},
+            ]}},
+            {"target": "/host", "type": "hostfs", "source": "."},
+            {"target": "/proc", "type": "procfs"},
+            {"target": "/tmp", "type": "sefs", "options": {"temporary": True}},
+            {"target": "/dev", "type": "devfs"},
+        ]
+    mounts: List[Dict[str, Any]] = [
+        # MAC "" is a placeholder gen_internal_conf replaces; the key must exist.
+        {"target": "/", "type": "unionfs", "options": {"layers": [
+            {"target": "/", "type": "sefs", "source": "./build/mount/__ROOT", "options": {"MAC": ""}},
+            {"target": "/", "type": "sefs", "source": "./run/mount/__ROOT"},
+        ]}},
+        {"target": "/host", "type": "hostfs", "source": "."},
+    ]
+    if rel.has_tmp_in_template(release):
+        mounts.append({"target": "/tmp", "type": "sefs", "source": "./run/mount/tmp",
+                       "options": {"temporary": True}})
+    if not rel.auto_adds_proc_dev(release):
+        mounts += [{"target": "/proc", "type": "procfs"}, {"target": "/dev", "type": "devfs"}]
+    return mounts
+
+
+def render_occlum_json(release: str, inputs: OcclumConfigInputs) -> Dict[str, Any]:
+    """The Occlum.json dict for `release`; raises UnsupportedFeatureError for inputs it would ignore."""
+    r = rel.parse_release(release)
+    if inputs.extra_mounts and not rel.honours_mounts(r):
+        raise UnsupportedFeatureError(
+            f"Occlum {release} ignores the mount list in Occlum.json; extra mounts need >= 0.21.0"
+        )
+    if any(m.option("cache_size") is not None for m in inputs.extra_mounts) and not rel.has_sefs_cache_size(r):
+        raise UnsupportedFeatureError(f"sefs cache_size needs Occlum >= 0.29.5, not {release}")
+
+    user = format_size(inputs.user_space_size)
+    heap = format_size(inputs.kernel_space_heap_size)
+    stack = format_size(inputs.kernel_space_stack_size)
+    if rel.honours_mounts(r):
+        limits: Dict[str, Any] = {"kernel_space_heap_size": heap, "kernel_space_stack_size": stack,
+                                  "user_space_size": user}
+    else:  # 0.20.0 template order
+        limits = {"user_space_size": user, "kernel_space_heap_size": heap, "kernel_space_stack_size": stack}
+    if inputs.user_space_max_size is not None and rel.has_user_space_max_size(r):
+        limits["user_space_max_size"] = format_size(inputs.user_space_max_size)
+    limits["max_num_of_threads"] = inputs.max_num_of_threads
+
+    metadata: Dict[str, Any] = {
+        "product_id": inputs.product_id,
+        "version_number": inputs.version_number,
+        "debuggable": inputs.debuggable,
+    }
+    if rel.has_kss(r):
+        metadata["enable_kss"] = False
+        metadata["family_id"] = {"high": "0x0", "low": "0x0"}
+        metadata["ext_prod_id"] = {"high": "0x0", "low": "0x0"}
+    if rel.has_metadata_pkru(r):
+        metadata["pkru"] = 0
+    if rel.has_metadata_amx(r):
+        metadata["amx"] = 0
+
+    doc: Dict[str, Any] = {
+        "resource_limits": limits,
+        "process": {
+            "default_stack_size": format_size(inputs.default_stack_size),
+            "default_heap_size": format_size(inputs.default_heap_size),
+            "default_mmap_size": format_size(inputs.default_mmap_size),
+        },
+        "entry_points": list(inputs.entry_points),
+        "env": {"default": list(inputs.env_default), "untrusted": list(inputs.env_untrusted)},
+        "metadata": metadata,
+    }
+    if rel.has_feature_object(r):
+        feature: Dict[str, Any] = {"amx": 0, "pkru": 0}
+        if rel.has_io_uring(r):
+            feature["io_uring"] = 0
+        feature["enable_edmm"] = False
+        feature["enable_posix_shm"] = False
+        doc["feature"] = feature
+
+    mounts = default_mounts(release)
+    taken = {m["target"] for m in mounts}
+    for m in inputs.extra_mounts:
+        if m.target in taken:
+            raise ValueError(f"extra mount target {m.target!r} clashes with Occlum {release}'s default mounts")
+        mounts.append(m.to_json())
+    doc["mount"] = mounts
+    return doc
+
+
+__all__ = [
+    "Mount",
+    "OcclumConfigInputs",
+    "UnsupportedFeatureError",
+    "SizeError",
+    "default_mounts",
+    "parse_size",
+    "render_occlum_json",
+]

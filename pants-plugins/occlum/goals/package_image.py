@@ -1,0 +1,223 @@
+"""`pants package` for `occlum_java_image`: a staged Occlum instance (`Occlum.json` + `image/`)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from pants.core.goals.package import BuiltPackage, BuiltPackageArtifact, PackageFieldSet
+from pants.core.util_rules.environments import EnvironmentField
+from pants.engine.addresses import Addresses, UnparsedAddressInputs
+from pants.engine.fs import AddPrefix, CreateDigest, Digest, FileContent, MergeDigests
+from pants.engine.rules import Get, MultiGet, collect_rules, rule
+from pants.engine.unions import UnionRule
+from pants.util.frozendict import FrozenDict
+from pants.util.logging import LogLevel
+
+from occlum.config.model import Mount, OcclumConfigInputs
+from occlum.jar.inspect_jar import JarError, check_runs_on
+from occlum.jvm.options import effective_jvm_options, java_command
+from occlum.subsystems.occlum import OcclumSubsystem
+from occlum.target_types import (
+    OcclumJavaImageDebuggableField,
+    OcclumJavaImageDefaultHeapSizeField,
+    OcclumJavaImageDefaultMmapSizeField,
+    OcclumJavaImageDefaultStackSizeField,
+    OcclumJavaImageEnvField,
+    OcclumJavaImageFilesField,
+    OcclumJavaImageJarDirField,
+    OcclumJavaImageJarField,
+    OcclumJavaImageJdkDirField,
+    OcclumJavaImageJdkField,
+    OcclumJavaImageJvmOptionsField,
+    OcclumJavaImageKernelSpaceHeapSizeField,
+    OcclumJavaImageKernelSpaceStackSizeField,
+    OcclumJavaImageMainArgsField,
+    OcclumJavaImageMaxNumOfThreadsField,
+    OcclumJavaImageMountsField,
+    OcclumJavaImageOutputPathField,
+    OcclumJavaImageProductIdField,
+    OcclumJavaImageUntrustedEnvField,
+    OcclumJavaImageUserSpaceSizeField,
+    OcclumJavaImageVersionNumberField,
+)
+from occlum.util_rules.dragonwell_jdk import DownloadedDragonwellJdk, DragonwellJdkRequest
+from occlum.util_rules.image_files import ImageFiles, ImageFilesRequest
+from occlum.util_rules.image_layout import ImageLayout, ImageLayoutRequest, ImagePart
+from occlum.util_rules.occlum_config import OcclumConfig, OcclumConfigRequest
+from occlum.util_rules.service_jar import ServiceJar, ServiceJarError, ServiceJarRequest
+
+SUMMARY_FILE = "occlum-image.json"
+
+
+@dataclass(frozen=True)
+class OcclumJavaImageFieldSet(PackageFieldSet):
+    required_fields = (OcclumJavaImageJdkField, OcclumJavaImageJarField)
+
+    jdk: OcclumJavaImageJdkField
+    jar: OcclumJavaImageJarField
+    jvm_options: OcclumJavaImageJvmOptionsField
+    main_args: OcclumJavaImageMainArgsField
+    env: OcclumJavaImageEnvField
+    untrusted_env: OcclumJavaImageUntrustedEnvField
+    user_space_size: OcclumJavaImageUserSpaceSizeField
+    kernel_space_heap_size: OcclumJavaImageKernelSpaceHeapSizeField
+    kernel_space_stack_size: OcclumJavaImageKernelSpaceStackSizeField
+    max_num_of_threads: OcclumJavaImageMaxNumOfThreadsField
+    default_heap_size: OcclumJavaImageDefaultHeapSizeField
+    default_stack_size: OcclumJavaImageDefaultStackSizeField
+    default_mmap_size: OcclumJavaImageDefaultMmapSizeField
+    debuggable: OcclumJavaImageDebuggableField
+    product_id: OcclumJavaImageProductIdField
+    version_number: OcclumJavaImageVersionNumberField
+    mounts: OcclumJavaImageMountsField
+    files: OcclumJavaImageFilesField
+    jdk_dir: OcclumJavaImageJdkDirField
+    jar_dir: OcclumJavaImageJarDirField
+    output_path: OcclumJavaImageOutputPathField
+    environment: EnvironmentField
+
+
+@dataclass(frozen=True)
+class StagedOcclumInstance:
+    """`Occlum.json` + `image/` + the summary, at the digest root, as `occlum build` consumes them."""
+
+    digest: Digest
+    summary: dict  # noqa: the dict is built once and only read
+    config: OcclumConfig
+
+    def __hash__(self) -> int:  # dicts are unhashable; the digest identifies the instance
+        return hash(self.digest)
+
+
+def ld_library_path(jdk_dir: str) -> str:
+    # The seed's value: the JDK's server and lib folders, and the image's /lib beside the JDK.
+    return f"LD_LIBRARY_PATH={jdk_dir}/lib/server:{jdk_dir}/lib:{jdk_dir}/../lib"
+
+
+def enclave_env(jdk_dir: str, user_env: tuple[str, ...]) -> tuple[str, ...]:
+    """`env.default`: LD_LIBRARY_PATH for the JDK unless the user sets it, then the user's."""
+    user_sets_ldpath = any(e.startswith("LD_LIBRARY_PATH=") for e in user_env)
+    return (*(() if user_sets_ldpath else (ld_library_path(jdk_dir),)), *user_env)
+
+
+@rule(desc="Staging an Occlum instance", level=LogLevel.DEBUG)
+async def stage_occlum_instance(
+    field_set: OcclumJavaImageFieldSet, occlum: OcclumSubsystem
+) -> StagedOcclumInstance:
+    # 1. The JDK and the jar, in parallel: neither depends on the other.
+    jdk_addresses = await Get(Addresses, UnparsedAddressInputs, field_set.jdk.to_unparsed_address_inputs())
+    jdk, jar = await MultiGet(
+        Get(
+            DownloadedDragonwellJdk,
+            DragonwellJdkRequest(jdk_addresses[0], f"The `jdk` field of {field_set.address}"),
+        ),
+        Get(ServiceJar, ServiceJarRequest(field_set.address, field_set.jar.to_unparsed_address_inputs())),
+    )
+    try:
+        check_runs_on(jar.info, jdk.info.java_major, jdk.info.java_version)
+    except JarError as e:
+        raise ServiceJarError(f"The `jar` field of {field_set.address} names {jar.source}, whose {e}")
+
+    # 2. Where things go in the enclave, and the config that points at them.
+    jdk_dir = field_set.jdk_dir.value or f"/usr/lib/jvm/java-{jdk.info.java_major}-alibaba-dragonwell/jre"
+    jar_dir = field_set.jar_dir.value
+    jar_path = f"{jar_dir}/{jar.name}"
+    inputs = OcclumConfigInputs(
+        user_space_size=field_set.user_space_size.bytes,
+        kernel_space_heap_size=field_set.kernel_space_heap_size.bytes,
+        kernel_space_stack_size=field_set.kernel_space_stack_size.bytes,
+        max_num_of_threads=field_set.max_num_of_threads.value,
+        default_heap_size=field_set.default_heap_size.bytes,
+        default_stack_size=field_set.default_stack_size.bytes,
+        default_mmap_size=field_set.default_mmap_size.bytes,
+        entry_points=(f"{jdk_dir}/bin",),
+        env_default=enclave_env(jdk_dir, field_set.env.value or ()),
+        env_untrusted=tuple(field_set.untrusted_env.value or ()),
+        debuggable=field_set.debuggable.value,
+        product_id=field_set.product_id.value,
+        version_number=field_set.version_number.value,
+        extra_mounts=tuple(
+            Mount(target=m.target, type=m.type, source=m.source, options=m.options)
+            for m in field_set.mounts.value
+        ),
+    )
+    config, files = await MultiGet(
+        Get(OcclumConfig, OcclumConfigRequest(field_set.address, occlum.version, inputs)),
+        Get(ImageFiles, ImageFilesRequest(field_set.address, FrozenDict(field_set.files.value or {}))),
+    )
+
+    # 3. The image: digest operations only.
+    layout = await Get(
+        ImageLayout,
+        ImageLayoutRequest(
+            field_set.address,
+            (
+                ImagePart(jdk.digest, jdk_dir, f"the JDK of {jdk.address}"),
+                ImagePart(jar.digest, jar_dir, f"the jar {jar.source}"),
+                *files.parts,
+            ),
+        ),
+    )
+    jvm_options = effective_jvm_options(tuple(field_set.jvm_options.value or ()))
+    summary = {
+        "target": str(field_set.address),
+        "occlum_release": config.release,
+        "jdk": {
+            "target": str(jdk.address),
+            "dragonwell": jdk.pin.describe(),
+            "java_version": jdk.info.java_version,
+            "libc": jdk.info.libc,
+            "interpreter": jdk.info.interpreter,
+            "sha256": jdk.pin.sha256,
+            "enclave_dir": jdk_dir,
+        },
+        "jar": {
+            "source": jar.source,
+            "enclave_path": jar_path,
+            "main_class": jar.info.main_class,
+            "class_file_major": jar.info.max_class_major,
+        },
+        "command": list(java_command(jdk_dir, jvm_options, jar_path, tuple(field_set.main_args.value or ()))),
+        "resource_limits": {
+            "user_space_size": field_set.user_space_size.value,
+            "kernel_space_heap_size": field_set.kernel_space_heap_size.value,
+            "kernel_space_stack_size": field_set.kernel_space_stack_size.value,
+            "max_num_of_threads": field_set.max_num_of_threads.value,
+        },
+        "process": {
+            "default_heap_size": field_set.default_heap_size.value,
+            "default_stack_size": field_set.default_stack_size.value,
+            "default_mmap_size": field_set.default_mmap_size.value,
+        },
+        "debuggable": field_set.debuggable.value,
+        "image_files": layout.files,
+    }
+    summary_digest = await Get(
+        Digest,
+        CreateDigest([FileContent(SUMMARY_FILE, (json.dumps(summary, indent=2, sort_keys=True) + "\n").encode())]),
+    )
+    digest = await Get(Digest, MergeDigests([layout.digest, config.digest, summary_digest]))
+    return StagedOcclumInstance(digest, summary, config)
+
+
+@rule(desc="Packaging an Occlum Java image", level=LogLevel.DEBUG)
+async def package_occlum_java_image(field_set: OcclumJavaImageFieldSet) -> BuiltPackage:
+    staged = await Get(StagedOcclumInstance, OcclumJavaImageFieldSet, field_set)
+    output_dir = field_set.output_path.value_or_default(file_ending=None)
+    digest = await Get(Digest, AddPrefix(staged.digest, output_dir))
+    summary = staged.summary
+    extra_log = (
+        f"Occlum {summary['occlum_release']}, Java {summary['jdk']['java_version']} "
+        f"({summary['jdk']['libc']}), {summary['image_files']} image files"
+    )
+    return BuiltPackage(
+        digest,
+        (
+            BuiltPackageArtifact(output_dir, extra_log_lines=(extra_log,)),
+        ),
+    )
+
+
+def rules():
+    return [*collect_rules(), UnionRule(PackageFieldSet, OcclumJavaImageFieldSet)]

@@ -1,0 +1,604 @@
+"""The `dragonwell_jdk` and `occlum_java_image` targets and their fields."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, ClassVar, Optional
+
+from pants.core.goals.package import OutputPathField
+from pants.core.util_rules.environments import EnvironmentField
+from pants.engine.addresses import Address, UnparsedAddressInputs
+from pants.engine.target import (
+    COMMON_TARGET_FIELDS,
+    AsyncFieldMixin,
+    BoolField,
+    Dependencies,
+    DictStringToStringField,
+    Field,
+    FieldSet,
+    IntField,
+    InvalidFieldException,
+    InvalidFieldTypeException,
+    StringField,
+    StringSequenceField,
+    Target,
+    ValidNumbers,
+)
+from pants.util.strutil import help_text, softwrap
+
+from occlum.config.sizes import SizeError, parse_size
+
+# ---------------------------------------------------------------------------------------------
+# dragonwell_jdk
+# ---------------------------------------------------------------------------------------------
+
+
+class DragonwellVersionField(StringField):
+    alias = "version"
+    default = None
+    help = help_text(
+        """
+        The Dragonwell version, e.g. `11.0.16.12.8`, looked up in `[dragonwell].known_versions`
+        together with `edition` and `libc`. Defaults to `11.0.16.12.8`, the build Occlum's own
+        Java installer uses. Not needed when `url` and `sha256` pin a build directly.
+        """
+    )
+
+
+class DragonwellEditionField(StringField):
+    alias = "edition"
+    valid_choices = ("standard", "extended")
+    default = None
+    help = help_text(
+        """
+        `standard` or `extended`, for releases that come in both (11.0.16 and later). Leave it
+        unset for older releases, which have no editions; for newer ones it defaults to `standard`.
+        """
+    )
+
+
+class DragonwellLibcField(StringField):
+    alias = "libc"
+    valid_choices = ("musl", "glibc")
+    default = "musl"
+    help = help_text(
+        """
+        The C library the JDK is built for. Occlum runs musl (Alpine) builds, so `musl` is the
+        default; the JDK's `bin/java` is checked (its ELF `PT_INTERP`) and a mismatch is an error.
+        """
+    )
+
+
+class DragonwellUrlField(StringField):
+    alias = "url"
+    default = None
+    help = help_text(
+        """
+        Pin a build that `[dragonwell].known_versions` lacks: the archive's `https://`, `http://`
+        or `file://` URL. Needs `sha256`. `[dragonwell].mirrors` are tried first.
+        """
+    )
+
+    @classmethod
+    def compute_value(cls, raw_value: Optional[str], address: Address) -> Optional[str]:
+        value = super().compute_value(raw_value, address)
+        if value is not None and not value.startswith(("https://", "http://", "file://")):
+            raise InvalidFieldException(
+                f"The `{cls.alias}` field in target {address} must be an https://, http:// or "
+                f"file:// URL, but was {value!r}. For a local file use file:///absolute/path."
+            )
+        return value
+
+
+class DragonwellSha256Field(StringField):
+    alias = "sha256"
+    default = None
+    help = "The archive's sha256 (64 hex digits), checked before anything reads it. Needed with `url`."
+
+    @classmethod
+    def compute_value(cls, raw_value: Optional[str], address: Address) -> Optional[str]:
+        value = super().compute_value(raw_value, address)
+        if value is not None and not re.fullmatch(r"[0-9a-f]{64}", value):
+            raise InvalidFieldException(
+                f"The `{cls.alias}` field in target {address} must be 64 lowercase hex digits, "
+                f"but was {value!r}. Compute it with `sha256sum <archive>`."
+            )
+        return value
+
+
+class DragonwellSizeField(IntField):
+    alias = "size"
+    default = None
+    valid_numbers = ValidNumbers.positive_only
+    help = "The archive's size in bytes, checked too when given. Optional: the sha256 alone pins the build."
+
+
+class DragonwellJdkTarget(Target):
+    alias = "dragonwell_jdk"
+    core_fields = (
+        *COMMON_TARGET_FIELDS,
+        DragonwellVersionField,
+        DragonwellEditionField,
+        DragonwellLibcField,
+        DragonwellUrlField,
+        DragonwellSha256Field,
+        DragonwellSizeField,
+    )
+    help = help_text(
+        """
+        A pinned, checksum-verified Alibaba Dragonwell JDK for `occlum_java_image` targets.
+
+        The archive is fetched once per machine (then it comes from Pants' cache), checked against
+        its sha256, extracted with every member checked (no absolute paths, `..`, escaping links,
+        hard links or devices), and validated: `bin/java` is an ELF of the declared `libc`,
+        `lib/server/libjvm.so` exists, and the `release` file names the Java version.
+
+            dragonwell_jdk(name="jdk", version="11.0.16.12.8")
+            dragonwell_jdk(name="jdk-mirror", url="file:///srv/jdk/x.tar.gz", sha256="...")
+        """
+    )
+
+    def validate(self) -> None:
+        url, sha = self[DragonwellUrlField].value, self[DragonwellSha256Field].value
+        if (url is None) != (sha is None):
+            missing = "sha256" if sha is None else "url"
+            raise InvalidFieldException(
+                f"The `dragonwell_jdk` target {self.address} sets `{'url' if url else 'sha256'}` "
+                f"without `{missing}`. A direct pin needs both: url=... and sha256=..."
+            )
+        if url is None and self[DragonwellSizeField].value is not None:
+            raise InvalidFieldException(
+                f"The `size` field in target {self.address} only applies to a `url` pin; "
+                "known versions carry their own size. Remove `size` or add `url` and `sha256`."
+            )
+
+
+# ---------------------------------------------------------------------------------------------
+# occlum_java_image
+# ---------------------------------------------------------------------------------------------
+
+
+class _AddressField(StringField, AsyncFieldMixin):
+    """A field holding one target address; dependency inference turns it into a real edge."""
+
+    def to_unparsed_address_inputs(self) -> UnparsedAddressInputs:
+        return UnparsedAddressInputs(
+            [self.value] if self.value else [],
+            owning_address=self.address,
+            description_of_origin=f"the `{self.alias}` field of {self.address}",
+        )
+
+
+class OcclumJavaImageJdkField(_AddressField):
+    alias = "jdk"
+    required = True
+    help = "The address of the `dragonwell_jdk` target whose JDK runs the service, e.g. `\":jdk\"`."
+
+
+class OcclumJavaImageJarField(_AddressField):
+    alias = "jar"
+    required = True
+    help = help_text(
+        """
+        The address of the service's executable jar: a `file` target holding one `.jar`, or any
+        target Pants can package or generate into one `.jar` (`deploy_jar`, `archive`,
+        `experimental_shell_command`, `adhoc_tool`). The jar's manifest must have a `Main-Class`,
+        and its classes must run on the JDK's Java version.
+        """
+    )
+
+
+class OcclumJavaImageJvmOptionsField(StringSequenceField):
+    alias = "jvm_options"
+    default = ("-Xmx512m", "-XX:MaxMetaspaceSize=64m")
+    help = help_text(
+        """
+        Options for `java`, before `-jar`. `-XX:-UseCompressedOops` (compressed oops make HotSpot
+        ask for fixed low addresses, which is very slow on Occlum) and `-Dos.name=Linux` (Occlum's
+        `uname` says `Occlum`) are added unless you set `UseCompressedOops` or `os.name` yourself.
+        """
+    )
+
+
+class OcclumJavaImageMainArgsField(StringSequenceField):
+    alias = "main_args"
+    default = ()
+    help = "Arguments passed to the service after `-jar <jar>`."
+
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+class OcclumJavaImageEnvField(StringSequenceField):
+    alias = "env"
+    default = ()
+    help = help_text(
+        """
+        Trusted environment of the enclave, as `KEY=VALUE` entries (Occlum's `env.default`). They
+        are measured into the enclave. `LD_LIBRARY_PATH` defaults to the JDK's library folders;
+        setting it here replaces that default.
+        """
+    )
+
+    @classmethod
+    def compute_value(cls, raw_value: Optional[Any], address: Address) -> Optional[tuple[str, ...]]:
+        value = super().compute_value(raw_value, address) or ()
+        seen: dict[str, str] = {}
+        for entry in value:
+            name, sep, _ = entry.partition("=")
+            if not sep or not _ENV_NAME.fullmatch(name):
+                raise InvalidFieldException(
+                    f"The `{cls.alias}` field in target {address} must hold `KEY=VALUE` entries "
+                    f"with KEY a variable name, but has {entry!r}. Write it as e.g. "
+                    f"\"{name or 'KEY'}=value\"."
+                )
+            if name in seen:
+                raise InvalidFieldException(
+                    f"The `{cls.alias}` field in target {address} sets {name} twice "
+                    f"({seen[name]!r} and {entry!r}). Keep one."
+                )
+            seen[name] = entry
+        return value
+
+
+class OcclumJavaImageUntrustedEnvField(StringSequenceField):
+    alias = "untrusted_env"
+    default = ()
+    help = help_text(
+        """
+        Names of host environment variables that may pass into the enclave at run time and
+        override `env` (Occlum's `env.untrusted`). Names only: the values come from the host and
+        are not measured.
+        """
+    )
+
+    @classmethod
+    def compute_value(cls, raw_value: Optional[Any], address: Address) -> Optional[tuple[str, ...]]:
+        value = super().compute_value(raw_value, address) or ()
+        for name in value:
+            if not _ENV_NAME.fullmatch(name):
+                hint = f" Use just {name.split('=')[0]!r}; values come from the host." if "=" in name else ""
+                raise InvalidFieldException(
+                    f"The `{cls.alias}` field in target {address} must hold variable names "
+                    f"(letters, digits, _), but has {name!r}.{hint}"
+                )
+        if len(set(value)) != len(value):
+            raise InvalidFieldException(
+                f"The `{cls.alias}` field in target {address} lists a name twice: {sorted(value)}."
+            )
+        return value
+
+
+class OcclumSizeField(StringField):
+    """An Occlum size string such as "1680MB"; parsed exactly as Occlum parses it."""
+
+    occlum_key: ClassVar[str]
+
+    @classmethod
+    def compute_value(cls, raw_value: Optional[str], address: Address) -> Optional[str]:
+        if isinstance(raw_value, int) and not isinstance(raw_value, bool):
+            raise InvalidFieldException(
+                f"The `{cls.alias}` field in target {address} must be a size string such as "
+                f"\"{cls.default}\", but was the number {raw_value}. Occlum reads sizes as strings "
+                "with a unit: KB, MB, GB (binary, case-sensitive)."
+            )
+        value = super().compute_value(raw_value, address)
+        if value is None:
+            return None
+        try:
+            parse_size(value)
+        except SizeError as e:
+            raise InvalidFieldException(
+                f"The `{cls.alias}` field in target {address} must be an Occlum size such as "
+                f"\"{cls.default}\", but was {value!r}: {e}"
+            )
+        return value
+
+    @property
+    def bytes(self) -> int:
+        assert self.value is not None
+        return parse_size(self.value)
+
+
+def _size_field(alias: str, default: str, key: str, doc: str) -> type[OcclumSizeField]:
+    return type(
+        f"OcclumJavaImage{''.join(p.title() for p in alias.split('_'))}Field",
+        (OcclumSizeField,),
+        {
+            "alias": alias,
+            "default": default,
+            "occlum_key": key,
+            "help": help_text(f"{doc} Written to `{key}` in Occlum.json. Default `{default}` (Occlum's Java demo)."),
+            "__module__": __name__,
+        },
+    )
+
+
+OcclumJavaImageUserSpaceSizeField = _size_field(
+    "user_space_size", "1680MB", "resource_limits.user_space_size",
+    "The enclave's whole user address space: the JVM's heap, metaspace, code cache, thread stacks "
+    "and libraries must fit. Without EDMM it is committed when the enclave loads.",
+)
+OcclumJavaImageKernelSpaceHeapSizeField = _size_field(
+    "kernel_space_heap_size", "64MB", "resource_limits.kernel_space_heap_size",
+    "The LibOS kernel heap. Raise it on `memory allocation of N bytes failed`.",
+)
+OcclumJavaImageKernelSpaceStackSizeField = _size_field(
+    "kernel_space_stack_size", "1MB", "resource_limits.kernel_space_stack_size",
+    "The LibOS kernel stack per thread.",
+)
+OcclumJavaImageDefaultHeapSizeField = _size_field(
+    "default_heap_size", "256MB", "process.default_heap_size",
+    "The brk heap of each process (malloc of musl).",
+)
+OcclumJavaImageDefaultStackSizeField = _size_field(
+    "default_stack_size", "4MB", "process.default_stack_size",
+    "The main-thread stack of each process.",
+)
+OcclumJavaImageDefaultMmapSizeField = _size_field(
+    "default_mmap_size", "1400MB", "process.default_mmap_size",
+    "The mmap region of each process; reserved per process before Occlum 0.24.2, only a limit after.",
+)
+
+
+class OcclumJavaImageMaxNumOfThreadsField(IntField):
+    alias = "max_num_of_threads"
+    default = 64
+    valid_numbers = ValidNumbers.positive_only
+    help = help_text(
+        """
+        The most threads (SGX TCSs) the enclave can run at once, JVM GC, JIT and service threads
+        included. Written to `resource_limits.max_num_of_threads`. Default 64 (Occlum's Java demo).
+        """
+    )
+
+
+class OcclumJavaImageDebuggableField(BoolField):
+    alias = "debuggable"
+    default = True
+    help = help_text(
+        """
+        Whether the enclave can be debugged (`metadata.debuggable`). Debuggable enclaves are not
+        confidential; set `False` for release builds, which must then be signed with your own key.
+        """
+    )
+
+
+class _U16Field(IntField):
+    default = 0
+    valid_numbers = ValidNumbers.positive_and_zero
+
+    @classmethod
+    def compute_value(cls, raw_value: Optional[int], address: Address) -> int:
+        value = super().compute_value(raw_value, address)
+        if value is not None and value > 0xFFFF:
+            raise InvalidFieldException(
+                f"The `{cls.alias}` field in target {address} must fit SGX's 16-bit field "
+                f"(0 to 65535), but was {value}."
+            )
+        return value
+
+
+class OcclumJavaImageProductIdField(_U16Field):
+    alias = "product_id"
+    help = "The enclave's product id (ISVPRODID, `metadata.product_id`), 0 to 65535."
+
+
+class OcclumJavaImageVersionNumberField(_U16Field):
+    alias = "version_number"
+    help = "The enclave's security version (ISVSVN, `metadata.version_number`), 0 to 65535."
+
+
+_MOUNT_TYPES = ("hostfs", "sefs", "ramfs")
+_RESERVED_MOUNTS = ("/", "/host", "/proc", "/dev")
+
+
+@dataclass(frozen=True)
+class MountSpec:
+    target: str
+    type: str
+    source: Optional[str]
+    options: tuple[tuple[str, str], ...]
+
+
+class OcclumJavaImageMountsField(Field):
+    alias = "mounts"
+    default = ()
+    value: tuple[MountSpec, ...]
+    help = help_text(
+        """
+        Extra file systems, after Occlum's root and `/host` mounts. A list of dicts with
+        `target` (absolute path in the enclave), `type` (`hostfs`, `sefs` or `ramfs`), `source`
+        (host path; needed for `hostfs` and `sefs`, not allowed for `ramfs`) and optional
+        `options` (dict of strings). Mounts are honoured from Occlum 0.21.0.
+
+            mounts=[{"target": "/data", "type": "hostfs", "source": "./data"}]
+        """
+    )
+
+    @classmethod
+    def compute_value(cls, raw_value: Optional[Any], address: Address) -> tuple[MountSpec, ...]:
+        value = super().compute_value(raw_value, address)
+        if value is None:
+            return ()
+        if not isinstance(value, (list, tuple)):
+            raise InvalidFieldTypeException(address, cls.alias, value, expected_type="a list of dicts")
+        mounts: list[MountSpec] = []
+        for i, m in enumerate(value):
+            where = f"The `{cls.alias}` field in target {address}, entry {i}"
+            if not isinstance(m, dict):
+                raise InvalidFieldException(f"{where} must be a dict with `target` and `type`, but was {m!r}.")
+            unknown = sorted(set(m) - {"target", "type", "source", "options"})
+            if unknown:
+                raise InvalidFieldException(
+                    f"{where} has unknown keys {unknown}; allowed: target, type, source, options."
+                )
+            target, mtype, source = m.get("target"), m.get("type"), m.get("source")
+            if not isinstance(target, str) or not target.startswith("/"):
+                raise InvalidFieldException(
+                    f"{where} needs `target` to be an absolute path in the enclave, but was "
+                    f"{target!r}. Write e.g. \"/data\"."
+                )
+            if target.rstrip("/") in _RESERVED_MOUNTS or target == "/":
+                raise InvalidFieldException(
+                    f"{where} mounts {target!r}, which Occlum mounts itself "
+                    f"({', '.join(_RESERVED_MOUNTS)}). Pick another path."
+                )
+            if mtype not in _MOUNT_TYPES:
+                raise InvalidFieldException(
+                    f"{where} has type {mtype!r}; allowed: {', '.join(_MOUNT_TYPES)}."
+                )
+            if mtype == "ramfs" and source is not None:
+                raise InvalidFieldException(f"{where} is a ramfs, which takes no `source`; remove it.")
+            if mtype != "ramfs" and not isinstance(source, str):
+                raise InvalidFieldException(
+                    f"{where} is a {mtype}, which needs `source` (a host path such as \"./data\")."
+                )
+            options = m.get("options") or {}
+            if not isinstance(options, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in options.items()
+            ):
+                raise InvalidFieldException(f"{where} needs `options` to be a dict of strings, but was {options!r}.")
+            mounts.append(MountSpec(target.rstrip("/") or "/", mtype, source, tuple(sorted(options.items()))))
+        targets = [m.target for m in mounts]
+        dups = sorted({t for t in targets if targets.count(t) > 1})
+        if dups:
+            raise InvalidFieldException(
+                f"The `{cls.alias}` field in target {address} mounts {dups} more than once. "
+                "Each target path may be mounted once."
+            )
+        return tuple(mounts)
+
+
+class OcclumJavaImageFilesField(DictStringToStringField, AsyncFieldMixin):
+    alias = "files"
+    help = help_text(
+        """
+        Extra files placed in the image: a dict from an absolute path in the enclave to the
+        address of a `file` target (or a target generating one file), e.g.
+        `{"/etc/app/application.yaml": ":config"}`. They are measured with the image.
+        """
+    )
+
+    @classmethod
+    def compute_value(cls, raw_value: Optional[dict[str, str]], address: Address):
+        value = super().compute_value(raw_value, address)
+        for path in (value or {}):
+            if not path.startswith("/") or path.endswith("/") or ".." in path.split("/"):
+                raise InvalidFieldException(
+                    f"The `{cls.alias}` field in target {address} must map absolute file paths "
+                    f"in the enclave (no `..`, no trailing /), but has {path!r}."
+                )
+        return value
+
+    def to_unparsed_address_inputs(self) -> UnparsedAddressInputs:
+        return UnparsedAddressInputs(
+            sorted(set((self.value or {}).values())),
+            owning_address=self.address,
+            description_of_origin=f"the `{self.alias}` field of {self.address}",
+        )
+
+
+class _ImagePathField(StringField):
+    @classmethod
+    def compute_value(cls, raw_value: Optional[str], address: Address) -> Optional[str]:
+        value = super().compute_value(raw_value, address)
+        if value is not None and (not value.startswith("/") or ".." in value.split("/") or value == "/"):
+            raise InvalidFieldException(
+                f"The `{cls.alias}` field in target {address} must be an absolute directory in "
+                f"the enclave (not `/`, no `..`), but was {value!r}."
+            )
+        return value.rstrip("/") if value else value
+
+
+class OcclumJavaImageJdkDirField(_ImagePathField):
+    alias = "jdk_dir"
+    default = None
+    help = help_text(
+        """
+        Where the JDK goes in the enclave. Default `/usr/lib/jvm/java-<major>-alibaba-dragonwell/jre`,
+        as in Occlum's Java demos. `entry_points` and `LD_LIBRARY_PATH` follow it.
+        """
+    )
+
+
+class OcclumJavaImageJarDirField(_ImagePathField):
+    alias = "jar_dir"
+    default = "/usr/lib/spring"
+    help = "The folder of the enclave that holds the jar. Default `/usr/lib/spring`, as in Occlum's Spring Boot demo."
+
+
+class OcclumJavaImageOutputPathField(OutputPathField):
+    help = help_text(
+        """
+        Where under `dist/` the staged instance goes (a folder holding `Occlum.json`, `image/`
+        and `occlum-image.json`). Defaults to `<path.to.target>/<target name>`.
+        """
+    )
+
+
+class OcclumJavaImageDependenciesField(Dependencies):
+    pass
+
+
+class OcclumJavaImageTarget(Target):
+    alias = "occlum_java_image"
+    core_fields = (
+        *COMMON_TARGET_FIELDS,
+        OcclumJavaImageDependenciesField,
+        OcclumJavaImageJdkField,
+        OcclumJavaImageJarField,
+        OcclumJavaImageJvmOptionsField,
+        OcclumJavaImageMainArgsField,
+        OcclumJavaImageEnvField,
+        OcclumJavaImageUntrustedEnvField,
+        OcclumJavaImageUserSpaceSizeField,
+        OcclumJavaImageKernelSpaceHeapSizeField,
+        OcclumJavaImageKernelSpaceStackSizeField,
+        OcclumJavaImageMaxNumOfThreadsField,
+        OcclumJavaImageDefaultHeapSizeField,
+        OcclumJavaImageDefaultStackSizeField,
+        OcclumJavaImageDefaultMmapSizeField,
+        OcclumJavaImageDebuggableField,
+        OcclumJavaImageProductIdField,
+        OcclumJavaImageVersionNumberField,
+        OcclumJavaImageMountsField,
+        OcclumJavaImageFilesField,
+        OcclumJavaImageJdkDirField,
+        OcclumJavaImageJarDirField,
+        OcclumJavaImageOutputPathField,
+        EnvironmentField,
+    )
+    help = help_text(
+        """
+        A Java service packaged as an Occlum SGX enclave instance.
+
+        `pants package` fetches the JDK of `jdk`, lays out the image (the JDK under
+        `jdk_dir`, the jar under `jar_dir`, `files`), generates an `Occlum.json` for
+        `[occlum].version`, checks it against that release's schema, and writes the instance to
+        `dist/`.
+
+            occlum_java_image(
+                name="enclave",
+                jdk=":jdk",
+                jar=":app",
+                jvm_options=["-Xmx512m", "-XX:MaxMetaspaceSize=64m"],
+            )
+        """
+    )
+
+
+@dataclass(frozen=True)
+class OcclumJavaImageReferencesFieldSet(FieldSet):
+    """The fields whose addresses become dependency edges (so `--changed-dependents` works)."""
+
+    required_fields = (OcclumJavaImageJdkField,)
+
+    jdk: OcclumJavaImageJdkField
+    jar: OcclumJavaImageJarField
+    files: OcclumJavaImageFilesField
+
+
+def target_types():
+    return [DragonwellJdkTarget, OcclumJavaImageTarget]

@@ -1,0 +1,225 @@
+"""Fetch, verify, safely extract and validate the JDK of a `dragonwell_jdk` target.
+
+Two Processes, each cached on its own inputs: the download (keyed by URLs + sha256) and the
+extraction (keyed by the archive digest and the expected libc). Editing a service's jar touches
+neither.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from pants.core.util_rules.adhoc_binaries import PythonBuildStandaloneBinary
+from pants.engine.addresses import Address
+from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
+from pants.engine.fs import CreateDigest, Digest, DigestContents, DigestSubset, FileContent, MergeDigests, PathGlobs, RemovePrefix
+from pants.engine.platform import Platform
+from pants.engine.process import FallibleProcessResult, Process
+from pants.engine.rules import Get, MultiGet, collect_rules, rule
+from pants.engine.target import WrappedTarget, WrappedTargetRequest
+from pants.util.logging import LogLevel
+from pants.util.strutil import bullet_list
+
+from occlum.subsystems.dragonwell import (
+    DEFAULT_VERSION,
+    NO_EDITION,
+    DragonwellPin,
+    DragonwellSubsystem,
+    KnownVersionsError,
+)
+from occlum.target_types import (
+    DragonwellEditionField,
+    DragonwellJdkTarget,
+    DragonwellLibcField,
+    DragonwellSha256Field,
+    DragonwellSizeField,
+    DragonwellUrlField,
+    DragonwellVersionField,
+)
+
+_JDK_DIR = Path(__file__).resolve().parent.parent / "jdk"
+
+
+class DragonwellJdkError(Exception):
+    """A JDK could not be resolved, fetched or validated; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class DragonwellJdkRequest:
+    address: Address
+    description_of_origin: str
+
+
+@dataclass(frozen=True)
+class JdkInfo:
+    java_version: str
+    java_major: int
+    libc: str
+    interpreter: Optional[str]
+    implementor: Optional[str]
+    top_folder: str
+    files: int
+
+
+@dataclass(frozen=True)
+class DownloadedDragonwellJdk:
+    """The JDK's files at the digest root (`bin/java`, `lib/...`, `release`), validated."""
+
+    address: Address
+    pin: DragonwellPin
+    digest: Digest
+    info: JdkInfo
+
+
+def resolve_pin(
+    address: Address,
+    *,
+    version: Optional[str],
+    edition: Optional[str],
+    libc: str,
+    url: Optional[str],
+    sha256: Optional[str],
+    size: Optional[int],
+    pins: tuple[DragonwellPin, ...],
+    platform: str,
+) -> DragonwellPin:
+    """Choose the build a target means, or explain what exists."""
+    if url is not None and sha256 is not None:
+        return DragonwellPin(version or "custom", edition or NO_EDITION, libc, platform, sha256, size, url)
+    version = version or DEFAULT_VERSION
+    same = [p for p in pins if p.version == version and p.libc == libc and p.platform == platform]
+    if not same:
+        known = [p for p in pins if p.platform == platform]
+        raise DragonwellJdkError(
+            f"The `dragonwell_jdk` target {address} asks for Dragonwell {version} ({libc}, "
+            f"{platform}), which `[dragonwell].known_versions` does not pin. Known builds:\n"
+            f"{bullet_list(sorted(p.describe() for p in known))}\n"
+            "Pick one of these for `version`/`libc`, or pin the build on the target with `url` and "
+            "`sha256` (or add it to `[dragonwell].known_versions`)."
+        )
+    editions = sorted(p.edition for p in same)
+    if edition is None:
+        chosen = next((p for p in same if p.edition in ("standard", NO_EDITION)), same[0])
+        return chosen
+    match = [p for p in same if p.edition == edition]
+    if not match:
+        has = ", ".join(e for e in editions if e != NO_EDITION) or "none (it predates editions)"
+        raise DragonwellJdkError(
+            f"The `edition` field in target {address} is {edition!r}, but Dragonwell {version} "
+            f"({libc}) is pinned with editions: {has}. "
+            + ("Remove `edition`." if editions == [NO_EDITION] else "Use one of those.")
+        )
+    return match[0]
+
+
+def _script(name: str) -> FileContent:
+    return FileContent(f"__occlum_tools/{name}", (_JDK_DIR / name).read_bytes())
+
+
+@rule(desc="Resolving a Dragonwell JDK", level=LogLevel.DEBUG)
+async def get_dragonwell_jdk(
+    request: DragonwellJdkRequest,
+    dragonwell: DragonwellSubsystem,
+    python: PythonBuildStandaloneBinary,
+    platform: Platform,
+) -> DownloadedDragonwellJdk:
+    wrapped = await Get(
+        WrappedTarget, WrappedTargetRequest(request.address, description_of_origin=request.description_of_origin)
+    )
+    tgt = wrapped.target
+    if not isinstance(tgt, DragonwellJdkTarget):
+        raise DragonwellJdkError(
+            f"{request.description_of_origin} must name a `dragonwell_jdk` target, but "
+            f"{tgt.address} is a `{tgt.alias}`. Point it at a dragonwell_jdk(...) target."
+        )
+    try:
+        pins = dragonwell.pins()
+    except KnownVersionsError as e:
+        raise DragonwellJdkError(str(e))
+    pin = resolve_pin(
+        tgt.address,
+        version=tgt[DragonwellVersionField].value,
+        edition=tgt[DragonwellEditionField].value,
+        libc=tgt[DragonwellLibcField].value,
+        url=tgt[DragonwellUrlField].value,
+        sha256=tgt[DragonwellSha256Field].value,
+        size=tgt[DragonwellSizeField].value,
+        pins=pins,
+        platform=platform.value,
+    )
+    label = f"Dragonwell {pin.describe()} for {tgt.address}"
+
+    # 1. Download and verify. Only env vars that are set are passed, so unset proxies do not
+    # change the cache key.
+    env = await Get(EnvironmentVars, EnvironmentVarsRequest(tuple(dragonwell.fetch_env_vars)))
+    tools = await Get(Digest, CreateDigest([_script("fetch_tool.py"), _script("extract_tool.py")]))
+    archive_path = f"archive/{pin.filename}"
+    fetch_argv = [
+        python.path, "__occlum_tools/fetch_tool.py", "--sha256", pin.sha256, "--out", archive_path,
+        "--label", label,
+    ]
+    if pin.size is not None:
+        fetch_argv += ["--size", str(pin.size)]
+    fetched = await Get(
+        FallibleProcessResult,
+        Process(
+            argv=(*fetch_argv, *dragonwell.candidate_urls(pin)),
+            input_digest=await Get(Digest, DigestSubset(tools, PathGlobs(["__occlum_tools/fetch_tool.py"]))),
+            output_files=(archive_path,),
+            env={k: v for k, v in env.items() if v},
+            description=f"Download {label}",
+            level=LogLevel.INFO,
+        ),
+    )
+    if fetched.exit_code != 0:
+        raise DragonwellJdkError(_stderr(fetched))
+
+    # 2. Check every member, extract, validate bin/java, libjvm.so and `release`.
+    extract_input = await Get(Digest, MergeDigests([fetched.output_digest, tools]))
+    extracted = await Get(
+        FallibleProcessResult,
+        Process(
+            argv=(
+                python.path, "__occlum_tools/extract_tool.py", "--archive", archive_path,
+                "--out-dir", "jdk", "--info-out", "jdk-info.json", "--expect-libc", pin.libc,
+                "--label", label,
+            ),
+            input_digest=extract_input,
+            output_directories=("jdk",),
+            output_files=("jdk-info.json",),
+            description=f"Extract and validate {label}",
+            level=LogLevel.INFO,
+        ),
+    )
+    if extracted.exit_code != 0:
+        raise DragonwellJdkError(_stderr(extracted))
+
+    info_digest, jdk_only = await MultiGet(
+        Get(Digest, DigestSubset(extracted.output_digest, PathGlobs(["jdk-info.json"]))),
+        Get(Digest, DigestSubset(extracted.output_digest, PathGlobs(["jdk/**"]))),
+    )
+    jdk_digest = await Get(Digest, RemovePrefix(jdk_only, "jdk"))
+    contents = await Get(DigestContents, Digest, info_digest)
+    raw = json.loads(contents[0].content)
+    info = JdkInfo(
+        java_version=raw["java_version"],
+        java_major=int(raw["java_major"]),
+        libc=raw["libc"],
+        interpreter=raw.get("interpreter"),
+        implementor=raw.get("implementor"),
+        top_folder=raw["top_folder"],
+        files=int(raw["files"]),
+    )
+    return DownloadedDragonwellJdk(tgt.address, pin, jdk_digest, info)
+
+
+def _stderr(result: FallibleProcessResult) -> str:
+    text = result.stderr.decode("utf-8", "replace").strip()
+    return text[len("error: "):] if text.startswith("error: ") else text
+
+
+def rules():
+    return collect_rules()

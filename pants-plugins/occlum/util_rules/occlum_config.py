@@ -1,0 +1,98 @@
+"""Generate an image's `Occlum.json` for the configured release and check it before any step runs."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from pants.engine.addresses import Address
+from pants.engine.fs import CreateDigest, Digest, FileContent
+from pants.engine.rules import Get, collect_rules, rule
+from pants.util.logging import LogLevel
+
+from occlum.config.model import Mount, OcclumConfigInputs, render_occlum_json
+from occlum.config.releases import SUPPORTED_RELEASES, UnknownReleaseError, honours_mounts, normalize_release
+from occlum.config.validation import validate_config
+
+# Which BUILD field or option produced each part of Occlum.json, so errors point at the knob.
+_FIELD_FOR_PATH = (
+    ("$.resource_limits.user_space_size", "user_space_size"),
+    ("$.resource_limits.kernel_space_heap_size", "kernel_space_heap_size"),
+    ("$.resource_limits.kernel_space_stack_size", "kernel_space_stack_size"),
+    ("$.resource_limits.max_num_of_threads", "max_num_of_threads"),
+    ("$.process.default_heap_size", "default_heap_size"),
+    ("$.process.default_stack_size", "default_stack_size"),
+    ("$.process.default_mmap_size", "default_mmap_size"),
+    ("$.metadata.debuggable", "debuggable"),
+    ("$.metadata.product_id", "product_id"),
+    ("$.metadata.version_number", "version_number"),
+    ("$.env.default", "env"),
+    ("$.env.untrusted", "untrusted_env"),
+    ("$.entry_points", "jdk_dir"),
+    ("$.mount", "mounts"),
+)
+
+
+class OcclumConfigError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class OcclumConfigRequest:
+    address: Address
+    release: str
+    inputs: OcclumConfigInputs
+
+
+@dataclass(frozen=True)
+class OcclumConfig:
+    release: str
+    content: bytes  # the Occlum.json bytes, canonical (sorted keys would reorder the template)
+    digest: Digest  # `Occlum.json` at the root
+
+
+def field_for_path(path: str) -> str:
+    for prefix, alias in _FIELD_FOR_PATH:
+        if path == prefix or path.startswith(prefix + ".") or path.startswith(prefix + "["):
+            return f"the `{alias}` field"
+    return "`[occlum].version`"
+
+
+def check_release(release: str) -> str:
+    try:
+        return normalize_release(release)
+    except UnknownReleaseError:
+        raise OcclumConfigError(
+            f"The option `[occlum].version` is {release!r}, which is not a supported Occlum release. "
+            f"Supported: {', '.join(SUPPORTED_RELEASES)}. Set it in pants.toml, e.g. "
+            "[occlum]\\nversion = \"0.31.0\"."
+        )
+
+
+@rule(desc="Generating Occlum.json", level=LogLevel.DEBUG)
+async def generate_occlum_config(request: OcclumConfigRequest) -> OcclumConfig:
+    release = check_release(request.release)
+    if request.inputs.extra_mounts and not honours_mounts(release):
+        raise OcclumConfigError(
+            f"The `mounts` field in target {request.address} asks for extra mounts, but Occlum "
+            f"{release} ignores the `mount` list (mounts are honoured from 0.21.0). Remove "
+            "`mounts`, or set `[occlum].version` to 0.21.0 or later."
+        )
+    doc = render_occlum_json(release, request.inputs)
+    problems = validate_config(release, doc)
+    if problems:
+        lines = "\n".join(f"  - {field_for_path(p.path)}: {p}" for p in problems)
+        raise OcclumConfigError(
+            f"The Occlum.json generated for {request.address} is not valid for Occlum {release}:\n"
+            f"{lines}\nChange the named field(s) of {request.address}."
+        )
+    content = (json.dumps(doc, indent=4) + "\n").encode()
+    digest = await Get(Digest, CreateDigest([FileContent("Occlum.json", content)]))
+    return OcclumConfig(release, content, digest)
+
+
+__all__ = ["Mount", "OcclumConfig", "OcclumConfigError", "OcclumConfigRequest"]
+
+
+def rules():
+    return collect_rules()

@@ -1,0 +1,97 @@
+"""Turn an image's `jar` field into exactly one executable jar, inspected."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from pants.core.goals.package import BuiltPackage, EnvironmentAwarePackageRequest, PackageFieldSet
+from pants.core.target_types import FileSourceField
+from pants.engine.addresses import Address
+from pants.engine.fs import Digest, DigestContents, DigestSubset, PathGlobs, RemovePrefix, Snapshot
+from pants.engine.rules import Get, MultiGet, collect_rules, rule
+from pants.engine.target import (
+    FieldSetsPerTarget,
+    FieldSetsPerTargetRequest,
+    HydratedSources,
+    HydrateSourcesRequest,
+    SourcesField,
+    Targets,
+)
+from pants.engine.addresses import UnparsedAddressInputs
+from pants.util.logging import LogLevel
+
+from occlum.jar.inspect_jar import JarError, JarInfo, inspect_jar
+
+
+class ServiceJarError(Exception):
+    """The `jar` field does not lead to exactly one executable jar."""
+
+
+@dataclass(frozen=True)
+class ServiceJarRequest:
+    image_address: Address
+    jar_field: UnparsedAddressInputs
+
+
+@dataclass(frozen=True)
+class ServiceJar:
+    """The jar alone, at the digest root under its own file name."""
+
+    digest: Digest
+    name: str
+    source: str  # where it came from, for messages and the summary
+    info: JarInfo
+
+
+@rule(desc="Finding the service jar", level=LogLevel.DEBUG)
+async def get_service_jar(request: ServiceJarRequest) -> ServiceJar:
+    targets = await Get(Targets, UnparsedAddressInputs, request.jar_field)
+    tgt = targets[0]
+    where = f"The `jar` field of {request.image_address} names {tgt.address} (a `{tgt.alias}`)"
+
+    field_sets = await Get(FieldSetsPerTarget, FieldSetsPerTargetRequest(PackageFieldSet, [tgt]))
+    if field_sets.field_sets:
+        built = await MultiGet(
+            Get(BuiltPackage, EnvironmentAwarePackageRequest(fs)) for fs in field_sets.field_sets
+        )
+        digests = [b.digest for b in built]
+        how = "packaged"
+    elif tgt.has_field(SourcesField):
+        hydrated = await Get(
+            HydratedSources,
+            HydrateSourcesRequest(tgt[SourcesField], for_sources_types=(FileSourceField,), enable_codegen=True),
+        )
+        digests = [hydrated.snapshot.digest]
+        how = "generated or listed"
+    else:
+        raise ServiceJarError(
+            f"{where}, which can neither be packaged nor holds files. Use a `file`, `deploy_jar`, "
+            "`archive`, `experimental_shell_command` or `adhoc_tool` target that yields one .jar."
+        )
+
+    snapshots = await MultiGet(Get(Snapshot, Digest, d) for d in digests)
+    jars = sorted({(s, f) for s in snapshots for f in s.files if f.endswith(".jar")}, key=lambda t: t[1])
+    if len(jars) != 1:
+        found = sorted({f for s in snapshots for f in s.files})
+        listing = ", ".join(found[:10]) + (" ..." if len(found) > 10 else "") if found else "no files"
+        raise ServiceJarError(
+            f"{where}, which {how} {len(jars)} `.jar` files, but the image needs exactly one. "
+            f"Files found: {listing}. Point `jar` at a target that yields a single executable jar."
+        )
+    snapshot, path = jars[0]
+    only = await Get(Digest, DigestSubset(snapshot.digest, PathGlobs([path])))
+    parent = os.path.dirname(path)
+    if parent:
+        only = await Get(Digest, RemovePrefix(only, parent))
+    name = os.path.basename(path)
+    contents = await Get(DigestContents, Digest, only)
+    try:
+        info = inspect_jar(contents[0].content, name)
+    except JarError as e:
+        raise ServiceJarError(f"{where}, whose jar {path} {e}")
+    return ServiceJar(only, name, f"{tgt.address} ({path})", info)
+
+
+def rules():
+    return collect_rules()
