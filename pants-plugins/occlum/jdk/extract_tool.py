@@ -18,7 +18,6 @@ import gzip
 import io
 import json
 import os
-import posixpath
 import re
 import shutil
 import stat
@@ -29,7 +28,7 @@ import tempfile
 import zipfile
 import zlib
 from dataclasses import dataclass, field
-from typing import IO, Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import IO, Any, Dict, List, Optional, Sequence, Tuple, Union
 
 DEFAULT_MAX_BYTES = 2 * 1024 ** 3
 DEFAULT_MAX_RATIO = 200.0
@@ -111,20 +110,20 @@ def resolve_link(
 
     def walk(stack: List[str], target: str, hops: int) -> List[str]:
         if target.startswith("/"):
-            raise JdkArchiveError("absolute target {!r}".format(target))
+            raise JdkArchiveError("goes through the absolute target {!r}".format(target))
         for comp in target.split("/"):
             if comp in ("", "."):
                 continue
             if comp == "..":
                 if not stack:
-                    raise JdkArchiveError("target {!r} points outside the top folder".format(target))
+                    raise JdkArchiveError("climbs outside the top folder")
                 stack.pop()
                 continue
             stack.append(comp)
             nested = links.get(tuple(stack))
             if nested is not None:
                 if hops >= _MAX_SYMLINK_HOPS:
-                    raise JdkArchiveError("target {!r} is part of a symlink loop".format(target))
+                    raise JdkArchiveError("is part of a symlink loop")
                 stack.pop()
                 stack = walk(stack, nested, hops + 1)
         return stack
@@ -246,7 +245,7 @@ def _check_symlinks(seen: Dict[Tuple[str, ...], Member]) -> None:
             try:
                 resolve_link(parts[1:], m.linkname, links)
             except JdkArchiveError as e:
-                problem = "has {}".format(e)
+                problem = "has the target {!r}, which {}".format(m.linkname, e)
         if problem:
             raise JdkArchiveError(
                 "archive member {!r} is a symlink that {}; only relative symlinks that "
@@ -424,7 +423,7 @@ def _normalized_mode(m: Member) -> int:
     return 0o755 if m.mode & 0o111 else 0o644
 
 
-def extract_members(reader: _Reader, top: str, dest: str, max_bytes: int) -> Tuple[int, int]:
+def extract_members(reader: _Reader, dest: str, max_bytes: int) -> Tuple[int, int]:
     """Write the top folder's contents into the (fresh, empty) directory dest.
     Returns (regular files written, bytes written)."""
     entries = []  # type: List[Tuple[List[str], Member]]
@@ -683,7 +682,7 @@ def _extract_and_validate(reader: _Reader, top: str, args: argparse.Namespace) -
     info_tmp = None
     try:
         os.chmod(tmp, 0o755)  # mkdtemp makes it 0700
-        files, written = extract_members(reader, top, tmp, args.max_bytes)
+        files, written = extract_members(reader, tmp, args.max_bytes)
         info = validate_jdk(tmp, args.expect_libc)
         info.update(top_folder=top, files=files, bytes=written)
         info_tmp = _write_json_tmp(info, args.info_out)

@@ -1,0 +1,235 @@
+"""RuleRunner tests of `pants package` for `occlum_java_image`: every field and option changes the output."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pants.engine.addresses import Address
+from pants.engine.internals.scheduler import ExecutionError
+from pants.engine.target import InferredDependencies
+from pants.testutil.rule_runner import RuleRunner
+
+from occlum.goals.package_image import OcclumJavaImageFieldSet
+from occlum.target_types import OcclumJavaImageReferencesFieldSet
+from occlum.testutil import Package, ServedJdk, fake_jdk, new_rule_runner, package_image, serve_fake_jdk
+from occlum.util_rules.dependency_inference import InferOcclumImageReferences
+
+JRE = "/usr/lib/jvm/java-11-alibaba-dragonwell/jre"
+ADDR = Address("svc", target_name="enclave")
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> ServedJdk:
+    return serve_fake_jdk(tmp_path / "mirror")
+
+
+@pytest.fixture
+def rule_runner(served: ServedJdk, tmp_path: Path) -> RuleRunner:
+    rr = new_rule_runner()
+    rr.set_options([f"--dragonwell-known-versions=['{served.pin()}']"], env_inherit={"PATH"})
+    jar = fake_jdk.make_jar(tmp_path / "app.jar", main_class="app.Main", class_major=55)
+    rr.write_files({"svc/app.jar": jar.read_bytes(), "svc/application.yaml": b"greeting: hi\n"})
+    return rr
+
+
+def write_image(rr: RuleRunner, **fields: object) -> None:
+    args = {"name": "enclave", "jdk": ":jdk", "jar": ":app", **fields}
+    body = ", ".join(f"{k}={v!r}" for k, v in args.items())
+    rr.write_files(
+        {
+            "svc/BUILD": (
+                'dragonwell_jdk(name="jdk")\n'
+                'file(name="app", source="app.jar")\n'
+                'file(name="config", source="application.yaml")\n'
+                f"occlum_java_image({body})\n"
+            )
+        }
+    )
+
+
+def build(rr: RuleRunner, **fields: object) -> Package:
+    write_image(rr, **fields)
+    return package_image(rr, ADDR)
+
+
+def build_error(rr: RuleRunner, **fields: object) -> str:
+    write_image(rr, **fields)
+    with pytest.raises(ExecutionError) as exc:
+        package_image(rr, ADDR)
+    return str(exc.value)
+
+
+def test_default_package_layout_config_and_summary(rule_runner: RuleRunner, served: ServedJdk) -> None:
+    pkg = build(rule_runner)
+    assert pkg.root == "svc/enclave"
+    paths = pkg.image_paths()
+    assert {f"{JRE}/bin/java", f"{JRE}/lib/server/libjvm.so", f"{JRE}/release", "/usr/lib/spring/app.jar"} <= paths
+    # Links inside the JDK stay links.
+    assert pkg.symlinks[f"svc/enclave/image{JRE}/lib/libjsig.so"] == "server/libjsig.so"
+    cfg = pkg.config
+    assert cfg["entry_points"] == [f"{JRE}/bin"]
+    assert cfg["env"] == {
+        "default": [f"LD_LIBRARY_PATH={JRE}/lib/server:{JRE}/lib:{JRE}/../lib"],
+        "untrusted": [],
+    }
+    assert cfg["resource_limits"] == {
+        "kernel_space_heap_size": "64MB",
+        "kernel_space_stack_size": "1MB",
+        "user_space_size": "1680MB",
+        "max_num_of_threads": 64,
+    }
+    assert cfg["process"] == {"default_stack_size": "4MB", "default_heap_size": "256MB", "default_mmap_size": "1400MB"}
+    assert "feature" in cfg  # 0.31.0 requires it
+    summary = pkg.summary
+    assert summary["occlum_release"] == "0.31.0"
+    assert summary["jdk"]["java_version"] == "11.0.16"
+    assert summary["jdk"]["libc"] == "musl"
+    assert summary["jdk"]["sha256"] == served.sha256
+    assert summary["jar"]["main_class"] == "app.Main"
+    assert summary["command"] == [
+        f"{JRE}/bin/java", "-XX:-UseCompressedOops", "-Dos.name=Linux", "-Xmx512m",
+        "-XX:MaxMetaspaceSize=64m", "-jar", "/usr/lib/spring/app.jar",
+    ]
+
+
+@pytest.mark.parametrize(
+    "alias, section, value",
+    [
+        ("user_space_size", "resource_limits", "2GB"),
+        ("kernel_space_heap_size", "resource_limits", "128MB"),
+        ("kernel_space_stack_size", "resource_limits", "2MB"),
+        ("default_heap_size", "process", "128MB"),
+        ("default_stack_size", "process", "8MB"),
+        ("default_mmap_size", "process", "1GB"),
+    ],
+)
+def test_each_size_field_reaches_occlum_json(rule_runner: RuleRunner, alias: str, section: str, value: str) -> None:
+    assert build(rule_runner, **{alias: value}).config[section][alias] == value
+
+
+def test_sizes_are_written_canonically(rule_runner: RuleRunner) -> None:
+    assert build(rule_runner, user_space_size="2048MB").config["resource_limits"]["user_space_size"] == "2GB"
+
+
+def test_threads_and_metadata_fields(rule_runner: RuleRunner) -> None:
+    cfg = build(rule_runner, max_num_of_threads=96, debuggable=False, product_id=7, version_number=3).config
+    assert cfg["resource_limits"]["max_num_of_threads"] == 96
+    assert cfg["metadata"]["debuggable"] is False
+    assert cfg["metadata"]["product_id"] == 7
+    assert cfg["metadata"]["version_number"] == 3
+    assert build(rule_runner).summary["debuggable"] is True
+
+
+def test_env_and_untrusted_env(rule_runner: RuleRunner) -> None:
+    cfg = build(rule_runner, env=["SPRING_PROFILES_ACTIVE=prod"], untrusted_env=["PORT"]).config
+    assert cfg["env"]["default"] == [f"LD_LIBRARY_PATH={JRE}/lib/server:{JRE}/lib:{JRE}/../lib", "SPRING_PROFILES_ACTIVE=prod"]
+    assert cfg["env"]["untrusted"] == ["PORT"]
+    # A user LD_LIBRARY_PATH replaces the default one.
+    cfg = build(rule_runner, env=["LD_LIBRARY_PATH=/opt/lib"]).config
+    assert cfg["env"]["default"] == ["LD_LIBRARY_PATH=/opt/lib"]
+
+
+def test_jvm_options_and_main_args_shape_the_command(rule_runner: RuleRunner) -> None:
+    summary = build(rule_runner, jvm_options=["-Xmx1g", "-XX:+UseCompressedOops"], main_args=["--port", "9000"]).summary
+    assert summary["command"] == [
+        f"{JRE}/bin/java", "-Dos.name=Linux", "-Xmx1g", "-XX:+UseCompressedOops",
+        "-jar", "/usr/lib/spring/app.jar", "--port", "9000",
+    ]
+
+
+def test_jdk_dir_and_jar_dir_move_files_and_config(rule_runner: RuleRunner) -> None:
+    pkg = build(rule_runner, jdk_dir="/opt/jdk", jar_dir="/srv")
+    assert {"/opt/jdk/bin/java", "/srv/app.jar"} <= pkg.image_paths()
+    assert not any(p.startswith("/usr/lib/jvm") for p in pkg.image_paths())
+    assert pkg.config["entry_points"] == ["/opt/jdk/bin"]
+    assert pkg.config["env"]["default"][0] == "LD_LIBRARY_PATH=/opt/jdk/lib/server:/opt/jdk/lib:/opt/jdk/../lib"
+    assert pkg.summary["command"][-1] == "/srv/app.jar"
+
+
+def test_files_field_places_files(rule_runner: RuleRunner) -> None:
+    pkg = build(rule_runner, files={"/etc/app/application.yml": ":config"})
+    assert pkg.files["svc/enclave/image/etc/app/application.yml"] == b"greeting: hi\n"
+
+
+def test_files_collision_with_jar_is_an_error(rule_runner: RuleRunner) -> None:
+    msg = build_error(rule_runner, files={"/usr/lib/spring/app.jar": ":config"})
+    assert "path(s) claimed twice" in msg and "/usr/lib/spring/app.jar" in msg and "`files`" in msg
+
+
+def test_mounts_field(rule_runner: RuleRunner) -> None:
+    cfg = build(rule_runner, mounts=[{"target": "/data", "type": "hostfs", "source": "./data"}]).config
+    assert cfg["mount"][-1] == {"target": "/data", "type": "hostfs", "source": "./data"}
+
+
+def test_output_path(rule_runner: RuleRunner) -> None:
+    assert build(rule_runner, output_path="out/enclave-x").root == "out/enclave-x"
+
+
+def test_occlum_version_option_selects_the_generation(rule_runner: RuleRunner, served: ServedJdk) -> None:
+    rule_runner.set_options(
+        [f"--dragonwell-known-versions=['{served.pin()}']", "--occlum-version=0.20.0"], env_inherit={"PATH"}
+    )
+    pkg = build(rule_runner)
+    assert "feature" not in pkg.config and "enable_kss" not in pkg.config["metadata"]
+    assert pkg.summary["occlum_release"] == "0.20.0"
+    msg = build_error(rule_runner, mounts=[{"target": "/data", "type": "ramfs"}])
+    assert "Occlum 0.20.0 ignores the `mount` list" in msg and "`[occlum].version`" in msg
+
+
+def test_unknown_occlum_release(rule_runner: RuleRunner, served: ServedJdk) -> None:
+    rule_runner.set_options(
+        [f"--dragonwell-known-versions=['{served.pin()}']", "--occlum-version=0.19.0"], env_inherit={"PATH"}
+    )
+    msg = build_error(rule_runner)
+    assert "`[occlum].version` is '0.19.0'" in msg and "0.31.0" in msg
+
+
+def test_mirror_option_is_tried_first(rule_runner: RuleRunner, served: ServedJdk, tmp_path: Path) -> None:
+    broken_pin = served.pin().replace(served.url, "file:///nonexistent/" + served.path.name)
+    mirror = f"file://{served.path.parent}/{{filename}}"
+    rule_runner.set_options(
+        [f"--dragonwell-known-versions=['{broken_pin}']", f"--dragonwell-mirrors=['{mirror}']"], env_inherit={"PATH"}
+    )
+    assert build(rule_runner).summary["jdk"]["sha256"] == served.sha256
+    rule_runner.set_options([f"--dragonwell-known-versions=['{broken_pin}']"], env_inherit={"PATH"})
+    msg = build_error(rule_runner)
+    assert "could not fetch Dragonwell 11.0.16.12.8" in msg and "/nonexistent/" in msg and "[dragonwell].mirrors" in msg
+
+
+def test_fetch_env_vars_reach_the_download(rule_runner: RuleRunner, served: ServedJdk) -> None:
+    # An http:// URL through a proxy that refuses connections: only the passed env var can say so.
+    pin = served.pin().replace(served.url, "http://jdk.invalid/jdk.tar.gz")
+    rule_runner.set_options(
+        [f"--dragonwell-known-versions=['{pin}']", "--dragonwell-fetch-env-vars=['http_proxy=http://127.0.0.1:9']"],
+        env_inherit={"PATH"},
+    )
+    assert "Connection refused" in build_error(rule_runner)
+
+
+def test_sha256_mismatch_is_refused(rule_runner: RuleRunner, served: ServedJdk) -> None:
+    pin = served.pin().replace(served.sha256, "0" * 64)
+    rule_runner.set_options([f"--dragonwell-known-versions=['{pin}']"], env_inherit={"PATH"})
+    msg = build_error(rule_runner)
+    assert f"sha256 mismatch: got {served.sha256}" in msg and "pinned " + "0" * 64 in msg
+
+
+def test_bad_known_versions_entry(rule_runner: RuleRunner) -> None:
+    rule_runner.set_options(["--dragonwell-known-versions=['11|standard|musl']"], env_inherit={"PATH"})
+    assert "has 3 fields, but needs 7" in build_error(rule_runner)
+
+
+def test_dependency_inference_links_jdk_jar_and_files(rule_runner: RuleRunner) -> None:
+    write_image(rule_runner, files={"/etc/a.yml": ":config"})
+    tgt = rule_runner.get_target(ADDR)
+    inferred = rule_runner.request(
+        InferredDependencies, [InferOcclumImageReferences(OcclumJavaImageReferencesFieldSet.create(tgt))]
+    )
+    assert set(inferred.include) == {
+        Address("svc", target_name="jdk"), Address("svc", target_name="app"), Address("svc", target_name="config"),
+    }
+
+
+def test_field_set_is_registered_for_package(rule_runner: RuleRunner) -> None:
+    write_image(rule_runner)
+    assert OcclumJavaImageFieldSet.is_applicable(rule_runner.get_target(ADDR))
