@@ -78,7 +78,10 @@ async def generate_occlum_config(request: OcclumConfigRequest) -> OcclumConfig:
             f"{release} ignores the `mount` list (mounts are honoured from 0.21.0). Remove "
             "`mounts`, or set `[occlum].version` to 0.21.0 or later."
         )
-    doc = render_occlum_json(release, request.inputs)
+    try:
+        doc = render_occlum_json(release, request.inputs)
+    except ValueError as e:  # includes UnsupportedFeatureError: a release lacks what was asked for
+        raise OcclumConfigError(f"Cannot generate Occlum.json for {request.address} (Occlum {release}): {e}")
     problems = validate_config(release, doc)
     if problems:
         lines = "\n".join(f"  - {field_for_path(p.path)}: {p}" for p in problems)
