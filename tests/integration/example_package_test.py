@@ -1,0 +1,107 @@
+"""Package the README's example with the real Pants 2.17.1, as a user would, from a copy of the repo.
+
+The Dragonwell pin is pointed at a test JDK served from file:// (no network here); everything else
+is the example as committed: the jar is compiled by `shell_command` with the host's javac.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tests" / "fixtures"))
+sys.path.insert(0, str(REPO / "pants-plugins"))
+
+import fake_jdk  # noqa: E402
+
+from occlum.config.validation import validate_config  # noqa: E402
+
+PANTS = Path(sys.executable).parent / "pants"
+JDK_FILE = "Alibaba_Dragonwell_Standard_11.0.16.12.8_x64_alpine-linux.tar.gz"
+
+pytestmark = pytest.mark.skipif(shutil.which("javac") is None, reason="the example's jar needs a host javac")
+
+
+def _copy_repo(dest: Path) -> None:
+    for name in ("pants.toml", "BUILD", "pants-plugins", "examples", "schemas"):
+        src = REPO / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__", "*_test.py"))
+        else:
+            shutil.copy2(src, dest / name)
+
+
+def _pants(root: Path, tmp: Path, pin: str, *args: str) -> subprocess.CompletedProcess:
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(tmp / "home"),
+        "LC_ALL": "C.UTF-8",
+        "NO_SCIE_WARNING": "1",
+    }
+    argv = [
+        str(PANTS), "--no-pantsd", "--no-pantsrc",
+        f"--local-store-dir={tmp / 'store'}", f"--named-caches-dir={tmp / 'named'}",
+        f"--pants-workdir={root / '.pants.d'}", f"--pythonpath=['{root / 'pants-plugins'}']",
+        f"--dragonwell-known-versions=['{pin}']", *args,
+    ]
+    return subprocess.run(argv, cwd=root, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_example_packages_and_java_edit_reuses_the_jdk(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    root.mkdir()
+    _copy_repo(root)
+    (tmp_path / "mirror").mkdir()
+    served = fake_jdk.make_fake_jdk_archive(tmp_path / "mirror" / JDK_FILE)
+    sha = hashlib.sha256(served.read_bytes()).hexdigest()
+    pin = f"11.0.16.12.8|standard|musl|linux_x86_64|{sha}||file://{served}"
+
+    first = _pants(root, tmp_path, pin, "package", "examples/hello-service:enclave")
+    assert first.returncode == 0, first.stderr
+    out = root / "dist" / "examples.hello-service" / "enclave"
+    config = json.loads((out / "Occlum.json").read_text())
+    summary = json.loads((out / "occlum-image.json").read_text())
+    assert validate_config("0.31.0", config) == []
+    assert (out / "image/usr/lib/spring/hello-service.jar").is_file()
+    assert (out / "image/usr/lib/jvm/java-11-alibaba-dragonwell/jre/bin/java").is_file()
+    assert summary["jar"]["main_class"] == "hello.HelloService"
+    assert summary["jar"]["class_file_major"] == 55  # javac --release 11
+    assert summary["command"][-3:] == ["-jar", "/usr/lib/spring/hello-service.jar", "8080"]
+    ran_first = set(re.findall(r"Starting: (Download|Extract and validate|Running the `shell_command`)", first.stderr))
+    assert ran_first == {"Download", "Extract and validate", "Running the `shell_command`"}
+
+    # Edit only the Java source: the jar is rebuilt, the JDK comes from the cache.
+    src = root / "examples/hello-service/src/hello/HelloService.java"
+    src.write_text(src.read_text().replace("Hello from an Occlum enclave!", "Hello again!"))
+    second = _pants(root, tmp_path, pin, "package", "examples/hello-service:enclave")
+    assert second.returncode == 0, second.stderr
+    ran_second = set(re.findall(r"Starting: (Download|Extract and validate|Running the `shell_command`)", second.stderr))
+    assert ran_second == {"Running the `shell_command`"}, second.stderr
+    jar = (out / "image/usr/lib/spring/hello-service.jar").read_bytes()
+    with zipfile.ZipFile(io.BytesIO(jar)) as zf:
+        assert b"Hello again!" in zf.read("hello/HelloService.class")
+
+
+def test_bad_field_is_reported_without_traceback_and_nothing_in_dist(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    root.mkdir()
+    _copy_repo(root)
+    build = root / "examples/hello-service/BUILD"
+    build.write_text(build.read_text().replace('main_args=["8080"],', 'main_args=["8080"], user_space_size="256mb",'))
+    result = _pants(root, tmp_path, "11.0.16.12.8|standard|musl|linux_x86_64|" + "0" * 64 + "||file:///none", "package", "examples/hello-service:enclave")
+    assert result.returncode != 0
+    assert "The `user_space_size` field in target examples/hello-service:enclave" in result.stderr
+    assert "'256mb'" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (root / "dist").exists()
