@@ -228,10 +228,14 @@ class OcclumJavaImageEnvField(StringSequenceField):
         for entry in value:
             name, sep, _ = entry.partition("=")
             if not sep or not _ENV_NAME.fullmatch(name):
+                hint = (
+                    f"Write it as e.g. \"{name or 'KEY'}=value\"."
+                    if not sep
+                    else "KEY must start with a letter or _ and hold only letters, digits and _."
+                )
                 raise InvalidFieldException(
                     f"The `{cls.alias}` field in target {address} must hold `KEY=VALUE` entries "
-                    f"with KEY a variable name, but has {entry!r}. Write it as e.g. "
-                    f"\"{name or 'KEY'}=value\"."
+                    f"with KEY a variable name, but has {entry!r}. {hint}"
                 )
             if name in seen:
                 raise InvalidFieldException(
@@ -435,12 +439,13 @@ class OcclumJavaImageMountsField(Field):
                     f"{where} has unknown keys {unknown}; allowed: target, type, source, options."
                 )
             target, mtype, source = m.get("target"), m.get("type"), m.get("source")
-            if not isinstance(target, str) or not target.startswith("/"):
+            if not isinstance(target, str) or not target.startswith("/") or ".." in target.split("/"):
                 raise InvalidFieldException(
-                    f"{where} needs `target` to be an absolute path in the enclave, but was "
+                    f"{where} needs `target` to be an absolute path in the enclave (no `..`), but was "
                     f"{target!r}. Write e.g. \"/data\"."
                 )
-            if target.rstrip("/") in _RESERVED_MOUNTS or target == "/":
+            normalized = re.sub("/+", "/", target).rstrip("/") or "/"
+            if normalized in _RESERVED_MOUNTS:
                 raise InvalidFieldException(
                     f"{where} mounts {target!r}, which Occlum mounts itself "
                     f"({', '.join(_RESERVED_MOUNTS)}). Pick another path."
@@ -460,7 +465,7 @@ class OcclumJavaImageMountsField(Field):
                 isinstance(k, str) and isinstance(v, str) for k, v in options.items()
             ):
                 raise InvalidFieldException(f"{where} needs `options` to be a dict of strings, but was {options!r}.")
-            mounts.append(MountSpec(target.rstrip("/") or "/", mtype, source, tuple(sorted(options.items()))))
+            mounts.append(MountSpec(normalized, mtype, source, tuple(sorted(options.items()))))
         targets = [m.target for m in mounts]
         dups = sorted({t for t in targets if targets.count(t) > 1})
         if dups:
@@ -504,7 +509,7 @@ class _ImagePathField(StringField):
     @classmethod
     def compute_value(cls, raw_value: Optional[str], address: Address) -> Optional[str]:
         value = super().compute_value(raw_value, address)
-        if value is not None and (not value.startswith("/") or ".." in value.split("/") or value == "/"):
+        if value is not None and (not value.startswith("/") or ".." in value.split("/") or not value.strip("/")):
             raise InvalidFieldException(
                 f"The `{cls.alias}` field in target {address} must be an absolute directory in "
                 f"the enclave (not `/`, no `..`), but was {value!r}."

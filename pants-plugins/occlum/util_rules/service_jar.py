@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 
 from pants.core.goals.package import BuiltPackage, EnvironmentAwarePackageRequest, PackageFieldSet
 from pants.core.target_types import FileSourceField
-from pants.engine.addresses import Address
+from pants.engine.addresses import Address, Addresses
 from pants.engine.fs import Digest, DigestContents, DigestSubset, PathGlobs, RemovePrefix, Snapshot
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.engine.target import (
@@ -17,6 +18,7 @@ from pants.engine.target import (
     HydrateSourcesRequest,
     SourcesField,
     Targets,
+    UnexpandedTargets,
 )
 from pants.engine.addresses import UnparsedAddressInputs
 from pants.util.logging import LogLevel
@@ -46,29 +48,34 @@ class ServiceJar:
 
 @rule(desc="Finding the service jar", level=LogLevel.DEBUG)
 async def get_service_jar(request: ServiceJarRequest) -> ServiceJar:
-    targets = await Get(Targets, UnparsedAddressInputs, request.jar_field)
-    tgt = targets[0]
+    # Name the target as written (a `files` generator, not its first generated file), but look
+    # at every target it expands to: a generator's files are all candidates.
+    addresses = await Get(Addresses, UnparsedAddressInputs, request.jar_field)
+    named, targets = await MultiGet(
+        Get(UnexpandedTargets, Addresses, addresses), Get(Targets, Addresses, addresses)
+    )
+    tgt = named[0]
     where = f"The `jar` field of {request.image_address} names {tgt.address} (a `{tgt.alias}`)"
 
-    field_sets = await Get(FieldSetsPerTarget, FieldSetsPerTargetRequest(PackageFieldSet, [tgt]))
-    if field_sets.field_sets:
-        built = await MultiGet(
-            Get(BuiltPackage, EnvironmentAwarePackageRequest(fs)) for fs in field_sets.field_sets
-        )
-        digests = [b.digest for b in built]
-        how = "packaged"
-    elif tgt.has_field(SourcesField):
-        hydrated = await Get(
-            HydratedSources,
-            HydrateSourcesRequest(tgt[SourcesField], for_sources_types=(FileSourceField,), enable_codegen=True),
-        )
-        digests = [hydrated.snapshot.digest]
-        how = "generated or listed"
-    else:
+    per_target = await Get(FieldSetsPerTarget, FieldSetsPerTargetRequest(PackageFieldSet, targets))
+    to_hydrate = [t for t, fss in zip(targets, per_target.collection) if not fss and t.has_field(SourcesField)]
+    if len(to_hydrate) + sum(1 for fss in per_target.collection if fss) < len(targets):
         raise ServiceJarError(
             f"{where}, which can neither be packaged nor holds files. Use a `file`, `deploy_jar`, "
             "`archive`, `experimental_shell_command` or `adhoc_tool` target that yields one .jar."
         )
+    built = await MultiGet(
+        Get(BuiltPackage, EnvironmentAwarePackageRequest(fs)) for fs in per_target.field_sets
+    )
+    hydrated = await MultiGet(
+        Get(
+            HydratedSources,
+            HydrateSourcesRequest(t[SourcesField], for_sources_types=(FileSourceField,), enable_codegen=True),
+        )
+        for t in to_hydrate
+    )
+    digests = [b.digest for b in built] + [h.snapshot.digest for h in hydrated]
+    how = "packaged" if not hydrated else "generated or listed" if not built else "packaged, generated or listed"
 
     snapshots = await MultiGet(Get(Snapshot, Digest, d) for d in digests)
     jars = sorted({(s, f) for s in snapshots for f in s.files if f.endswith(".jar")}, key=lambda t: t[1])
@@ -87,9 +94,9 @@ async def get_service_jar(request: ServiceJarRequest) -> ServiceJar:
     name = os.path.basename(path)
     contents = await Get(DigestContents, Digest, only)
     try:
-        info = inspect_jar(contents[0].content, name)
+        info = dataclasses.replace(inspect_jar(contents[0].content, path), jar_name=name)
     except JarError as e:
-        raise ServiceJarError(f"{where}, whose jar {path} {e}")
+        raise ServiceJarError(f"{where}: {e}")
     return ServiceJar(only, name, f"{tgt.address} ({path})", info)
 
 
