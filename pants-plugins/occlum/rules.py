@@ -1,12 +1,15 @@
 """Every rule of the backend, one module per line."""
 
-from occlum.goals import package_image
+from occlum.goals import package_image, run_image
 from occlum.util_rules import (
     dependency_inference,
     dragonwell_jdk,
+    enclave,
     image_files,
     image_layout,
     occlum_config,
+    occlum_steps,
+    occlum_toolchain,
     service_jar,
 )
 
@@ -15,9 +18,13 @@ def rules():
     return [
         *dependency_inference.rules(),
         *dragonwell_jdk.rules(),
+        *enclave.rules(),
         *image_files.rules(),
         *image_layout.rules(),
         *occlum_config.rules(),
+        *occlum_steps.rules(),
+        *occlum_toolchain.rules(),
         *package_image.rules(),
+        *run_image.rules(),
         *service_jar.rules(),
     ]

@@ -30,8 +30,18 @@ import fake_jdk  # noqa: E402  (a test fixture module, found through the path ab
 DEFAULT_JDK_FILE = "Alibaba_Dragonwell_Standard_11.0.16.12.8_x64_alpine-linux.tar.gz"
 
 
-def new_rule_runner() -> RuleRunner:
-    return RuleRunner(
+class OcclumRuleRunner(RuleRunner):
+    """A RuleRunner whose option sets always carry the backend's base options (e.g. stage only)."""
+
+    base_options: tuple = ()
+
+    def set_options(self, args, **kwargs) -> None:  # type: ignore[override]
+        super().set_options([*self.base_options, *args], **kwargs)
+
+
+def new_rule_runner(*, stage_only: bool = True) -> OcclumRuleRunner:
+    """Stage-only by default: most tests are about the staged instance and need no toolchain."""
+    rr = OcclumRuleRunner(
         rules=[
             *register.rules(),
             *package.rules(),
@@ -49,6 +59,9 @@ def new_rule_runner() -> RuleRunner:
         target_types=[*register.target_types(), FileTarget, FilesGeneratorTarget],
         isolated_local_store=True,
     )
+    rr.base_options = ("--occlum-stage-only=yes",) if stage_only else ()
+    rr.set_options([], env_inherit={"PATH"})
+    return rr
 
 
 @dataclass(frozen=True)

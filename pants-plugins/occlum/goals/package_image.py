@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import os
 from dataclasses import dataclass
 
 from pants.core.goals.package import BuiltPackage, BuiltPackageArtifact, PackageFieldSet
@@ -17,7 +19,11 @@ from pants.util.logging import LogLevel
 from occlum.config.model import Mount, OcclumConfigInputs
 from occlum.jar.inspect_jar import JarError, check_runs_on
 from occlum.jvm.options import effective_jvm_options, java_command
-from occlum.subsystems.occlum import OcclumSubsystem
+from occlum.subsystems.occlum import OcclumSubsystem, SgxMode, StageOnly
+from occlum.util_rules.enclave import EnclaveBuildRequest
+from occlum.config.releases import parse_release
+from occlum.util_rules.occlum_steps import OcclumStepError, BuiltOcclumInstance, OcclumMeasurements, OcclumPackage, OcclumPackageRequest
+from occlum.util_rules.occlum_toolchain import MaybeOcclumToolchain
 from occlum.target_types import (
     OcclumJavaImageDebuggableField,
     OcclumJavaImageDefaultHeapSizeField,
@@ -46,6 +52,8 @@ from occlum.util_rules.image_files import ImageFiles, ImageFilesRequest
 from occlum.util_rules.image_layout import ImageLayout, ImageLayoutRequest, ImagePart
 from occlum.util_rules.occlum_config import OcclumConfig, OcclumConfigRequest
 from occlum.util_rules.service_jar import ServiceJar, ServiceJarError, ServiceJarRequest
+
+logger = logging.getLogger(__name__)
 
 SUMMARY_FILE = "occlum-image.json"
 
@@ -201,20 +209,87 @@ async def stage_occlum_instance(
     return StagedOcclumInstance(digest, summary, config)
 
 
-@rule(desc="Packaging an Occlum Java image", level=LogLevel.DEBUG)
-async def package_occlum_java_image(field_set: OcclumJavaImageFieldSet) -> BuiltPackage:
-    staged = await Get(StagedOcclumInstance, OcclumJavaImageFieldSet, field_set)
-    output_dir = field_set.output_path.value_or_default(file_ending=None)
-    digest = await Get(Digest, AddPrefix(staged.digest, output_dir))
+def _staged_package(staged: StagedOcclumInstance, output_dir: str, note: str) -> tuple[Digest, BuiltPackageArtifact]:
     summary = staged.summary
-    extra_log = (
+    log = (
         f"Occlum {summary['occlum_release']}, Java {summary['jdk']['java_version']} "
-        f"({summary['jdk']['libc']}), {summary['image_files']} image files"
+        f"({summary['jdk']['libc']}), {summary['image_files']} image files; {note}"
     )
+    return staged.digest, BuiltPackageArtifact(output_dir, extra_log_lines=(log,))
+
+
+@rule(desc="Packaging an Occlum Java image", level=LogLevel.DEBUG)
+async def package_occlum_java_image(field_set: OcclumJavaImageFieldSet, occlum: OcclumSubsystem) -> BuiltPackage:
+    staged = await Get(StagedOcclumInstance, OcclumJavaImageFieldSet, field_set)
+    output = field_set.output_path.value_or_default(file_ending=None)
+
+    # 1. Stage only: by choice, or (with `auto`) because there is no toolchain here.
+    skipped = None
+    if occlum.stage_only == StageOnly.YES:
+        skipped = "`[occlum].stage_only = \"yes\"`"
+    elif occlum.stage_only == StageOnly.AUTO:
+        maybe = await Get(MaybeOcclumToolchain)
+        if maybe.toolchain is None:
+            skipped = f"no `occlum` CLI on {', '.join(maybe.searched) or 'the search path'} and `[occlum].stage_only = \"auto\"`"
+    if skipped is not None:
+        logger.warning(
+            f"{field_set.address}: staged the instance only (Occlum.json + image/ in dist/{output}); "
+            f"skipped `occlum new`, `occlum build`, `occlum package` and the measurements because of {skipped}."
+        )
+        digest, artifact = _staged_package(staged, output, "staged only (no occlum build)")
+        return BuiltPackage(await Get(Digest, AddPrefix(digest, output)), (artifact,))
+
+    # 2. Build, package and measure with the toolchain.
+    debuggable = bool(staged.summary["debuggable"])
+    built = await Get(
+        BuiltOcclumInstance, EnclaveBuildRequest(field_set.address, staged.digest, debuggable)
+    )
+    name = os.path.basename(output)
+    # `occlum package` refuses debuggable and SIM instances without --debug (from 0.24.0, which
+    # added the flag); before 0.24.0 it refuses SIM outright and only warns when debuggable.
+    sim = occlum.sgx_mode == SgxMode.SIM
+    has_debug_flag = parse_release(built.toolchain.release) >= (0, 24, 0)
+    if sim and not has_debug_flag:
+        raise OcclumStepError(
+            f"Occlum {built.toolchain.release} cannot package a SIM instance (`occlum package` only "
+            f"takes hardware-mode instances before 0.24.0), so {field_set.address} cannot be packaged "
+            "with `[occlum].sgx_mode = \"SIM\"`. Use `sgx_mode = \"HW\"` (building needs no SGX) or "
+            "`[occlum].stage_only`."
+        )
+    needs_debug = (debuggable or sim) and has_debug_flag
+    package, measurements = await MultiGet(
+        Get(OcclumPackage, OcclumPackageRequest(field_set.address, built, name, needs_debug)),
+        Get(OcclumMeasurements, BuiltOcclumInstance, built),
+    )
+    record = {
+        "target": str(field_set.address),
+        "mrenclave": measurements.mrenclave,
+        "mrsigner": measurements.mrsigner,
+        "occlum_release": built.toolchain.release,
+        "occlum_toolchain_fingerprint": built.toolchain.fingerprint,
+        "sgx_mode": occlum.sgx_mode.value,
+        "debuggable": debuggable,
+        "product_id": field_set.product_id.value,
+        "version_number": field_set.version_number.value,
+        "package": f"{name}.tar.gz",
+        "image": staged.summary,
+    }
+    parent = os.path.dirname(output)
+    meas = await Get(
+        Digest,
+        CreateDigest([FileContent(f"{name}.measurements.json", (json.dumps(record, indent=2, sort_keys=True) + "\n").encode())]),
+    )
+    merged = await Get(Digest, MergeDigests([package.digest, meas]))
+    digest = await Get(Digest, AddPrefix(merged, parent)) if parent else merged
+    prefix = f"{parent}/" if parent else ""
     return BuiltPackage(
         digest,
         (
-            BuiltPackageArtifact(output_dir, extra_log_lines=(extra_log,)),
+            BuiltPackageArtifact(
+                f"{prefix}{name}.tar.gz",
+                extra_log_lines=(f"MRENCLAVE {measurements.mrenclave}", f"MRSIGNER  {measurements.mrsigner}"),
+            ),
+            BuiltPackageArtifact(f"{prefix}{name}.measurements.json"),
         ),
     )
 

@@ -1,0 +1,43 @@
+"""`pants run` for `occlum_java_image`: `occlum run <jre>/bin/java <jvm_options> -jar <jar> <main_args> <args>`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pants.core.goals.run import RunFieldSet, RunInSandboxBehavior, RunRequest
+from pants.core.util_rules.system_binaries import BashBinary
+from pants.engine.rules import Get, collect_rules, rule
+from pants.util.logging import LogLevel
+
+from occlum.goals.package_image import OcclumJavaImageFieldSet, StagedOcclumInstance
+from occlum.target_types import OcclumJavaImageJarField, OcclumJavaImageJdkField
+from occlum.util_rules.enclave import EnclaveBuildRequest
+from occlum.util_rules.occlum_steps import INSTANCE, BuiltOcclumInstance
+
+
+@dataclass(frozen=True)
+class OcclumJavaImageRunFieldSet(OcclumJavaImageFieldSet, RunFieldSet):
+    required_fields = (OcclumJavaImageJdkField, OcclumJavaImageJarField)
+    # The enclave runs the image's own java, reading host state (SGX device, AESM): never cached.
+    run_in_sandbox_behavior = RunInSandboxBehavior.NOT_SUPPORTED
+
+
+@rule(desc="Preparing to run an Occlum enclave", level=LogLevel.DEBUG)
+async def run_occlum_java_image(field_set: OcclumJavaImageRunFieldSet, bash: BashBinary) -> RunRequest:
+    staged = await Get(StagedOcclumInstance, OcclumJavaImageFieldSet, field_set)
+    built = await Get(
+        BuiltOcclumInstance, EnclaveBuildRequest(field_set.address, staged.digest, bool(staged.summary["debuggable"]))
+    )
+    # `occlum run` works on the instance in the current directory; `pants run` starts in the
+    # build root, so change into the built instance first. Extra `pants run -- args` follow.
+    return RunRequest(
+        digest=built.digest,
+        args=(
+            bash.path, "-c", 'cd "$0" && exec "$@"', f"{{chroot}}/{INSTANCE}",
+            built.toolchain.occlum, "run", *staged.summary["command"],
+        ),
+    )
+
+
+def rules():
+    return [*collect_rules(), *OcclumJavaImageRunFieldSet.rules()]

@@ -1,0 +1,55 @@
+"""`occlum new` plus the musl runtime libraries the JDK needs, as one cacheable step.
+
+Self-contained (stdlib only); run by the plugin in a sandbox:
+
+    python3 skeleton_tool.py --occlum /opt/occlum/build/bin/occlum --install-dir /opt/occlum \
+        --out occlum_instance [--lib libz.so.1 ...]
+
+Its inputs are only the toolchain (whose identity is in the step's env) and the library names, so
+editing a service never re-runs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+
+MUSL_LIB_DIR = os.path.join("toolchains", "gcc", "x86_64-linux-musl", "lib")
+
+
+def main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--occlum", required=True)
+    p.add_argument("--install-dir", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--lib", action="append", default=[])
+    args = p.parse_args(argv)
+    proc = subprocess.run([args.occlum, "new", args.out], capture_output=True, text=True)
+    if proc.returncode != 0:
+        sys.stderr.write(
+            f"error: `occlum new` failed with exit code {proc.returncode}:\n{proc.stdout}{proc.stderr}"
+        )
+        return 2
+    lib_dir = os.path.join(args.install_dir, MUSL_LIB_DIR)
+    dest_dir = os.path.join(args.out, "image", "lib")
+    os.makedirs(dest_dir, exist_ok=True)
+    for lib in args.lib:
+        src = os.path.join(lib_dir, lib)
+        if os.path.basename(lib) != lib or not os.path.isfile(src):
+            have = sorted(os.listdir(lib_dir)) if os.path.isdir(lib_dir) else []
+            sys.stderr.write(
+                f"error: the runtime library {lib!r} of `[occlum].runtime_libs` is not in the toolchain's "
+                f"{lib_dir}. Available there: {', '.join(have) or 'nothing (no musl toolchain installed)'}. "
+                "Remove it from `[occlum].runtime_libs` or install Occlum's musl toolchain.\n"
+            )
+            return 2
+        shutil.copyfile(src, os.path.join(dest_dir, lib))  # the file, not a link into the host
+        os.chmod(os.path.join(dest_dir, lib), 0o755)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

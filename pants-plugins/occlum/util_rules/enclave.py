@@ -1,0 +1,121 @@
+"""From a staged instance to a built, signed enclave: the checks that must pass before any step runs."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from pants.base.build_root import BuildRoot
+from pants.engine.addresses import Address
+from pants.engine.fs import Digest
+from pants.engine.rules import Get, collect_rules, rule
+from pants.util.logging import LogLevel
+from pants.util.strutil import bullet_list
+
+from occlum.config.releases import normalize_release
+from occlum.subsystems.occlum import OcclumSubsystem, StageOnly
+from occlum.util_rules.occlum_steps import BuiltOcclumInstance, OcclumBuildRequest, OcclumSkeleton, OcclumSkeletonRequest
+from occlum.util_rules.occlum_toolchain import (
+    MaybeOcclumToolchain,
+    OcclumToolchain,
+    OcclumToolchainError,
+    SigningKeyIdentity,
+    SigningKeyRequest,
+)
+
+
+@dataclass(frozen=True)
+class EnclaveBuildRequest:
+    address: Address
+    staged: Digest
+    debuggable: bool
+
+
+@dataclass(frozen=True)
+class RequiredToolchainRequest:
+    address: Address
+    purpose: str  # e.g. "build the enclave", "run the enclave"
+
+
+def toolchain_not_found(address: Address, searched: tuple[str, ...], purpose: str) -> OcclumToolchainError:
+    return OcclumToolchainError(
+        f"Cannot {purpose} for {address}: no `occlum` CLI was found. Searched:\n"
+        f"{bullet_list(searched) if searched else '  (no paths)'}\n"
+        "Ways out:\n"
+        "  - run Pants inside Occlum's Docker image (occlum/occlum), where it is /opt/occlum/build/bin/occlum;\n"
+        "  - point `[occlum].executable_search_paths` at the folder holding `occlum`;\n"
+        "  - set `[occlum].stage_only = \"yes\"` (or \"auto\") to stop after the staged instance "
+        "(Occlum.json + image/), which needs no toolchain."
+    )
+
+
+@rule(desc="Checking the Occlum toolchain", level=LogLevel.DEBUG)
+async def required_toolchain(request: RequiredToolchainRequest, occlum: OcclumSubsystem) -> OcclumToolchain:
+    maybe = await Get(MaybeOcclumToolchain)
+    if maybe.toolchain is None:
+        raise toolchain_not_found(request.address, maybe.searched, request.purpose)
+    tc = maybe.toolchain
+    wanted = normalize_release(occlum.version)
+    if tc.release != wanted:
+        raise OcclumToolchainError(
+            f"The Occlum toolchain at {tc.install_dir} is release {tc.release} (its "
+            f"include/occlum_version.h), but `[occlum].version` is {wanted}. The config schema and "
+            f"the steps must match the toolchain: set `[occlum].version = \"{tc.release}\"`, or point "
+            f"`[occlum].executable_search_paths` at an Occlum {wanted} install."
+        )
+    return tc
+
+
+@rule(desc="Building the enclave", level=LogLevel.DEBUG)
+async def build_enclave(
+    request: EnclaveBuildRequest, occlum: OcclumSubsystem, build_root: BuildRoot
+) -> BuiltOcclumInstance:
+    tc = await Get(OcclumToolchain, RequiredToolchainRequest(request.address, "build the enclave"))
+    key = occlum.sign_key
+    if key is not None:
+        if not os.path.isabs(key):
+            raise OcclumToolchainError(
+                f"The option `[occlum].sign_key` must be an absolute path, but was {key!r}."
+            )
+        if os.path.commonpath([os.path.realpath(key), build_root.path]) == build_root.path:
+            raise OcclumToolchainError(
+                f"The option `[occlum].sign_key` points inside the repository ({key}). A private key "
+                "there ends up in git and in Pants' file snapshots; keep it outside the repo (e.g. a "
+                "CI secret file) and pass its absolute path."
+            )
+        mrsigner = (await Get(SigningKeyIdentity, SigningKeyRequest(key))).mrsigner
+    else:
+        if tc.template_mrsigner is None:
+            raise OcclumToolchainError(
+                f"No `[occlum].sign_key` is set and the toolchain at {tc.install_dir} has no "
+                "etc/template/Enclave.pem to fall back on. Set `[occlum].sign_key`."
+            )
+        mrsigner = tc.template_mrsigner
+    if not request.debuggable and mrsigner == tc.template_mrsigner:
+        raise OcclumToolchainError(
+            f"The `debuggable` field of {request.address} is False (a release enclave), but it would be "
+            "signed with Occlum's template key (etc/template/Enclave.pem). That key is public: anyone "
+            "can sign an enclave with the same MRSIGNER, so attestation by MRSIGNER proves nothing. "
+            "Set `[occlum].sign_key` to your own RSA-3072 key (exponent 3) kept outside the repo, or "
+            "set `debuggable=True` for a development build."
+        )
+    skeleton = await Get(OcclumSkeleton, OcclumSkeletonRequest(tc, tuple(occlum.runtime_libs)))
+    return await Get(
+        BuiltOcclumInstance,
+        OcclumBuildRequest(
+            address=request.address,
+            toolchain=tc,
+            skeleton=skeleton,
+            staged=request.staged,
+            sgx_mode=occlum.sgx_mode.value,
+            sign_key=key,
+            sign_tool=occlum.sign_tool,
+            mrsigner=mrsigner,
+        ),
+    )
+
+
+
+
+def rules():
+    return collect_rules()

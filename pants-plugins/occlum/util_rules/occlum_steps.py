@@ -1,0 +1,238 @@
+"""The Occlum toolchain steps, each its own cached Process: `new`, `build`, `package`, measurements.
+
+Cache keys: every step's env carries the toolchain identity (release + fingerprint), so an Occlum
+upgrade re-runs exactly these steps. `occlum new` sees only the toolchain and `runtime_libs`, never
+the jar or the JDK. `occlum build` sees the signing key's path and MRSIGNER, never its bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from pants.core.util_rules.adhoc_binaries import PythonBuildStandaloneBinary
+from pants.engine.addresses import Address
+from pants.engine.fs import (
+    AddPrefix,
+    CreateDigest,
+    Digest,
+    DigestContents,
+    DigestSubset,
+    FileContent,
+    MergeDigests,
+    PathGlobs,
+    Snapshot,
+)
+from pants.engine.process import FallibleProcessResult, Process
+from pants.engine.rules import Get, MultiGet, collect_rules, rule
+from pants.util.logging import LogLevel
+
+from occlum.config.releases import parse_release
+from occlum.toolchain.measurements import MeasurementParseError, parse_print_output, parse_sgx_sign_dump
+from occlum.util_rules.occlum_toolchain import OcclumStepEnv, OcclumToolchain
+
+INSTANCE = "occlum_instance"
+_SKELETON_TOOL = Path(__file__).resolve().parent.parent / "toolchain" / "skeleton_tool.py"
+
+
+class OcclumStepError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class OcclumSkeletonRequest:
+    toolchain: OcclumToolchain
+    runtime_libs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class OcclumSkeleton:
+    digest: Digest  # occlum_instance/ as `occlum new` made it, plus image/lib/<runtime libs>
+
+
+@dataclass(frozen=True)
+class OcclumBuildRequest:
+    address: Address
+    toolchain: OcclumToolchain
+    skeleton: OcclumSkeleton
+    staged: Digest  # Occlum.json + image/ at the root
+    sgx_mode: str
+    sign_key: Optional[str]
+    sign_tool: Optional[str]
+    mrsigner: str
+
+
+@dataclass(frozen=True)
+class BuiltOcclumInstance:
+    digest: Digest  # occlum_instance/ after `occlum build`: build/, run/, dotfiles, image/, Occlum.json
+    toolchain: OcclumToolchain
+
+
+@dataclass(frozen=True)
+class OcclumPackageRequest:
+    address: Address
+    built: BuiltOcclumInstance
+    name: str  # the package's base name, without .tar.gz
+    debug: bool
+
+
+@dataclass(frozen=True)
+class OcclumPackage:
+    digest: Digest  # <name>.tar.gz at the root
+
+
+@dataclass(frozen=True)
+class OcclumMeasurements:
+    mrenclave: str
+    mrsigner: str
+
+
+def _env(step_env: OcclumStepEnv, toolchain: OcclumToolchain, **extra: str) -> dict[str, str]:
+    return {**step_env.env, "__OCCLUM_TOOLCHAIN": toolchain.identity, **extra}
+
+
+def _failure(step: str, address: Optional[Address], result: FallibleProcessResult, hint: str) -> OcclumStepError:
+    out = (result.stdout + result.stderr).decode("utf-8", "replace").strip()
+    tail = "\n".join(out.splitlines()[-25:])
+    where = f" for {address}" if address else ""
+    return OcclumStepError(
+        f"`{step}`{where} failed with exit code {result.exit_code}. Its output ends with:\n{tail}\n{hint}"
+    )
+
+
+@rule(desc="Creating the Occlum instance skeleton", level=LogLevel.DEBUG)
+async def occlum_new(
+    request: OcclumSkeletonRequest, python: PythonBuildStandaloneBinary, step_env: OcclumStepEnv
+) -> OcclumSkeleton:
+    tool = await Get(Digest, CreateDigest([FileContent("__occlum_tools/skeleton_tool.py", _SKELETON_TOOL.read_bytes())]))
+    argv = [
+        python.path, "__occlum_tools/skeleton_tool.py", "--occlum", request.toolchain.occlum,
+        "--install-dir", request.toolchain.install_dir, "--out", INSTANCE,
+    ]
+    for lib in request.runtime_libs:
+        argv += ["--lib", lib]
+    result = await Get(
+        FallibleProcessResult,
+        Process(
+            argv=argv,
+            input_digest=tool,
+            output_directories=(INSTANCE,),
+            env=_env(step_env, request.toolchain),
+            description=f"occlum new (Occlum {request.toolchain.release})",
+            level=LogLevel.INFO,
+        ),
+    )
+    if result.exit_code != 0:
+        raise OcclumStepError(result.stderr.decode("utf-8", "replace").strip().removeprefix("error: "))
+    return OcclumSkeleton(result.output_digest)
+
+
+@rule(desc="Building the Occlum enclave", level=LogLevel.DEBUG)
+async def occlum_build(request: OcclumBuildRequest, step_env: OcclumStepEnv) -> BuiltOcclumInstance:
+    # 1. Merge skeleton + staged instance: digest operations only. The staged Occlum.json replaces
+    # the template one; any other path claimed by both is a collision, named with a fix.
+    skeleton_wo_config = await Get(
+        Digest, DigestSubset(request.skeleton.digest, PathGlobs(["**", f"!{INSTANCE}/Occlum.json"]))
+    )
+    staged = await Get(Digest, AddPrefix(request.staged, INSTANCE))
+    skel_snap, staged_snap = await MultiGet(
+        Get(Snapshot, Digest, skeleton_wo_config), Get(Snapshot, Digest, staged)
+    )
+    clashes = sorted(set(skel_snap.files) & set(staged_snap.files))
+    if clashes:
+        shown = ", ".join(c[len(INSTANCE) + len("/image"):] for c in clashes[:10])
+        raise OcclumStepError(
+            f"The image of {request.address} puts files where `occlum new` (or `[occlum].runtime_libs`) "
+            f"already has them: {shown}. Move them with the `files` field, or drop the library from "
+            "`[occlum].runtime_libs`."
+        )
+    merged = await Get(Digest, MergeDigests([skeleton_wo_config, staged]))
+
+    # 2. `occlum build`: the key is read by the CLI from its path; only its MRSIGNER is in the key.
+    argv = [request.toolchain.occlum, "build", "--sgx-mode", request.sgx_mode]
+    if request.sign_key:
+        argv += ["--sign-key", request.sign_key]
+    if request.sign_tool:
+        argv += ["--sign-tool", request.sign_tool]
+    result = await Get(
+        FallibleProcessResult,
+        Process(
+            argv=argv,
+            input_digest=merged,
+            working_directory=INSTANCE,
+            output_directories=(".",),
+            env=_env(step_env, request.toolchain, __OCCLUM_MRSIGNER=request.mrsigner),
+            description=f"occlum build {request.address} ({request.sgx_mode}, Occlum {request.toolchain.release})",
+            level=LogLevel.INFO,
+        ),
+    )
+    if result.exit_code != 0:
+        raise _failure(
+            "occlum build", request.address, result,
+            "See docs/occlum-toolchain.md#troubleshooting for the message -> field table.",
+        )
+    return BuiltOcclumInstance(await Get(Digest, AddPrefix(result.output_digest, INSTANCE)), request.toolchain)
+
+
+@rule(desc="Packaging the Occlum instance", level=LogLevel.DEBUG)
+async def occlum_package(request: OcclumPackageRequest, step_env: OcclumStepEnv) -> OcclumPackage:
+    tarball = f"{request.name}.tar.gz"
+    argv = [request.built.toolchain.occlum, "package", *(["--debug"] if request.debug else []), tarball]
+    result = await Get(
+        FallibleProcessResult,
+        Process(
+            argv=argv,
+            input_digest=request.built.digest,
+            working_directory=INSTANCE,
+            output_files=(tarball,),
+            env=_env(step_env, request.built.toolchain),
+            description=f"occlum package {request.address}",
+            level=LogLevel.INFO,
+        ),
+    )
+    if result.exit_code != 0:
+        raise _failure("occlum package", request.address, result, "A release (non-debuggable) HW build packages without --debug.")
+    return OcclumPackage(result.output_digest)
+
+
+@rule(desc="Reading the enclave measurements", level=LogLevel.DEBUG)
+async def occlum_measurements(built: BuiltOcclumInstance, step_env: OcclumStepEnv) -> OcclumMeasurements:
+    tc = built.toolchain
+    env = _env(step_env, tc)
+    try:
+        if parse_release(tc.release) >= (0, 29, 1):
+            enclave, signer = await MultiGet(
+                Get(
+                    FallibleProcessResult,
+                    Process(
+                        argv=(tc.occlum, "print", what), input_digest=built.digest, working_directory=INSTANCE,
+                        env=env, description=f"occlum print {what}", level=LogLevel.DEBUG,
+                    ),
+                )
+                for what in ("mrenclave", "mrsigner")
+            )
+            for r in (enclave, signer):
+                if r.exit_code != 0:
+                    raise _failure("occlum print", None, r, "")
+            return OcclumMeasurements(parse_print_output(enclave.stdout.decode()), parse_print_output(signer.stdout.decode()))
+        # Before 0.29.1 there is no `occlum print`: dump the SIGSTRUCT with sgx_sign, as its docs do.
+        dump = await Get(
+            FallibleProcessResult,
+            Process(
+                argv=(tc.sgx_sign, "dump", "-enclave", "build/lib/libocclum-libos.signed.so", "-dumpfile", "dump.txt"),
+                input_digest=built.digest, working_directory=INSTANCE, output_files=("dump.txt",),
+                env=env, description="sgx_sign dump", level=LogLevel.DEBUG,
+            ),
+        )
+        if dump.exit_code != 0:
+            raise _failure("sgx_sign dump", None, dump, "")
+        contents = await Get(DigestContents, Digest, dump.output_digest)
+        mrenclave, mrsigner = parse_sgx_sign_dump(contents[0].content.decode("utf-8", "replace"))
+        return OcclumMeasurements(mrenclave, mrsigner)
+    except MeasurementParseError as e:
+        raise OcclumStepError(f"Cannot read the measurements of the built enclave: {e}")
+
+
+def rules():
+    return collect_rules()

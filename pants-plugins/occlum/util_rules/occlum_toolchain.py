@@ -1,0 +1,137 @@
+"""Find the Occlum toolchain, read its release and identity, and the signing key's MRSIGNER.
+
+The real CLI has no `--version`; the release comes from the install's `include/occlum_version.h`.
+The probe reads files outside the sandbox that can change at any time (an upgrade, a new key), so
+its result is cached only for the current run, never persisted.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from pants.core.util_rules.adhoc_binaries import PythonBuildStandaloneBinary
+from pants.core.util_rules.system_binaries import BinaryPathRequest, BinaryPaths
+from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
+from pants.engine.fs import CreateDigest, Digest, FileContent
+from pants.engine.process import FallibleProcessResult, Process, ProcessCacheScope
+from pants.engine.rules import Get, collect_rules, rule
+from pants.util.frozendict import FrozenDict
+from pants.util.logging import LogLevel
+
+from occlum.subsystems.occlum import OcclumSubsystem
+
+_PROBE = Path(__file__).resolve().parent.parent / "toolchain" / "probe_tool.py"
+_PROBE_PATH = "__occlum_tools/probe_tool.py"
+
+
+class OcclumToolchainError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class OcclumToolchain:
+    occlum: str  # absolute path of the `occlum` CLI
+    install_dir: str
+    release: str
+    fingerprint: str  # sha256 over the CLI, version header and LibOS/PAL binaries
+    template_mrsigner: Optional[str]  # MRSIGNER of Occlum's public template key
+    sgx_sign: str
+
+    @property
+    def identity(self) -> str:
+        return f"{self.release}:{self.fingerprint}"
+
+
+@dataclass(frozen=True)
+class MaybeOcclumToolchain:
+    toolchain: Optional[OcclumToolchain]
+    searched: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class OcclumStepEnv:
+    """The exact environment of every toolchain step: an allowlist, never the host's PATH/HOME."""
+
+    env: FrozenDict[str, str]
+
+
+@dataclass(frozen=True)
+class SigningKeyRequest:
+    path: str
+
+
+@dataclass(frozen=True)
+class SigningKeyIdentity:
+    path: str
+    mrsigner: str
+
+
+async def _probe(python: PythonBuildStandaloneBinary, args: tuple[str, ...], description: str) -> FallibleProcessResult:
+    digest = await Get(Digest, CreateDigest([FileContent(_PROBE_PATH, _PROBE.read_bytes())]))
+    return await Get(
+        FallibleProcessResult,
+        Process(
+            argv=(python.path, _PROBE_PATH, *args),
+            input_digest=digest,
+            description=description,
+            level=LogLevel.DEBUG,
+            cache_scope=ProcessCacheScope.PER_SESSION,
+        ),
+    )
+
+
+@rule(desc="Finding the Occlum toolchain", level=LogLevel.DEBUG)
+async def find_occlum_toolchain(
+    occlum: OcclumSubsystem.EnvironmentAware, python: PythonBuildStandaloneBinary
+) -> MaybeOcclumToolchain:
+    searched = tuple(occlum.executable_search_path)
+    paths = await Get(BinaryPaths, BinaryPathRequest(binary_name="occlum", search_path=searched))
+    if not paths.first_path:
+        return MaybeOcclumToolchain(None, searched)
+    result = await _probe(python, ("toolchain", "--occlum", paths.first_path.path), "Identify the Occlum toolchain")
+    if result.exit_code != 0:
+        raise OcclumToolchainError(_stderr(result))
+    raw = json.loads(result.stdout)
+    return MaybeOcclumToolchain(
+        OcclumToolchain(
+            occlum=raw["occlum"],
+            install_dir=raw["install_dir"],
+            release=raw["release"],
+            fingerprint=raw["fingerprint"],
+            template_mrsigner=raw.get("template_mrsigner"),
+            sgx_sign=raw["sgx_sign"],
+        ),
+        searched,
+    )
+
+
+@rule(desc="Reading the signing key's public identity", level=LogLevel.DEBUG)
+async def signing_key_identity(
+    request: SigningKeyRequest, python: PythonBuildStandaloneBinary
+) -> SigningKeyIdentity:
+    result = await _probe(python, ("mrsigner", "--key", request.path), "Compute the signing key's MRSIGNER")
+    if result.exit_code != 0:
+        raise OcclumToolchainError(
+            f"The option `[occlum].sign_key` points at {request.path!r}, which cannot be used: "
+            f"{_stderr(result)}. Point it at an unencrypted RSA-3072 (exponent 3) PEM key outside the repo."
+        )
+    return SigningKeyIdentity(request.path, json.loads(result.stdout)["mrsigner"])
+
+
+@rule
+async def occlum_step_env(occlum: OcclumSubsystem.EnvironmentAware) -> OcclumStepEnv:
+    allowed = await Get(EnvironmentVars, EnvironmentVarsRequest(occlum.env_vars))
+    # A fixed PATH: the CLI is a bash script that needs coreutils, make, jq, objcopy, tar.
+    return OcclumStepEnv(FrozenDict({"PATH": "/usr/local/bin:/usr/bin:/bin", **allowed}))
+
+
+def _stderr(result: FallibleProcessResult) -> str:
+    text = result.stderr.decode("utf-8", "replace").strip()
+    return text[len("error: "):] if text.startswith("error: ") else text
+
+
+def rules():
+    return collect_rules()
