@@ -10,6 +10,7 @@ from pathlib import Path
 
 from pants.core.goals import package
 from pants.core.goals.package import BuiltPackage
+from pants.core.goals.run import RunRequest
 from pants.core.target_types import FilesGeneratorTarget, FileTarget
 from pants.core.util_rules import adhoc_binaries, environments, source_files, subprocess_environment, system_binaries
 from pants.engine.addresses import Address
@@ -20,6 +21,7 @@ from pants.testutil.rule_runner import QueryRule, RuleRunner
 
 from occlum import register
 from occlum.goals.package_image import OcclumJavaImageFieldSet
+from occlum.goals.run_image import OcclumJavaImageRunFieldSet
 from occlum.util_rules.dependency_inference import InferOcclumImageReferences
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -52,6 +54,7 @@ def new_rule_runner(*, stage_only: bool = True) -> OcclumRuleRunner:
             *subprocess_environment.rules(),
             *system_binaries.rules(),
             QueryRule(BuiltPackage, [OcclumJavaImageFieldSet]),
+            QueryRule(RunRequest, [OcclumJavaImageRunFieldSet]),
             QueryRule(DigestContents, [Digest]),
             QueryRule(DigestEntries, [Digest]),
             QueryRule(InferredDependencies, [InferOcclumImageReferences]),

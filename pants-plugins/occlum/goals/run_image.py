@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from pants.core.goals.run import RunFieldSet, RunInSandboxBehavior, RunRequest
@@ -24,7 +25,11 @@ class OcclumJavaImageRunFieldSet(OcclumJavaImageFieldSet, RunFieldSet):
 
 @rule(desc="Preparing to run an Occlum enclave", level=LogLevel.DEBUG)
 async def run_occlum_java_image(field_set: OcclumJavaImageRunFieldSet, bash: BashBinary) -> RunRequest:
-    staged = await Get(StagedOcclumInstance, OcclumJavaImageFieldSet, field_set)
+    # The same fields as `package`: rebuild that field set so the staging rule (and its cache) is shared.
+    package_fs = OcclumJavaImageFieldSet(
+        **{f.name: getattr(field_set, f.name) for f in dataclasses.fields(OcclumJavaImageFieldSet)}
+    )
+    staged = await Get(StagedOcclumInstance, OcclumJavaImageFieldSet, package_fs)
     built = await Get(
         BuiltOcclumInstance, EnclaveBuildRequest(field_set.address, staged.digest, bool(staged.summary["debuggable"]))
     )
