@@ -1,0 +1,128 @@
+"""End to end: the README's example is built into an enclave and served, with the real Pants 2.17.1.
+
+The Occlum toolchain is the test double in tests/occlum_double/ (there is no Occlum or SGX here);
+the JDK is the host's, packed in Dragonwell's layout and served from file://, because the double's
+`occlum run` runs the image's `java` on the host.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tests" / "fixtures"))
+sys.path.insert(0, str(REPO / "tests"))
+
+from host_jdk import host_java_home, make_host_jdk_archive  # noqa: E402
+from occlum_double.make_install import make_fake_occlum_install  # noqa: E402
+
+PANTS = Path(sys.executable).parent / "pants"
+STEPS = r"Starting: (Download|Extract and validate|Running the `shell_command`|occlum new|occlum build|occlum package)"
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("javac") is None or host_java_home() is None, reason="needs a host JDK (javac, java)"
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _setup(tmp: Path) -> tuple[Path, list[str], dict]:
+    root = tmp / "repo"
+    root.mkdir()
+    for name in ("pants.toml", "BUILD", "pants-plugins", "examples", "schemas"):
+        src = REPO / name
+        if src.is_dir():
+            shutil.copytree(src, root / name, ignore=shutil.ignore_patterns("__pycache__", "*_test.py"))
+        else:
+            shutil.copy2(src, root / name)
+    archive, sha = make_host_jdk_archive(tmp / "mirror" / "host-jdk.tar.gz")
+    install = make_fake_occlum_install(tmp / "opt" / "occlum", "0.31.0")
+    # The only change to the example: its JDK pin, since the double runs the image's java here.
+    build = root / "examples/hello-service/BUILD"
+    text = build.read_text().replace(
+        'dragonwell_jdk(name="jdk", version="11.0.16.12.8")',
+        f'dragonwell_jdk(name="jdk", url="file://{archive}", sha256="{sha}", libc="glibc")',
+    )
+    assert text != build.read_text()
+    build.write_text(text)
+    args = [
+        "--no-pantsd", "--no-pantsrc",
+        f"--local-store-dir={tmp / 'store'}", f"--named-caches-dir={tmp / 'named'}",
+        f"--pants-workdir={root / '.pants.d'}", f"--pythonpath=['{root / 'pants-plugins'}']",
+        f"--occlum-executable-search-paths=['{install / 'build' / 'bin'}']", "--occlum-stage-only=no",
+    ]
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp / "home"), "LC_ALL": "C.UTF-8", "NO_SCIE_WARNING": "1"}
+    return root, args, env
+
+
+def _pants(root: Path, args: list[str], env: dict, *goal: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(PANTS), *args, *goal], cwd=root, env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_package_run_and_serve_then_java_edit_reruns_only_what_depends_on_the_jar(tmp_path: Path) -> None:
+    root, args, env = _setup(tmp_path)
+    first = _pants(root, args, env, "package", "examples/hello-service:enclave")
+    assert first.returncode == 0, first.stderr
+    assert set(re.findall(STEPS, first.stderr)) == {
+        "Download", "Extract and validate", "Running the `shell_command`", "occlum new", "occlum build", "occlum package",
+    }
+    dist = root / "dist" / "examples.hello-service"
+    meas = json.loads((dist / "enclave.measurements.json").read_text())
+    assert re.fullmatch(r"[0-9a-f]{64}", meas["mrenclave"]) and re.fullmatch(r"[0-9a-f]{64}", meas["mrsigner"])
+    assert (dist / "enclave.tar.gz").stat().st_size > 0
+    print("\n--- first package ---\n" + "\n".join(re.findall(r"(?:Starting|Wrote|MRENCLAVE|MRSIGNER).*", first.stderr)))
+
+    # Serve it: `pants run` -> `occlum run <jre>/bin/java ... -jar /usr/lib/spring/hello-service.jar <port>`.
+    port = _free_port()
+    build = root / "examples/hello-service/BUILD"
+    build.write_text(build.read_text().replace('main_args=["8080"]', f'main_args=["{port}"]'))
+    proc = subprocess.Popen(
+        [str(PANTS), *args, "run", "examples/hello-service:enclave"], cwd=root, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+    try:
+        body, deadline = None, time.monotonic() + 180
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as resp:
+                    body = resp.read().decode()
+                    break
+            except OSError:
+                time.sleep(0.5)
+    finally:
+        # Pants forwards SIGINT to the interactive process; SIGKILL the group if it lingers.
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=20)
+    out, err = proc.communicate()
+    assert body == "Hello from an Occlum enclave!\n", (body, out[-2000:], err[-4000:])
+    print(f"--- GET http://127.0.0.1:{port}/ -> {body!r}")
+
+    # Only the Java source changes: the JDK and `occlum new` come from the cache.
+    src = root / "examples/hello-service/src/hello/HelloService.java"
+    src.write_text(src.read_text().replace("Hello from an Occlum enclave!", "Hello again!"))
+    second = _pants(root, args, env, "package", "examples/hello-service:enclave")
+    assert second.returncode == 0, second.stderr
+    reran = set(re.findall(STEPS, second.stderr))
+    print("--- after a Java-only edit, re-ran: " + ", ".join(sorted(reran)))
+    assert reran == {"Running the `shell_command`", "occlum build", "occlum package"}
+    assert json.loads((dist / "enclave.measurements.json").read_text())["mrenclave"] != meas["mrenclave"]

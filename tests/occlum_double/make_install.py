@@ -1,0 +1,74 @@
+"""Writes a fake /opt/occlum-shaped install that uses the Occlum TEST DOUBLE
+(tests only; see README.md).  Stdlib only."""
+import os
+import shutil
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO_ROOT = HERE.parents[1]  # <repo>/tests/occlum_double -> <repo>
+TEMPLATES = REPO_ROOT.parent / "shared" / "vectors" / "occlum" / "templates"
+
+STUB = """#!/bin/sh
+# Occlum TEST DOUBLE stub of {name} ({release}); tests only, does nothing real.
+echo "{name}: occlum test double stub; not a real Occlum binary" >&2
+exit 1
+"""
+
+
+def _vt(s):
+    return tuple(int(x) for x in s.split("."))
+
+
+def _template_for(release: str) -> Path:
+    cands = sorted((p for p in TEMPLATES.glob("*.json")), key=lambda p: _vt(p.stem))
+    best = None
+    for p in cands:
+        if _vt(p.stem) <= _vt(release):
+            best = p
+    if best is None:
+        raise FileNotFoundError("no Occlum.json template <= %s under %s" % (release, TEMPLATES))
+    return best
+
+
+def _script(src: Path, dst: Path, python: str) -> None:
+    lines = src.read_text().splitlines(True)
+    lines[0] = "#!%s\n" % python
+    dst.write_text("".join(lines))
+    dst.chmod(0o755)
+
+
+def _blob(dst: Path, text: str) -> None:
+    dst.write_bytes(("OCCLUM-TEST-DOUBLE " + text + "\n").encode())
+
+
+def make_fake_occlum_install(dest: Path, release: str = "0.31.0", python: str = sys.executable) -> Path:
+    dest = Path(dest)
+    major, minor, patch = release.split(".")
+    bin_dir = dest / "build" / "bin"
+    lib_dir = dest / "build" / "lib"
+    for d in (bin_dir, lib_dir, dest / "include", dest / "etc" / "template",
+              dest / "toolchains" / "gcc" / "x86_64-linux-musl" / "lib", dest / "sgxsdk-tools" / "bin" / "x64"):
+        d.mkdir(parents=True, exist_ok=True)
+    _script(HERE / "occlum", bin_dir / "occlum", python)
+    for name in ("occlum-run", "occlum_exec_client", "occlum_exec_server", "init", "gen_internal_conf",
+                 "sefs-cli_sim"):
+        p = bin_dir / name
+        p.write_text(STUB.format(name=name, release=release))
+        p.chmod(0o755)
+    for name in ("libocclum-libos", "libocclum-libos_sim", "libocclum-pal", "libocclum-pal_sim"):
+        _blob(lib_dir / ("%s.so.%s" % (name, release)), "%s release %s" % (name, release))
+    (dest / "include" / "occlum_version.h").write_text(
+        "#ifndef _OCCLUM_VERSION_H_\n#define _OCCLUM_VERSION_H_\n\n"
+        "// Version = %s (occlum test double)\n"
+        "#define OCCLUM_MAJOR_VERSION %s\n#define OCCLUM_MINOR_VERSION %s\n#define OCCLUM_PATCH_VERSION %s\n\n"
+        "#endif\n" % (release, major, minor, patch))
+    shutil.copyfile(_template_for(release), dest / "etc" / "template" / "Occlum.json")
+    shutil.copyfile(HERE / "template_Enclave.pem", dest / "etc" / "template" / "Enclave.pem")
+    (dest / "etc" / "localtime").write_bytes(b"TZif2-occlum-test-double-UTC\n")
+    musl = dest / "toolchains" / "gcc" / "x86_64-linux-musl" / "lib"
+    for name in ("libc.so", "ld-musl-x86_64.so.1", "libz.so.1", "libstdc++.so.6", "libgcc_s.so.1",
+                 "libgomp.so.1"):
+        _blob(musl / name, "musl toolchain stand-in %s" % name)
+    _script(HERE / "sgx_sign", dest / "sgxsdk-tools" / "bin" / "x64" / "sgx_sign", python)
+    return dest
