@@ -24,11 +24,12 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "fixtures"))
 sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "tests" / "integration"))
 
 from host_jdk import host_java_home, make_host_jdk_archive  # noqa: E402
 from occlum_double.make_install import make_fake_occlum_install  # noqa: E402
+from pants_repo import PANTS, copy_repo, pants_args, pants_env, run_pants  # noqa: E402
 
-PANTS = Path(sys.executable).parent / "pants"
 STEPS = r"Starting: (Download|Extract and validate|Running the `shell_command`|occlum new|occlum build|occlum package)"
 
 pytestmark = pytest.mark.skipif(
@@ -43,14 +44,7 @@ def _free_port() -> int:
 
 
 def _setup(tmp: Path) -> tuple[Path, list[str], dict]:
-    root = tmp / "repo"
-    root.mkdir()
-    for name in ("pants.toml", "BUILD", "pants-plugins", "examples", "schemas"):
-        src = REPO / name
-        if src.is_dir():
-            shutil.copytree(src, root / name, ignore=shutil.ignore_patterns("__pycache__", "*_test.py"))
-        else:
-            shutil.copy2(src, root / name)
+    root = copy_repo(tmp)
     archive, sha = make_host_jdk_archive(tmp / "mirror" / "host-jdk.tar.gz")
     install = make_fake_occlum_install(tmp / "opt" / "occlum", "0.31.0")
     # The only change to the example: its JDK pin, since the double runs the image's java here.
@@ -61,18 +55,13 @@ def _setup(tmp: Path) -> tuple[Path, list[str], dict]:
     )
     assert text != build.read_text()
     build.write_text(text)
-    args = [
-        "--no-pantsd", "--no-pantsrc",
-        f"--local-store-dir={tmp / 'store'}", f"--named-caches-dir={tmp / 'named'}",
-        f"--pants-workdir={root / '.pants.d'}", f"--pythonpath=['{root / 'pants-plugins'}']",
-        f"--occlum-executable-search-paths=['{install / 'build' / 'bin'}']", "--occlum-stage-only=no",
-    ]
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp / "home"), "LC_ALL": "C.UTF-8", "NO_SCIE_WARNING": "1"}
-    return root, args, env
+    args = pants_args(
+        root, tmp, f"--occlum-executable-search-paths=['{install / 'build' / 'bin'}']", "--occlum-stage-only=no"
+    )
+    return root, args, pants_env(tmp)
 
 
-def _pants(root: Path, args: list[str], env: dict, *goal: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(PANTS), *args, *goal], cwd=root, env=env, capture_output=True, text=True, timeout=600)
+_pants = run_pants
 
 
 def test_package_run_and_serve_then_java_edit_reruns_only_what_depends_on_the_jar(tmp_path: Path) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -22,46 +21,24 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "fixtures"))
 sys.path.insert(0, str(REPO / "pants-plugins"))
+sys.path.insert(0, str(REPO / "tests" / "integration"))
 
 import fake_jdk  # noqa: E402
 
 from occlum.config.validation import validate_config  # noqa: E402
+from pants_repo import copy_repo, pants_args, pants_env, run_pants  # noqa: E402
 
-PANTS = Path(sys.executable).parent / "pants"
 JDK_FILE = "Alibaba_Dragonwell_Standard_11.0.16.12.8_x64_alpine-linux.tar.gz"
 
 pytestmark = pytest.mark.skipif(shutil.which("javac") is None, reason="the example's jar needs a host javac")
 
 
-def _copy_repo(dest: Path) -> None:
-    for name in ("pants.toml", "BUILD", "pants-plugins", "examples", "schemas"):
-        src = REPO / name
-        if src.is_dir():
-            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__", "*_test.py"))
-        else:
-            shutil.copy2(src, dest / name)
-
-
-def _pants(root: Path, tmp: Path, pin: str, *args: str) -> subprocess.CompletedProcess:
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(tmp / "home"),
-        "LC_ALL": "C.UTF-8",
-        "NO_SCIE_WARNING": "1",
-    }
-    argv = [
-        str(PANTS), "--no-pantsd", "--no-pantsrc",
-        f"--local-store-dir={tmp / 'store'}", f"--named-caches-dir={tmp / 'named'}",
-        f"--pants-workdir={root / '.pants.d'}", f"--pythonpath=['{root / 'pants-plugins'}']",
-        f"--dragonwell-known-versions=['{pin}']", *args,
-    ]
-    return subprocess.run(argv, cwd=root, env=env, capture_output=True, text=True, timeout=300)
+def _pants(root: Path, tmp: Path, pin: str, *goal: str) -> subprocess.CompletedProcess:
+    return run_pants(root, pants_args(root, tmp, f"--dragonwell-known-versions=['{pin}']"), pants_env(tmp), *goal)
 
 
 def test_example_packages_and_java_edit_reuses_the_jdk(tmp_path: Path) -> None:
-    root = tmp_path / "repo"
-    root.mkdir()
-    _copy_repo(root)
+    root = copy_repo(tmp_path)
     (tmp_path / "mirror").mkdir()
     served = fake_jdk.make_fake_jdk_archive(tmp_path / "mirror" / JDK_FILE)
     sha = hashlib.sha256(served.read_bytes()).hexdigest()
@@ -94,9 +71,7 @@ def test_example_packages_and_java_edit_reuses_the_jdk(tmp_path: Path) -> None:
 
 
 def test_bad_field_is_reported_without_traceback_and_nothing_in_dist(tmp_path: Path) -> None:
-    root = tmp_path / "repo"
-    root.mkdir()
-    _copy_repo(root)
+    root = copy_repo(tmp_path)
     build = root / "examples/hello-service/BUILD"
     build.write_text(build.read_text().replace('main_args=["8080"],', 'main_args=["8080"], user_space_size="256mb",'))
     result = _pants(root, tmp_path, "11.0.16.12.8|standard|musl|linux_x86_64|" + "0" * 64 + "||file:///none", "package", "examples/hello-service:enclave")

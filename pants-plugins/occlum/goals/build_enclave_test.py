@@ -95,6 +95,10 @@ def test_full_build_writes_package_and_measurements(rule_runner: RuleRunner, ser
     assert members["enclave/.sgx_mode"].strip() == b"HW"
     assert json.loads(members["enclave/Occlum.json"])["entry_points"] == ["/usr/lib/jvm/java-11-alibaba-dragonwell/jre/bin"]
     assert not any("/image/" in m for m in members)  # occlum package never ships image/
+    # The CLI's absolute links into the install survive every step as links, not copies.
+    link = members["enclave/build/bin/occlum-run"]
+    assert link.issym() and link.linkname == str(installs["0.31.0"] / "build" / "bin" / "occlum-run")
+    assert members["enclave/.__occlum_status"].strip() == b"built"
 
 
 def test_mrenclave_follows_the_config_not_the_key(rule_runner: RuleRunner, served: ServedJdk, installs: dict, tmp_path: Path) -> None:
