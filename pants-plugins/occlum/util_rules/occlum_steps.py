@@ -33,6 +33,9 @@ from occlum.toolchain.measurements import MeasurementParseError, parse_print_out
 from occlum.util_rules.occlum_toolchain import OcclumStepEnv, OcclumToolchain
 
 INSTANCE = "occlum_instance"
+# What `occlum build` leaves in an instance (occlum-contract §2.4): folders and state dotfiles.
+INSTANCE_DIRS = ("build", "run", "initfs", "image")
+INSTANCE_FILES = ("Occlum.json", ".__occlum_status", ".sgx_mode", "init_ra_conf.json")
 _SKELETON_TOOL = Path(__file__).resolve().parent.parent / "toolchain" / "skeleton_tool.py"
 
 
@@ -161,7 +164,10 @@ async def occlum_build(request: OcclumBuildRequest, step_env: OcclumStepEnv) -> 
             argv=argv,
             input_digest=merged,
             working_directory=INSTANCE,
-            output_directories=(".",),
+            # Named outputs, not ".": a "." output directory does not survive a REAPI cache round
+            # trip in Pants 2.17 (the dotfiles went missing). Paths a release lacks are just empty.
+            output_directories=INSTANCE_DIRS,
+            output_files=INSTANCE_FILES,
             env=_env(step_env, request.toolchain, __OCCLUM_MRSIGNER=request.mrsigner),
             description=f"occlum build {request.address} ({request.sgx_mode}, Occlum {request.toolchain.release})",
             level=LogLevel.INFO,
@@ -192,7 +198,10 @@ async def occlum_package(request: OcclumPackageRequest, step_env: OcclumStepEnv)
         ),
     )
     if result.exit_code != 0:
-        raise _failure("occlum package", request.address, result, "A release (non-debuggable) HW build packages without --debug.")
+        raise _failure(
+            "occlum package", request.address, result,
+            "See docs/occlum-toolchain.md (SIM vs HW: which instances `occlum package` accepts).",
+        )
     return OcclumPackage(result.output_digest)
 
 

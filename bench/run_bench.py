@@ -1,0 +1,339 @@
+"""Benchmark cold, no-op and incremental builds of the example enclave, and remote-cache hits.
+
+    ./bench/run                 # ~10 min on 2 cores; prints a table (also written to bench/last-results.md)
+    ./bench/run --quick         # fewer repetitions
+
+The Occlum toolchain here is the TEST DOUBLE in tests/occlum_double/ (no Occlum or SGX on these
+machines). Like the real one, its `occlum build` reads and hashes every file of image/, so build
+work grows with the image. The JDK is the host's (~190 MB, ~100 files) packed in Dragonwell's
+layout, so layout and extraction costs are those of a real JDK. Every figure in a table comes from
+one run on one machine; compare ratios, not absolute seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+for sub in ("tests/fixtures", "tests", "tests/integration", "tests/remote_cache"):
+    sys.path.insert(0, str(REPO / sub))
+
+from buildgrid import running_buildgrid  # noqa: E402
+from host_jdk import make_host_jdk_archive  # noqa: E402
+from occlum_double.make_install import make_fake_occlum_install  # noqa: E402
+from pants_repo import copy_repo  # noqa: E402
+
+VENV = Path(sys.executable).parent.parent
+NATIVE = VENV / "lib/python3.9/site-packages/pants/bin/native_client"
+KINDS = {
+    "download": "Download",
+    "extract": "Extract and validate",
+    "jar": "Running the `shell_command`",
+    "occlum new": "occlum new",
+    "occlum build": "occlum build",
+    "occlum package": "occlum package",
+}
+TARGET = "examples/hello-service:enclave"
+
+
+class Bench:
+    def __init__(self, work: Path, reps: int) -> None:
+        self.work, self.reps = work, reps
+        self.root = copy_repo(work)
+        self.install = make_fake_occlum_install(work / "opt" / "occlum", "0.31.0")
+        self.jdk_dir = work / "mirror"
+        self.archive, self.sha = make_host_jdk_archive(self.jdk_dir / "host-jdk.tar.gz")
+        self.pin_jdk(self.archive, self.sha)
+        self.env = {
+            "PATH": os.environ["PATH"], "HOME": str(work / "home"), "LC_ALL": "C.UTF-8", "NO_SCIE_WARNING": "1",
+        }
+        self.base = [
+            "--no-pantsrc", f"--pythonpath=['{self.root / 'pants-plugins'}']",
+            f"--occlum-executable-search-paths=['{self.install / 'build' / 'bin'}']", "--occlum-stage-only=no",
+        ]
+        self.rows: list[tuple] = []
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def pin_jdk(self, archive: Path, sha: str) -> None:
+        build = self.root / "examples/hello-service/BUILD"
+        text = re.sub(r"dragonwell_jdk\([^)]*\)", f'dragonwell_jdk(name="jdk", url="file://{archive}", sha256="{sha}", libc="glibc")', build.read_text())
+        build.write_text(text)
+
+    def pants(self, *args: str, client: str = "native", store: str = "store", extra: tuple = ()) -> tuple[float, str]:
+        opts = [*self.base, f"--local-store-dir={self.work / store}", *extra]
+        if client == "native":
+            env = {**self.env, "_PANTS_SERVER_EXE": str(VENV / "bin" / "pants")}
+            argv = [str(NATIVE), *opts, *args]
+        else:
+            env, argv = self.env, [str(VENV / "bin" / "pants"), *opts, *args]
+        t = time.perf_counter()
+        r = subprocess.run(argv, cwd=self.root, env=env, capture_output=True, text=True, timeout=900)
+        dt = time.perf_counter() - t
+        if r.returncode != 0:
+            raise RuntimeError(f"pants {' '.join(args)} failed:\n{r.stderr[-3000:]}")
+        return dt, r.stderr
+
+    @staticmethod
+    def ran(stderr: str) -> dict:
+        return {k: len(re.findall(rf"Completed: {re.escape(v)}", stderr)) for k, v in KINDS.items()}
+
+    def record(self, name: str, times: list[float], logs: list[str], note: str = "") -> None:
+        runs = [self.ran(log) for log in logs]
+        # Per kind: how many ran in a typical (the last) run; all runs are shown when they differ.
+        counts = {k: sorted({r[k] for r in runs}) for k in KINDS}
+        self.rows.append((name, statistics.median(times), len(times), counts, note))
+        print(f"  {name}: median {statistics.median(times):.2f}s over {len(times)}; ran {runs[-1]}", flush=True)
+
+    def kill_pantsd(self) -> None:
+        subprocess.run(["pkill", "-f", f"pantsd.*{self.root}"], capture_output=True)
+        pids = self.root / ".pids"
+        if pids.exists():
+            for pidfile in pids.rglob("pid"):
+                try:
+                    os.kill(int(pidfile.read_text()), 9)
+                except (ValueError, ProcessLookupError):
+                    pass
+            shutil.rmtree(pids, ignore_errors=True)
+        time.sleep(1)
+
+    def toggle_java(self, i: int) -> None:
+        src = self.root / "examples/hello-service/src/hello/HelloService.java"
+        text = re.sub(r'GREETING = "[^"]*"', f'GREETING = "Hello #{i} from an Occlum enclave!\\\\n"', src.read_text())
+        src.write_text(text)
+
+    def set_threads(self, n: int) -> None:
+        build = self.root / "examples/hello-service/BUILD"
+        text = re.sub(r"\n    max_num_of_threads=\d+,", "", build.read_text())
+        build.write_text(text.replace('    main_args=["8080"],', f'    main_args=["8080"],\n    max_num_of_threads={n},'))
+
+    # --- scenarios -------------------------------------------------------------------------
+
+    def cold(self) -> None:
+        times, logs = [], []
+        for i in range(max(2, self.reps - 1)):
+            self.kill_pantsd()
+            dt, log = self.pants("package", TARGET, store=f"cold-store-{i}")
+            times.append(dt)
+            logs.append(log)
+        self.record("cold build (empty store, pantsd starting)", times, logs)
+
+    def warm_noop(self) -> None:
+        self.kill_pantsd()
+        self.pants("package", TARGET)  # warm the store and pantsd
+        times, logs = [], []
+        for _ in range(self.reps + 2):
+            dt, log = self.pants("package", TARGET)
+            times.append(dt)
+            logs.append(log)
+        self.record("no-op rebuild, pantsd warm, native client", times, logs)
+        lt = [self.pants("list", TARGET)[0] for _ in range(self.reps + 2)]
+        self.rows.append(("`pants list` of the target, native client", statistics.median(lt), len(lt), None, "reference"))
+        py = [self.pants("package", TARGET, client="python")[0] for _ in range(self.reps)]
+        self.rows.append(("no-op rebuild, pantsd warm, Python client", statistics.median(py), len(py), None, "reference"))
+        self.noop_ratio = statistics.median(times) / statistics.median(lt)
+        self.native_vs_python = statistics.median(py) / statistics.median(times)
+
+    def jar_change(self) -> None:
+        times, logs = [], []
+        for i in range(self.reps):
+            self.toggle_java(100 + i)
+            dt, log = self.pants("package", TARGET)
+            times.append(dt)
+            logs.append(log)
+        self.record("after a jar (Java source) change", times, logs)
+        self.jar_times = times
+
+    def config_change(self) -> None:
+        times, logs = [], []
+        for i in range(self.reps):
+            self.set_threads(70 + i)
+            dt, log = self.pants("package", TARGET)
+            times.append(dt)
+            logs.append(log)
+        self.record("after an Occlum.json field change (max_num_of_threads)", times, logs)
+
+    def jdk_change(self) -> None:
+        times, logs = [], []
+        for i in range(self.reps):
+            # A new pin each time: the same JDK plus one marker file, so a new sha256.
+            variant = self.jdk_dir / f"host-jdk-{i}.tar.gz"
+            with tarfile.open(self.archive) as src, tarfile.open(variant, "w:gz", compresslevel=1) as dst:
+                for m in src.getmembers():
+                    dst.addfile(m, src.extractfile(m) if m.isfile() else None)
+                data = f"variant {i}\n".encode()
+                info = tarfile.TarInfo(f"{src.getmembers()[0].name.split('/')[0]}/conf/bench-variant")
+                info.size = len(data)
+                import io
+
+                dst.addfile(info, io.BytesIO(data))
+            self.pin_jdk(variant, hashlib.sha256(variant.read_bytes()).hexdigest())
+            dt, log = self.pants("package", TARGET)
+            times.append(dt)
+            logs.append(log)
+        self.pin_jdk(self.archive, self.sha)
+        self.record("after a JDK pin change", times, logs)
+
+    def remote(self) -> None:
+        with running_buildgrid(self.work / "bgd") as (address, _cas):
+            remote = (
+                "--remote-cache-read", "--remote-cache-write", f"--remote-store-address={address}",
+                "--remote-instance-name=main",
+            )
+            self.kill_pantsd()
+            self.toggle_java(900)  # a state no earlier scenario built, so the first run fills the remote
+            self.pants("--no-pantsd", "package", TARGET, client="python", store="remote-seed", extra=remote)
+            times, logs = [], []
+            for i in range(self.reps):
+                dt, log = self.pants("--no-pantsd", "package", TARGET, client="python", store=f"remote-fresh-{i}", extra=remote)
+                times.append(dt)
+                logs.append(log)
+            self.record("fresh local store, warm remote cache (--no-pantsd)", times, logs, "new runner")
+            base = [self.pants("--no-pantsd", "package", TARGET, client="python", store="remote-seed")[0] for _ in range(2)]
+            self.rows.append(("same, local store warm, no remote (--no-pantsd)", statistics.median(base), 2, None, "reference: startup cost"))
+
+    def store_growth(self) -> None:
+        build = self.root / "examples/hello-service/BUILD"
+        original = build.read_text()
+        sizes = {}
+        for n in (1, 5):
+            self.kill_pantsd()
+            extra = "".join(
+                f'\nocclum_java_image(name="enclave{i}", jdk=":jdk", jar=":app", main_args=["{8081 + i}"])\n'
+                for i in range(1, n)
+            )
+            build.write_text(original + extra)
+            store = self.work / f"growth-store-{n}"
+            targets = [TARGET] + [f"examples/hello-service:enclave{i}" for i in range(1, n)]
+            self.pants("--no-pantsd", "package", *targets, client="python", store=store.name)
+            sizes[n] = sum(f.stat().st_size for f in store.rglob("*") if f.is_file())
+        build.write_text(original)
+        self.growth = sizes
+
+    def layout_vs_tar(self) -> None:
+        tool = REPO / "pants-plugins/occlum/jdk/extract_tool.py"
+        ours, tars = [], []
+        for i in range(self.reps):
+            d = Path(tempfile.mkdtemp(dir=self.work))
+            t = time.perf_counter()
+            subprocess.run(
+                [sys.executable, str(tool), "--archive", str(self.archive), "--out-dir", str(d / "jdk"),
+                 "--info-out", str(d / "info.json"), "--expect-libc", "glibc"], check=True,
+            )
+            ours.append(time.perf_counter() - t)
+            (d / "tar").mkdir()
+            t = time.perf_counter()
+            subprocess.run(["tar", "xzf", str(self.archive), "-C", str(d / "tar")], check=True)
+            tars.append(time.perf_counter() - t)
+            shutil.rmtree(d)
+        info = json.loads(subprocess.run(
+            [sys.executable, "-c", f"import tarfile;m=tarfile.open('{self.archive}').getmembers();"
+             "print(__import__('json').dumps([len(m), sum(x.size for x in m)]))"], capture_output=True, text=True
+        ).stdout)
+        self.layout = (statistics.median(ours), statistics.median(tars), info)
+
+    def manual_baseline(self) -> None:
+        """The seed's manual way, with the same double: every step, every time."""
+        occlum = self.install / "build" / "bin" / "occlum"
+        jar_dir = self.work / "manual-jar"
+        jdk = self.work / "manual-jdk"
+        if not jdk.exists():
+            jdk.mkdir()
+            with tarfile.open(self.archive) as tf:
+                tf.extractall(jdk)
+        top = next(jdk.iterdir())
+        times = []
+        for i in range(self.reps):
+            t = time.perf_counter()
+            inst = self.work / f"manual-{i}"
+            shutil.rmtree(inst, ignore_errors=True)
+            # Build the jar as a developer would (javac + jar), then the seed's shell steps.
+            shutil.rmtree(jar_dir, ignore_errors=True)
+            (jar_dir / "classes").mkdir(parents=True)
+            srcs = [str(p) for p in (self.root / "examples/hello-service/src").rglob("*.java")]
+            subprocess.run(["javac", "--release", "11", "-d", str(jar_dir / "classes"), *srcs], check=True)
+            subprocess.run(["jar", "--create", "--file", str(jar_dir / "app.jar"), "--main-class", "hello.HelloService",
+                            "-C", str(jar_dir / "classes"), "."], check=True)
+            subprocess.run([str(occlum), "new", str(inst)], check=True, capture_output=True)
+            dest = inst / "image/usr/lib/jvm/java-17-alibaba-dragonwell/jre"
+            shutil.copytree(top, dest, symlinks=True)
+            (inst / "image/usr/lib/spring").mkdir(parents=True)
+            shutil.copy2(jar_dir / "app.jar", inst / "image/usr/lib/spring/app.jar")
+            shutil.copy2(self.install / "toolchains/gcc/x86_64-linux-musl/lib/libz.so.1", inst / "image/lib/libz.so.1")
+            cfg = json.loads((inst / "Occlum.json").read_text())  # the jq edits
+            cfg["resource_limits"].update(user_space_size="1680MB", kernel_space_heap_size="64MB", max_num_of_threads=64)
+            cfg["process"].update(default_heap_size="256MB", default_mmap_size="1400MB")
+            cfg["entry_points"] = ["/usr/lib/jvm/java-17-alibaba-dragonwell/jre/bin"]
+            (inst / "Occlum.json").write_text(json.dumps(cfg, indent=4))
+            subprocess.run([str(occlum), "build"], cwd=inst, check=True, capture_output=True)
+            subprocess.run([str(occlum), "package", "--debug", "app.tar.gz"], cwd=inst, check=True, capture_output=True)
+            times.append(time.perf_counter() - t)
+            shutil.rmtree(inst, ignore_errors=True)
+        self.manual = statistics.median(times)
+
+    # --- output ----------------------------------------------------------------------------
+
+    def table(self) -> str:
+        lines = [
+            "Toolchain: the TEST DOUBLE of the occlum CLI (tests/occlum_double/); its build hashes every image file.",
+            f"JDK: the host's, {self.layout[2][0]} archive members, {self.layout[2][1] / 2**20:.0f} MiB unpacked. Machine: {os.cpu_count()} cores.",
+            "",
+            "| scenario | wall (median) | runs | download | extract | jar | occlum new | occlum build | occlum package | note |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for name, med, n, counts, note in self.rows:
+            cells = ["" if counts is None else "/".join(map(str, counts[k])) for k in KINDS]
+            lines.append(f"| {name} | {med:.2f} s | {n} | " + " | ".join(cells) + f" | {note} |")
+        ours, tar, _ = self.layout
+        jar_med = statistics.median(self.jar_times)
+        lines += [
+            "",
+            "Cells: processes that actually ran (Pants `Completed:` lines); `a/b` when runs differed.",
+            "",
+            f"- no-op rebuild / `pants list`: **{self.noop_ratio:.2f}x** (target: within 1.3x)",
+            f"- native client vs Python client on a warm no-op: **{self.native_vs_python:.1f}x faster**",
+            f"- seed's manual way (occlum new, cp JDK + jar + libz, jq, occlum build, occlum package, every time): "
+            f"**{self.manual:.2f} s** per change vs **{jar_med:.2f} s** with Pants after a jar change: **{self.manual / jar_med:.1f}x**",
+            f"- JDK extraction + checks (our extract step) vs plain `tar xzf` of the same archive: {ours:.2f} s vs {tar:.2f} s = **{ours / tar:.2f}x**",
+            f"- local store after packaging 1 image: {self.growth[1] / 2**20:.0f} MiB; 5 images sharing the JDK: "
+            f"{self.growth[5] / 2**20:.0f} MiB (+{(self.growth[5] - self.growth[1]) / 2**20:.0f} MiB for 4 more images; the JDK is stored once)",
+        ]
+        return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions (3 instead of 5)")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="occlum-bench-"))
+    bench = Bench(work, 3 if args.quick else 5)
+    try:
+        for step in (bench.cold, bench.warm_noop, bench.jar_change, bench.config_change, bench.jdk_change,
+                     bench.remote, bench.store_growth, bench.layout_vs_tar, bench.manual_baseline):
+            print(f"[bench] {step.__name__} ...", flush=True)
+            step()
+    finally:
+        bench.kill_pantsd()
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    out = bench.table()
+    print("\n" + out)
+    (REPO / "bench" / "last-results.md").write_text(f"# Last benchmark run ({time.strftime('%Y-%m-%d %H:%M')})\n\n{out}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,52 @@
+"""A plain-text sizing report: JVM budget, Occlum limits, enclave memory, findings."""
+from __future__ import annotations
+
+from typing import Mapping, Optional, Sequence
+
+from occlum.sizing.checks import Finding
+from occlum.sizing.model import Budget, epc_estimate, mb, mb_ceil
+
+_KNOBS_IN_BYTES = ("user_space_size", "user_space_max_size", "default_mmap_size", "default_heap_size",
+                   "default_stack_size", "kernel_space_heap_size", "kernel_space_heap_max_size",
+                   "kernel_space_stack_size")
+
+
+def _show(knob: str, value: int) -> str:
+    if knob not in _KNOBS_IN_BYTES:
+        return str(value)
+    return mb(value) if value % (1024 * 1024) == 0 else f"{value}B"
+
+
+def render_report(
+    target: str,
+    release: str,
+    budget: Budget,
+    limits: Mapping[str, Optional[int]],
+    findings: Sequence[Finding],
+) -> str:
+    """`limits` are the hand-set values (None or missing = the plugin writes the derived value)."""
+    lines = [f"Memory sizing for {target} on Occlum {release}", "", "JVM budget (what HotSpot reserves)"]
+    width = max(len(c.name) for c in budget.components)
+    for c in budget.components:
+        where = "" if c.region == "mmap" else "  [brk heap]"
+        lines.append(f"  {c.name:<{width}}  {mb(c.size):>8}  {c.source}{where}")
+    lines.append(f"  {'mmaps total':<{width}}  {mb(budget.mmap_total):>8}  "
+                 f"+ headroom {budget.headroom_percent:g}% on the mmaps")
+    lines += ["", "Occlum limits"]
+    shown = [lim.knob for lim in budget.limits]
+    shown += [k for k in ("user_space_max_size", "kernel_space_heap_max_size") if limits.get(k) is not None]
+    width = max(len(k) for k in shown)
+    for knob in shown:
+        hand = limits.get(knob)
+        if hand is not None:
+            model = f"; the model derives {_show(knob, budget.value(knob))}" if knob in {l.knob for l in budget.limits} else ""
+            lines.append(f"  {knob:<{width}}  {_show(knob, hand):>8}  set by hand{model}")
+        else:
+            lim = budget.limit(knob)
+            lines.append(f"  {knob:<{width}}  {_show(knob, lim.value):>8}  {lim.how}")
+    epc = epc_estimate(budget, dict(limits))
+    lines += ["", f"Enclave memory (EPC) without EDMM: about {mb(mb_ceil(epc.value))} = {epc.how}"]
+    if findings:
+        lines += ["", "Findings"]
+        lines += [f"  {f.severity.upper()} {f.knob}: {f.message}" for f in findings]
+    return "\n".join(lines) + "\n"
