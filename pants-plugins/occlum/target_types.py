@@ -275,16 +275,18 @@ class OcclumJavaImageUntrustedEnvField(StringSequenceField):
 
 
 class OcclumSizeField(StringField):
-    """An Occlum size string such as "1680MB"; parsed exactly as Occlum parses it."""
+    """An Occlum size string such as "1680MB"; parsed exactly as Occlum parses it. Unset: derived."""
 
     occlum_key: ClassVar[str]
+    example: ClassVar[str]
+    default = None
 
     @classmethod
     def compute_value(cls, raw_value: Optional[str], address: Address) -> Optional[str]:
         if isinstance(raw_value, int) and not isinstance(raw_value, bool):
             raise InvalidFieldException(
                 f"The `{cls.alias}` field in target {address} must be a size string such as "
-                f"\"{cls.default}\", but was the number {raw_value}. Occlum reads sizes as strings "
+                f"\"{cls.example}\", but was the number {raw_value}. Occlum reads sizes as strings "
                 "with a unit: KB, MB, GB (binary, case-sensitive)."
             )
         value = super().compute_value(raw_value, address)
@@ -295,25 +297,29 @@ class OcclumSizeField(StringField):
         except SizeError as e:
             raise InvalidFieldException(
                 f"The `{cls.alias}` field in target {address} must be an Occlum size such as "
-                f"\"{cls.default}\", but was {value!r}: {e}"
+                f"\"{cls.example}\", but was {value!r}: {e}"
             )
         return value
 
     @property
-    def bytes(self) -> int:
-        assert self.value is not None
-        return parse_size(self.value)
+    def bytes(self) -> Optional[int]:
+        return None if self.value is None else parse_size(self.value)
 
 
-def _size_field(alias: str, default: str, key: str, doc: str) -> type[OcclumSizeField]:
+def _size_field(alias: str, example: str, key: str, doc: str) -> type[OcclumSizeField]:
     return type(
         f"OcclumJavaImage{''.join(p.title() for p in alias.split('_'))}Field",
         (OcclumSizeField,),
         {
             "alias": alias,
-            "default": default,
+            "example": example,
             "occlum_key": key,
-            "help": help_text(f"{doc} Written to `{key}` in Occlum.json. Default `{default}` (Occlum's Java demo)."),
+            "help": help_text(
+                f"{doc} Written to `{key}` in Occlum.json, e.g. `\"{example}\"`. Unset (the default): "
+                "derived from `jvm_options`, `java_threads` and `child_processes` by the JVM sizing model "
+                "for `[occlum].version` (see `pants enclave-memory`). A value set here that cannot hold the "
+                "JVM is an error that shows the arithmetic."
+            ),
             "__module__": __name__,
         },
     )
@@ -348,12 +354,51 @@ OcclumJavaImageDefaultMmapSizeField = _size_field(
 
 class OcclumJavaImageMaxNumOfThreadsField(IntField):
     alias = "max_num_of_threads"
-    default = 64
+    default = None
     valid_numbers = ValidNumbers.positive_only
     help = help_text(
         """
         The most threads (SGX TCSs) the enclave can run at once, JVM GC, JIT and service threads
-        included. Written to `resource_limits.max_num_of_threads`. Default 64 (Occlum's Java demo).
+        included. Written to `resource_limits.max_num_of_threads`. Unset (the default): `java_threads`
+        plus one per child process. Below that estimate is an error.
+        """
+    )
+
+
+class OcclumJavaImageJavaThreadsField(IntField):
+    alias = "java_threads"
+    default = 64
+    valid_numbers = ValidNumbers.positive_only
+    help = help_text(
+        """
+        How many threads the service's JVM runs at most: GC, JIT and VM threads (20-30) plus the
+        service's own (a Spring Boot service: Tomcat workers, acceptor, schedulers). Drives the thread
+        stacks in the memory model and the derived `max_num_of_threads`. Default 64, what Occlum's
+        Spring Boot demo runs with; cap Tomcat (`server.tomcat.threads.max`) or raise this.
+        """
+    )
+
+
+class OcclumJavaImageChildProcessesField(IntField):
+    alias = "child_processes"
+    default = 0
+    valid_numbers = ValidNumbers.positive_and_zero
+    help = help_text(
+        """
+        How many child processes the service spawns at once (`posix_spawn`; Occlum has no fork).
+        Before Occlum 0.24.2 each reserves its own `default_mmap_size`; later they share the pool.
+        """
+    )
+
+
+class OcclumJavaImageMemoryHeadroomField(IntField):
+    alias = "memory_headroom"
+    default = 10
+    valid_numbers = ValidNumbers.positive_and_zero
+    help = help_text(
+        """
+        Headroom in percent added to the JVM's mappings when limits are derived: guard pages,
+        threads with bigger stacks than `-Xss`, allocator fragmentation. Default 10.
         """
     )
 
@@ -562,6 +607,9 @@ class OcclumJavaImageTarget(Target):
         OcclumJavaImageKernelSpaceHeapSizeField,
         OcclumJavaImageKernelSpaceStackSizeField,
         OcclumJavaImageMaxNumOfThreadsField,
+        OcclumJavaImageJavaThreadsField,
+        OcclumJavaImageChildProcessesField,
+        OcclumJavaImageMemoryHeadroomField,
         OcclumJavaImageDefaultHeapSizeField,
         OcclumJavaImageDefaultStackSizeField,
         OcclumJavaImageDefaultMmapSizeField,

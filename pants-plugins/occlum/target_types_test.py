@@ -337,9 +337,10 @@ def test_image_field_rejects(rule_runner: RuleRunner, fields: dict, fragments: l
 def test_defaults(rule_runner: RuleRunner) -> None:
     tgt = image_target(rule_runner)
     assert isinstance(tgt, OcclumJavaImageTarget)
-    assert tgt[OcclumJavaImageUserSpaceSizeField].value == "1680MB"
-    assert tgt[OcclumJavaImageUserSpaceSizeField].bytes == 1680 * MB
-    assert tgt[OcclumJavaImageMaxNumOfThreadsField].value == 64
+    # Unset limits are derived from jvm_options by the sizing model (docs/memory-sizing.md).
+    assert tgt[OcclumJavaImageUserSpaceSizeField].value is None
+    assert tgt[OcclumJavaImageUserSpaceSizeField].bytes is None
+    assert tgt[OcclumJavaImageMaxNumOfThreadsField].value is None
     assert tgt[OcclumJavaImageProductIdField].value == 0
     assert tgt[OcclumJavaImageVersionNumberField].value == 0
     assert tgt[OcclumJavaImageEnvField].value == ()

@@ -102,6 +102,8 @@ def test_package_run_and_serve_then_java_edit_reruns_only_what_depends_on_the_ja
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=20)
+        # Pants starts the interactive process in its own group: stop the service by its port.
+        subprocess.run(["pkill", "-f", f"hello-service.jar {port}"], check=False)
     out, err = proc.communicate()
     assert body == "Hello from an Occlum enclave!\n", (body, out[-2000:], err[-4000:])
     print(f"--- GET http://127.0.0.1:{port}/ -> {body!r}")

@@ -40,6 +40,9 @@ from occlum.target_types import (
     OcclumJavaImageKernelSpaceStackSizeField,
     OcclumJavaImageMainArgsField,
     OcclumJavaImageMaxNumOfThreadsField,
+    OcclumJavaImageJavaThreadsField,
+    OcclumJavaImageChildProcessesField,
+    OcclumJavaImageMemoryHeadroomField,
     OcclumJavaImageMountsField,
     OcclumJavaImageOutputPathField,
     OcclumJavaImageProductIdField,
@@ -50,7 +53,8 @@ from occlum.target_types import (
 from occlum.util_rules.dragonwell_jdk import DownloadedDragonwellJdk, DragonwellJdkRequest
 from occlum.util_rules.image_files import ImageFiles, ImageFilesRequest
 from occlum.util_rules.image_layout import ImageLayout, ImageLayoutRequest, ImagePart
-from occlum.util_rules.occlum_config import OcclumConfig, OcclumConfigRequest
+from occlum.util_rules.memory_plan import MemoryPlan, plan_memory
+from occlum.util_rules.occlum_config import OcclumConfig, OcclumConfigRequest, check_release
 from occlum.util_rules.service_jar import ServiceJar, ServiceJarError, ServiceJarRequest
 
 logger = logging.getLogger(__name__)
@@ -72,6 +76,9 @@ class OcclumJavaImageFieldSet(PackageFieldSet):
     kernel_space_heap_size: OcclumJavaImageKernelSpaceHeapSizeField
     kernel_space_stack_size: OcclumJavaImageKernelSpaceStackSizeField
     max_num_of_threads: OcclumJavaImageMaxNumOfThreadsField
+    java_threads: OcclumJavaImageJavaThreadsField
+    child_processes: OcclumJavaImageChildProcessesField
+    memory_headroom: OcclumJavaImageMemoryHeadroomField
     default_heap_size: OcclumJavaImageDefaultHeapSizeField
     default_stack_size: OcclumJavaImageDefaultStackSizeField
     default_mmap_size: OcclumJavaImageDefaultMmapSizeField
@@ -98,6 +105,28 @@ class StagedOcclumInstance:
         return hash(self.digest)
 
 
+def memory_plan_for(field_set: OcclumJavaImageFieldSet, release: str) -> MemoryPlan:
+    """The image's limits: hand-set fields, the rest derived from its JVM options."""
+    given = {
+        "user_space_size": field_set.user_space_size.bytes,
+        "kernel_space_heap_size": field_set.kernel_space_heap_size.bytes,
+        "kernel_space_stack_size": field_set.kernel_space_stack_size.bytes,
+        "max_num_of_threads": field_set.max_num_of_threads.value,
+        "default_heap_size": field_set.default_heap_size.bytes,
+        "default_stack_size": field_set.default_stack_size.bytes,
+        "default_mmap_size": field_set.default_mmap_size.bytes,
+    }
+    return plan_memory(
+        field_set.address,
+        release,
+        tuple(field_set.jvm_options.value or ()),
+        given,
+        java_threads=field_set.java_threads.value,
+        child_processes=field_set.child_processes.value,
+        headroom_percent=float(field_set.memory_headroom.value),
+    )
+
+
 def ld_library_path(jdk_dir: str) -> str:
     # The seed's value: the JDK's server and lib folders, and the image's /lib beside the JDK.
     return f"LD_LIBRARY_PATH={jdk_dir}/lib/server:{jdk_dir}/lib:{jdk_dir}/../lib"
@@ -113,6 +142,12 @@ def enclave_env(jdk_dir: str, user_env: tuple[str, ...]) -> tuple[str, ...]:
 async def stage_occlum_instance(
     field_set: OcclumJavaImageFieldSet, occlum: OcclumSubsystem
 ) -> StagedOcclumInstance:
+    # 0. Memory limits first: a limit that cannot hold the JVM fails before any download.
+    memory = memory_plan_for(field_set, check_release(occlum.version))
+    for finding in memory.findings:
+        if finding.severity == "warning":
+            logger.warning(f"{field_set.address}: {finding.message}")
+
     # 1. The JDK and the jar, in parallel: neither depends on the other.
     jdk_addresses = await Get(Addresses, UnparsedAddressInputs, field_set.jdk.to_unparsed_address_inputs())
     jdk, jar = await MultiGet(
@@ -131,14 +166,15 @@ async def stage_occlum_instance(
     jdk_dir = field_set.jdk_dir.value or f"/usr/lib/jvm/java-{jdk.info.java_major}-alibaba-dragonwell/jre"
     jar_dir = field_set.jar_dir.value
     jar_path = f"{jar_dir}/{jar.name}"
+    limits = memory.limits
     inputs = OcclumConfigInputs(
-        user_space_size=field_set.user_space_size.bytes,
-        kernel_space_heap_size=field_set.kernel_space_heap_size.bytes,
-        kernel_space_stack_size=field_set.kernel_space_stack_size.bytes,
-        max_num_of_threads=field_set.max_num_of_threads.value,
-        default_heap_size=field_set.default_heap_size.bytes,
-        default_stack_size=field_set.default_stack_size.bytes,
-        default_mmap_size=field_set.default_mmap_size.bytes,
+        user_space_size=limits["user_space_size"],
+        kernel_space_heap_size=limits["kernel_space_heap_size"],
+        kernel_space_stack_size=limits["kernel_space_stack_size"],
+        max_num_of_threads=limits["max_num_of_threads"],
+        default_heap_size=limits["default_heap_size"],
+        default_stack_size=limits["default_stack_size"],
+        default_mmap_size=limits["default_mmap_size"],
         entry_points=(f"{jdk_dir}/bin",),
         env_default=enclave_env(jdk_dir, field_set.env.value or ()),
         env_untrusted=tuple(field_set.untrusted_env.value or ()),
@@ -187,17 +223,7 @@ async def stage_occlum_instance(
             "class_file_major": jar.info.max_class_major,
         },
         "command": list(java_command(jdk_dir, jvm_options, jar_path, tuple(field_set.main_args.value or ()))),
-        "resource_limits": {
-            "user_space_size": field_set.user_space_size.value,
-            "kernel_space_heap_size": field_set.kernel_space_heap_size.value,
-            "kernel_space_stack_size": field_set.kernel_space_stack_size.value,
-            "max_num_of_threads": field_set.max_num_of_threads.value,
-        },
-        "process": {
-            "default_heap_size": field_set.default_heap_size.value,
-            "default_stack_size": field_set.default_stack_size.value,
-            "default_mmap_size": field_set.default_mmap_size.value,
-        },
+        "memory": memory.summary(),
         "debuggable": field_set.debuggable.value,
         "image_files": layout.files,
     }

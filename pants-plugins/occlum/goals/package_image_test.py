@@ -73,13 +73,18 @@ def test_default_package_layout_config_and_summary(rule_runner: RuleRunner, serv
         "default": [f"LD_LIBRARY_PATH={JRE}/lib/server:{JRE}/lib:{JRE}/../lib"],
         "untrusted": [],
     }
+    # Derived from the default jvm_options (-Xmx512m -XX:MaxMetaspaceSize=64m) and 64 Java threads.
     assert cfg["resource_limits"] == {
         "kernel_space_heap_size": "64MB",
         "kernel_space_stack_size": "1MB",
-        "user_space_size": "1680MB",
+        "user_space_size": "1785MB",
         "max_num_of_threads": 64,
     }
-    assert cfg["process"] == {"default_stack_size": "4MB", "default_heap_size": "256MB", "default_mmap_size": "1400MB"}
+    assert cfg["process"] == {"default_stack_size": "4MB", "default_heap_size": "32MB", "default_mmap_size": "1729MB"}
+    memory = summary_of(pkg)["memory"]
+    assert memory["limits"]["user_space_size"]["value"] == "1785MB"
+    assert "heap 512MB" in memory["limits"]["default_mmap_size"]["how"]
+    assert memory["enclave_memory_estimate"] == "1913MB"
     assert "feature" in cfg  # 0.31.0 requires it
     summary = pkg.summary
     assert summary["occlum_release"] == "0.31.0"
@@ -110,6 +115,56 @@ def test_each_size_field_reaches_occlum_json(rule_runner: RuleRunner, alias: str
 
 def test_sizes_are_written_canonically(rule_runner: RuleRunner) -> None:
     assert build(rule_runner, user_space_size="2048MB").config["resource_limits"]["user_space_size"] == "2GB"
+
+
+def summary_of(pkg: Package) -> dict:
+    return pkg.summary
+
+
+def test_hand_set_limits_are_reported_as_such(rule_runner: RuleRunner) -> None:
+    memory = build(rule_runner, user_space_size="2GB").summary["memory"]
+    assert memory["limits"]["user_space_size"] == {"value": "2GB", "how": "set by hand"}
+
+
+def test_limit_too_small_for_the_jvm_is_an_error_with_the_sum(rule_runner: RuleRunner) -> None:
+    msg = build_error(rule_runner, user_space_size="1GB")
+    assert "The memory limits of svc:enclave cannot hold its JVM (Occlum 0.31.0)" in msg
+    assert "the `user_space_size` field: user_space_size is 1024MB, but the JVM options need 1785MB" in msg
+    assert "JVM mmaps 1729MB + ELF 20MB + default_heap_size 32MB + default_stack_size 4MB = 1785MB" in msg
+    assert "Raise user_space_size to at least 1785MB" in msg
+
+
+def test_threads_below_the_estimate_is_an_error(rule_runner: RuleRunner) -> None:
+    msg = build_error(rule_runner, max_num_of_threads=16)
+    assert "the `max_num_of_threads` field: max_num_of_threads is 16, but the thread estimate is 64" in msg
+
+
+def test_far_larger_limit_is_a_warning_in_the_summary(rule_runner: RuleRunner) -> None:
+    warnings = build(rule_runner, user_space_size="8GB").summary["memory"]["warnings"]
+    assert any("user_space_size is 8192MB, far more than the 1785MB" in w and "EDMM" in w for w in warnings)
+
+
+def test_compressed_oops_is_a_warning(rule_runner: RuleRunner) -> None:
+    warnings = build(rule_runner, jvm_options=["-Xmx512m", "-XX:+UseCompressedOops"]).summary["memory"]["warnings"]
+    assert any("-XX:+UseCompressedOops" in w for w in warnings)
+
+
+def test_sizing_fields_change_the_derived_limits(rule_runner: RuleRunner) -> None:
+    base = build(rule_runner).config
+    more_threads = build(rule_runner, java_threads=128).config
+    assert more_threads["resource_limits"]["max_num_of_threads"] == 128
+    assert more_threads["process"]["default_mmap_size"] != base["process"]["default_mmap_size"]
+    children = build(rule_runner, child_processes=2).config
+    assert children["resource_limits"]["max_num_of_threads"] == 66
+    no_headroom = build(rule_runner, memory_headroom=0).config
+    assert no_headroom["process"]["default_mmap_size"] == "1571MB"
+    bigger_heap = build(rule_runner, jvm_options=["-Xmx1g", "-XX:MaxMetaspaceSize=64m"]).config
+    assert bigger_heap["resource_limits"]["user_space_size"] != base["resource_limits"]["user_space_size"]
+
+
+def test_bad_jvm_option_is_an_error(rule_runner: RuleRunner) -> None:
+    msg = build_error(rule_runner, jvm_options=["-Xmx512q"])
+    assert "The `jvm_options` field in target svc:enclave has a bad value" in msg and "-Xmx" in msg
 
 
 def test_threads_and_metadata_fields(rule_runner: RuleRunner) -> None:

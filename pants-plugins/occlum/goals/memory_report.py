@@ -1,0 +1,47 @@
+"""`pants enclave-memory`: per image, the JVM budget, the Occlum limits and the EPC it will need."""
+
+from __future__ import annotations
+
+from pants.engine.console import Console
+from pants.engine.goal import Goal, GoalSubsystem
+from pants.engine.rules import collect_rules, goal_rule
+from pants.engine.target import Targets
+
+from occlum.goals.package_image import OcclumJavaImageFieldSet, memory_plan_for
+from occlum.subsystems.occlum import OcclumSubsystem
+from occlum.util_rules.memory_plan import OcclumMemoryError
+from occlum.util_rules.occlum_config import check_release
+
+
+class EnclaveMemorySubsystem(GoalSubsystem):
+    name = "enclave-memory"
+    help = (
+        "Show how much enclave memory each `occlum_java_image` needs: the JVM budget from its "
+        "`jvm_options`, the Occlum limits (derived or set by hand, with the arithmetic) and the "
+        "EPC estimate, for `[occlum].version`. Needs no JDK download and no toolchain."
+    )
+
+
+class EnclaveMemory(Goal):
+    subsystem_cls = EnclaveMemorySubsystem
+    environment_behavior = Goal.EnvironmentBehavior.LOCAL_ONLY
+
+
+@goal_rule
+async def enclave_memory(console: Console, targets: Targets, occlum: OcclumSubsystem) -> EnclaveMemory:
+    release = check_release(occlum.version)
+    exit_code = 0
+    images = [OcclumJavaImageFieldSet.create(t) for t in targets if OcclumJavaImageFieldSet.is_applicable(t)]
+    for fs in sorted(images, key=lambda f: f.address):
+        try:
+            console.print_stdout(memory_plan_for(fs, release).report(str(fs.address)))
+        except OcclumMemoryError as e:
+            console.print_stderr(str(e))
+            exit_code = 1
+    if not images:
+        console.print_stderr("No `occlum_java_image` targets matched.")
+    return EnclaveMemory(exit_code)
+
+
+def rules():
+    return collect_rules()
