@@ -1,6 +1,6 @@
 """Every rule of the backend, one module per line."""
 
-from occlum.goals import memory_report, package_image, run_image
+from occlum.goals import check_reproducible, memory_report, package_image, run_image
 from occlum.util_rules import (
     dependency_inference,
     dragonwell_jdk,
@@ -24,6 +24,7 @@ def rules():
         *occlum_config.rules(),
         *occlum_steps.rules(),
         *occlum_toolchain.rules(),
+        *check_reproducible.rules(),
         *memory_report.rules(),
         *package_image.rules(),
         *run_image.rules(),

@@ -250,3 +250,42 @@ def test_run_request(rule_runner: RuleRunner, served: ServedJdk, installs: dict)
         "-XX:-UseCompressedOops", "-Dos.name=Linux", "-Xmx512m", "-XX:MaxMetaspaceSize=64m",
         "-jar", "/usr/lib/spring/app.jar", "8080",
     )
+
+
+def test_check_reproducible_passes_for_a_deterministic_toolchain(
+    rule_runner: RuleRunner, served: ServedJdk, installs: dict
+) -> None:
+    from occlum.goals.check_reproducible import CheckReproducible
+
+    write(rule_runner)
+    args = [
+        f"--dragonwell-known-versions=['{served.pin()}']",
+        f"--occlum-executable-search-paths=['{installs['0.31.0'] / 'build' / 'bin'}']",
+        "--occlum-stage-only=no",
+    ]
+    result = rule_runner.run_goal_rule(CheckReproducible, global_args=args, args=["svc:enclave"])
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert "svc:enclave: reproducible (Occlum steps re-run): package sha256" in result.stdout
+
+
+def test_check_reproducible_names_what_differs(
+    rule_runner: RuleRunner, served: ServedJdk, installs: dict, tmp_path: Path
+) -> None:
+    from occlum.goals.check_reproducible import CheckReproducible
+
+    # A signing tool that stamps each signature with the time: the classic non-reproducible step.
+    real = installs["0.31.0"] / "sgxsdk-tools" / "bin" / "x64" / "sgx_sign"
+    tool = tmp_path / "stamping-sign"
+    stamp = "import json,sys,time; p=sys.argv[1]; d=json.load(open(p)); d['signed_at']=time.time_ns(); json.dump(d, open(p, 'w'))"
+    tool.write_text(f'#!/bin/sh\n{real} "$@" || exit $?\n{sys.executable} -c "{stamp}" "$9"\n')
+    tool.chmod(0o755)
+    write(rule_runner)
+    args = [
+        f"--dragonwell-known-versions=['{served.pin()}']",
+        f"--occlum-executable-search-paths=['{installs['0.31.0'] / 'build' / 'bin'}']",
+        "--occlum-stage-only=no", f"--occlum-sign-tool={tool}",
+    ]
+    result = rule_runner.run_goal_rule(CheckReproducible, global_args=args, args=["svc:enclave"])
+    assert result.exit_code == 1
+    assert "svc:enclave: NOT reproducible:" in result.stdout
+    assert "enclave/build/lib/libocclum-libos.signed.so: file" in result.stdout

@@ -235,6 +235,63 @@ async def stage_occlum_instance(
     return StagedOcclumInstance(digest, summary, config)
 
 
+@dataclass(frozen=True)
+class EnclavePackageRequest:
+    field_set: OcclumJavaImageFieldSet
+    nonce: str = ""  # non-empty: run every toolchain step again instead of using the cache
+
+
+@dataclass(frozen=True)
+class EnclavePackage:
+    name: str
+    tarball: Digest  # <name>.tar.gz at the root, re-packed to depend only on its contents
+    measurements: OcclumMeasurements
+    record: bytes  # the measurements JSON
+
+
+@rule(desc="Building, signing and packaging an enclave", level=LogLevel.DEBUG)
+async def build_enclave_package(request: EnclavePackageRequest, occlum: OcclumSubsystem) -> EnclavePackage:
+    field_set = request.field_set
+    staged = await Get(StagedOcclumInstance, OcclumJavaImageFieldSet, field_set)
+    debuggable = bool(staged.summary["debuggable"])
+    built = await Get(
+        BuiltOcclumInstance, EnclaveBuildRequest(field_set.address, staged.digest, debuggable, request.nonce)
+    )
+    name = os.path.basename(field_set.output_path.value_or_default(file_ending=None))
+    # `occlum package` refuses debuggable and SIM instances without --debug (from 0.24.0, which
+    # added the flag); before 0.24.0 it refuses SIM outright and only warns when debuggable.
+    sim = occlum.sgx_mode == SgxMode.SIM
+    has_debug_flag = parse_release(built.toolchain.release) >= (0, 24, 0)
+    if sim and not has_debug_flag:
+        raise OcclumStepError(
+            f"Occlum {built.toolchain.release} cannot package a SIM instance (`occlum package` only "
+            f"takes hardware-mode instances before 0.24.0), so {field_set.address} cannot be packaged "
+            "with `[occlum].sgx_mode = \"SIM\"`. Use `sgx_mode = \"HW\"` (building needs no SGX) or "
+            "`[occlum].stage_only`."
+        )
+    needs_debug = (debuggable or sim) and has_debug_flag
+    package, measurements = await MultiGet(
+        Get(OcclumPackage, OcclumPackageRequest(field_set.address, built, name, needs_debug, request.nonce)),
+        Get(OcclumMeasurements, BuiltOcclumInstance, built),
+    )
+    record = {
+        "target": str(field_set.address),
+        "mrenclave": measurements.mrenclave,
+        "mrsigner": measurements.mrsigner,
+        "occlum_release": built.toolchain.release,
+        "occlum_toolchain_fingerprint": built.toolchain.fingerprint,
+        "sgx_mode": occlum.sgx_mode.value,
+        "debuggable": debuggable,
+        "product_id": field_set.product_id.value,
+        "version_number": field_set.version_number.value,
+        "package": f"{name}.tar.gz",
+        "image": staged.summary,
+    }
+    return EnclavePackage(
+        name, package.digest, measurements, (json.dumps(record, indent=2, sort_keys=True) + "\n").encode()
+    )
+
+
 def _staged_package(staged: StagedOcclumInstance, output_dir: str, note: str) -> tuple[Digest, BuiltPackageArtifact]:
     summary = staged.summary
     log = (
@@ -266,56 +323,20 @@ async def package_occlum_java_image(field_set: OcclumJavaImageFieldSet, occlum: 
         return BuiltPackage(await Get(Digest, AddPrefix(digest, output)), (artifact,))
 
     # 2. Build, package and measure with the toolchain.
-    debuggable = bool(staged.summary["debuggable"])
-    built = await Get(
-        BuiltOcclumInstance, EnclaveBuildRequest(field_set.address, staged.digest, debuggable)
-    )
-    name = os.path.basename(output)
-    # `occlum package` refuses debuggable and SIM instances without --debug (from 0.24.0, which
-    # added the flag); before 0.24.0 it refuses SIM outright and only warns when debuggable.
-    sim = occlum.sgx_mode == SgxMode.SIM
-    has_debug_flag = parse_release(built.toolchain.release) >= (0, 24, 0)
-    if sim and not has_debug_flag:
-        raise OcclumStepError(
-            f"Occlum {built.toolchain.release} cannot package a SIM instance (`occlum package` only "
-            f"takes hardware-mode instances before 0.24.0), so {field_set.address} cannot be packaged "
-            "with `[occlum].sgx_mode = \"SIM\"`. Use `sgx_mode = \"HW\"` (building needs no SGX) or "
-            "`[occlum].stage_only`."
-        )
-    needs_debug = (debuggable or sim) and has_debug_flag
-    package, measurements = await MultiGet(
-        Get(OcclumPackage, OcclumPackageRequest(field_set.address, built, name, needs_debug)),
-        Get(OcclumMeasurements, BuiltOcclumInstance, built),
-    )
-    record = {
-        "target": str(field_set.address),
-        "mrenclave": measurements.mrenclave,
-        "mrsigner": measurements.mrsigner,
-        "occlum_release": built.toolchain.release,
-        "occlum_toolchain_fingerprint": built.toolchain.fingerprint,
-        "sgx_mode": occlum.sgx_mode.value,
-        "debuggable": debuggable,
-        "product_id": field_set.product_id.value,
-        "version_number": field_set.version_number.value,
-        "package": f"{name}.tar.gz",
-        "image": staged.summary,
-    }
+    pkg = await Get(EnclavePackage, EnclavePackageRequest(field_set))
     parent = os.path.dirname(output)
-    meas = await Get(
-        Digest,
-        CreateDigest([FileContent(f"{name}.measurements.json", (json.dumps(record, indent=2, sort_keys=True) + "\n").encode())]),
-    )
-    merged = await Get(Digest, MergeDigests([package.digest, meas]))
+    meas = await Get(Digest, CreateDigest([FileContent(f"{pkg.name}.measurements.json", pkg.record)]))
+    merged = await Get(Digest, MergeDigests([pkg.tarball, meas]))
     digest = await Get(Digest, AddPrefix(merged, parent)) if parent else merged
     prefix = f"{parent}/" if parent else ""
     return BuiltPackage(
         digest,
         (
             BuiltPackageArtifact(
-                f"{prefix}{name}.tar.gz",
-                extra_log_lines=(f"MRENCLAVE {measurements.mrenclave}", f"MRSIGNER  {measurements.mrsigner}"),
+                f"{prefix}{pkg.name}.tar.gz",
+                extra_log_lines=(f"MRENCLAVE {pkg.measurements.mrenclave}", f"MRSIGNER  {pkg.measurements.mrsigner}"),
             ),
-            BuiltPackageArtifact(f"{prefix}{name}.measurements.json"),
+            BuiltPackageArtifact(f"{prefix}{pkg.name}.measurements.json"),
         ),
     )
 

@@ -12,12 +12,22 @@ editing a service never re-runs it.
 from __future__ import annotations
 
 import argparse
+import base64
 import os
 import shutil
 import subprocess
 import sys
 
 MUSL_LIB_DIR = os.path.join("toolchains", "gcc", "x86_64-linux-musl", "lib")
+
+# `occlum new` copies the build host's /etc/localtime into image/ and initfs/ (0.22.0+), and both
+# are measured, so MRENCLAVE would depend on the build machine's time zone (contract 2.3, 4.4).
+# Pin them to UTC (the zoneinfo "UTC" TZif file); a service sets TZ in `env` for another zone.
+UTC_TZIF = base64.b64decode(
+    "VFppZjIAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAQAAAAQAAAAAAABVVEMAVFppZjIAAAAAAAAAAAAAAAAAAAAA"
+    "AAAAAAAAAAAAAAAAAAAAAAAAAQAAAAQAAAAAAABVVEMAClVUQzAK"
+)
+HOST_DEPENDENT_LOCALTIME = ("image/etc/localtime", "initfs/etc/localtime", "image/opt/occlum/glibc/etc/localtime")
 
 
 def main(argv: list[str]) -> int:
@@ -33,6 +43,13 @@ def main(argv: list[str]) -> int:
             f"error: `occlum new` failed with exit code {proc.returncode}:\n{proc.stdout}{proc.stderr}"
         )
         return 2
+    for rel in HOST_DEPENDENT_LOCALTIME:
+        path = os.path.join(args.out, rel)
+        if os.path.lexists(path):
+            os.unlink(path)
+            with open(path, "wb") as f:
+                f.write(UTC_TZIF)
+            os.chmod(path, 0o644)
     lib_dir = os.path.join(args.install_dir, MUSL_LIB_DIR)
     dest_dir = os.path.join(args.out, "image", "lib")
     os.makedirs(dest_dir, exist_ok=True)

@@ -29,6 +29,7 @@ class EnclaveBuildRequest:
     address: Address
     staged: Digest
     debuggable: bool
+    nonce: str = ""  # non-empty forces every toolchain step to run again (check-reproducible)
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,7 @@ async def build_enclave(
             "Set `[occlum].sign_key` to your own RSA-3072 key (exponent 3) kept outside the repo, or "
             "set `debuggable=True` for a development build."
         )
-    skeleton = await Get(OcclumSkeleton, OcclumSkeletonRequest(tc, tuple(occlum.runtime_libs)))
+    skeleton = await Get(OcclumSkeleton, OcclumSkeletonRequest(tc, tuple(occlum.runtime_libs), request.nonce))
     return await Get(
         BuiltOcclumInstance,
         OcclumBuildRequest(
@@ -111,6 +112,7 @@ async def build_enclave(
             sign_key=key,
             sign_tool=occlum.sign_tool,
             mrsigner=mrsigner,
+            nonce=request.nonce,
         ),
     )
 

@@ -37,6 +37,7 @@ INSTANCE = "occlum_instance"
 INSTANCE_DIRS = ("build", "run", "initfs", "image")
 INSTANCE_FILES = ("Occlum.json", ".__occlum_status", ".sgx_mode", "init_ra_conf.json")
 _SKELETON_TOOL = Path(__file__).resolve().parent.parent / "toolchain" / "skeleton_tool.py"
+_REPACK_TOOL = Path(__file__).resolve().parent.parent / "toolchain" / "repack_tool.py"
 
 
 class OcclumStepError(Exception):
@@ -47,6 +48,7 @@ class OcclumStepError(Exception):
 class OcclumSkeletonRequest:
     toolchain: OcclumToolchain
     runtime_libs: tuple[str, ...]
+    nonce: str = ""  # non-empty: a forced re-run (check-reproducible), never a cache hit of a normal build
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,7 @@ class OcclumBuildRequest:
     sign_key: Optional[str]
     sign_tool: Optional[str]
     mrsigner: str
+    nonce: str = ""
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,7 @@ class OcclumPackageRequest:
     built: BuiltOcclumInstance
     name: str  # the package's base name, without .tar.gz
     debug: bool
+    nonce: str = ""
 
 
 @dataclass(frozen=True)
@@ -91,8 +95,9 @@ class OcclumMeasurements:
     mrsigner: str
 
 
-def _env(step_env: OcclumStepEnv, toolchain: OcclumToolchain, **extra: str) -> dict[str, str]:
-    return {**step_env.env, "__OCCLUM_TOOLCHAIN": toolchain.identity, **extra}
+def _env(step_env: OcclumStepEnv, toolchain: OcclumToolchain, nonce: str = "", **extra: str) -> dict[str, str]:
+    rerun = {"__OCCLUM_REBUILD": nonce} if nonce else {}
+    return {**step_env.env, "__OCCLUM_TOOLCHAIN": toolchain.identity, **rerun, **extra}
 
 
 def _failure(step: str, address: Optional[Address], result: FallibleProcessResult, hint: str) -> OcclumStepError:
@@ -121,7 +126,7 @@ async def occlum_new(
             argv=argv,
             input_digest=tool,
             output_directories=(INSTANCE,),
-            env=_env(step_env, request.toolchain),
+            env=_env(step_env, request.toolchain, request.nonce),
             description=f"occlum new (Occlum {request.toolchain.release})",
             level=LogLevel.INFO,
         ),
@@ -168,7 +173,7 @@ async def occlum_build(request: OcclumBuildRequest, step_env: OcclumStepEnv) -> 
             # trip in Pants 2.17 (the dotfiles went missing). Paths a release lacks are just empty.
             output_directories=INSTANCE_DIRS,
             output_files=INSTANCE_FILES,
-            env=_env(step_env, request.toolchain, __OCCLUM_MRSIGNER=request.mrsigner),
+            env=_env(step_env, request.toolchain, request.nonce, __OCCLUM_MRSIGNER=request.mrsigner),
             description=f"occlum build {request.address} ({request.sgx_mode}, Occlum {request.toolchain.release})",
             level=LogLevel.INFO,
         ),
@@ -182,7 +187,9 @@ async def occlum_build(request: OcclumBuildRequest, step_env: OcclumStepEnv) -> 
 
 
 @rule(desc="Packaging the Occlum instance", level=LogLevel.DEBUG)
-async def occlum_package(request: OcclumPackageRequest, step_env: OcclumStepEnv) -> OcclumPackage:
+async def occlum_package(
+    request: OcclumPackageRequest, step_env: OcclumStepEnv, python: PythonBuildStandaloneBinary
+) -> OcclumPackage:
     tarball = f"{request.name}.tar.gz"
     argv = [request.built.toolchain.occlum, "package", *(["--debug"] if request.debug else []), tarball]
     result = await Get(
@@ -192,7 +199,7 @@ async def occlum_package(request: OcclumPackageRequest, step_env: OcclumStepEnv)
             input_digest=request.built.digest,
             working_directory=INSTANCE,
             output_files=(tarball,),
-            env=_env(step_env, request.built.toolchain),
+            env=_env(step_env, request.built.toolchain, request.nonce),
             description=f"occlum package {request.address}",
             level=LogLevel.INFO,
         ),
@@ -202,7 +209,25 @@ async def occlum_package(request: OcclumPackageRequest, step_env: OcclumStepEnv)
             "occlum package", request.address, result,
             "See docs/occlum-toolchain.md (SIM vs HW: which instances `occlum package` accepts).",
         )
-    return OcclumPackage(result.output_digest)
+    # `occlum package` is plain `tar -czf`: re-pack so the bytes depend only on the contents.
+    tool, raw = await MultiGet(
+        Get(Digest, CreateDigest([FileContent("__occlum_tools/repack_tool.py", _REPACK_TOOL.read_bytes())])),
+        Get(Digest, AddPrefix(result.output_digest, "raw")),
+    )
+    repack_input = await Get(Digest, MergeDigests([tool, raw]))
+    repacked = await Get(
+        FallibleProcessResult,
+        Process(
+            argv=(python.path, "__occlum_tools/repack_tool.py", f"raw/{tarball}", tarball),
+            input_digest=repack_input,
+            output_files=(tarball,),
+            description=f"Make the package of {request.address} reproducible",
+            level=LogLevel.DEBUG,
+        ),
+    )
+    if repacked.exit_code != 0:
+        raise _failure("re-pack", request.address, repacked, "")
+    return OcclumPackage(repacked.output_digest)
 
 
 @rule(desc="Reading the enclave measurements", level=LogLevel.DEBUG)
