@@ -160,7 +160,7 @@ async def stage_occlum_instance(
     try:
         check_runs_on(jar.info, jdk.info.java_major, jdk.info.java_version)
     except JarError as e:
-        raise ServiceJarError(f"The `jar` field of {field_set.address} names {jar.source}, whose {e}")
+        raise ServiceJarError(f"The `jar` field of {field_set.address} names {jar.source}: {e}")
 
     # 2. Where things go in the enclave, and the config that points at them.
     jdk_dir = field_set.jdk_dir.value or f"/usr/lib/jvm/java-{jdk.info.java_major}-alibaba-dragonwell/jre"

@@ -96,12 +96,15 @@ def bom_data(
     root = source_root.rstrip("/")
     for parent in sorted(by_parent):
         group = by_parent[parent]
-        target: dict = {"target": parent}
+        if parent == "/" and targets:
+            target = targets[0]  # files and links at the image root join the mkdirs target
+        else:
+            target = {"target": parent}
+            targets.append(target)
         if group["links"]:
             target["createlinks"] = group["links"]
         if group["files"]:
             target["copy"] = [{"from": root + (parent if parent != "/" else ""), "files": group["files"]}]
-        targets.append(target)
     data: dict = {}
     if includes:
         data["includes"] = list(includes)
