@@ -9,9 +9,11 @@ OcclumConfigInputs -> render_occlum_json -> validate_config -> json.dumps(indent
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import json
 import re
+import shutil
 import sys
 import tempfile
 from collections import Counter
@@ -75,6 +77,7 @@ SIZE_FIELDS = {
 
 _DOUBLES: dict = {}
 _TMP = Path(tempfile.mkdtemp(prefix="occlum-property-"))
+atexit.register(shutil.rmtree, _TMP, True)
 
 
 def _double(release: str) -> ModuleType:
@@ -326,7 +329,7 @@ def build_config(release: str, raw: dict) -> tuple[dict, bytes]:
 def test_accepted_field_values_give_a_config_both_checkers_accept() -> None:
     stats: Counter = Counter()
 
-    @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @settings(max_examples=250, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
     @given(image_fields())
     def check(case: tuple) -> None:
         drawn, raw = case
@@ -399,7 +402,7 @@ BAD_SIZES = st.one_of(
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150, deadline=None, database=None)
 @given(st.sampled_from(sorted(SIZE_FIELDS)), BAD_SIZES)
 def test_bad_sizes_are_refused_naming_field_target_and_value(alias: str, bad: str) -> None:
     with pytest.raises(InvalidFieldException) as exc:
@@ -408,7 +411,7 @@ def test_bad_sizes_are_refused_naming_field_target_and_value(alias: str, bad: st
     assert "Occlum size" in str(exc.value)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, database=None)
 @given(st.sampled_from(sorted(SIZE_FIELDS)), st.integers(1, 2**40))
 def test_sizes_given_as_numbers_are_refused(alias: str, bad: int) -> None:
     with pytest.raises(InvalidFieldException) as exc:
@@ -425,7 +428,7 @@ BAD_ENV_ENTRY = st.one_of(
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150, deadline=None, database=None)
 @given(env_entries(), BAD_ENV_ENTRY, st.data())
 def test_bad_env_entries_are_refused(good: list, bad: str, data) -> None:
     entries = list(good)
@@ -435,7 +438,7 @@ def test_bad_env_entries_are_refused(good: list, bad: str, data) -> None:
     _catalogue_shape(exc.value, "env", bad)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, database=None)
 @given(ENV_NAME, ENV_VALUE, ENV_VALUE)
 def test_an_env_name_set_twice_is_refused(name: str, v1: str, v2: str) -> None:
     entries = [f"{name}={v1}", "OTHER_X=1", f"{name}={v2}"]
@@ -445,7 +448,7 @@ def test_an_env_name_set_twice_is_refused(name: str, v1: str, v2: str) -> None:
     assert name in str(exc.value)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100, deadline=None, database=None)
 @given(st.lists(ENV_NAME, max_size=3, unique=True), ENV_NAME, ENV_VALUE)
 def test_untrusted_names_with_a_value_are_refused(good: list, name: str, value: str) -> None:
     bad = f"{name}={value}"
@@ -455,7 +458,7 @@ def test_untrusted_names_with_a_value_are_refused(good: list, name: str, value: 
     assert f"Use just {name!r}" in str(exc.value)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100, deadline=None, database=None)
 @given(mounts(), st.one_of(
     st.lists(SEGMENT, min_size=1, max_size=3).map("/".join),  # relative
     st.lists(SEGMENT, min_size=1, max_size=3).map(lambda p: "./" + "/".join(p)),
@@ -473,7 +476,7 @@ def test_relative_mount_targets_are_refused(good: list, target: str, kind: str, 
     assert repr(target) in msg, msg
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=30, deadline=None, database=None)
 @given(st.sampled_from(["/", "/host", "/proc", "/dev", "/dev/", "//proc", "/host//"]))
 def test_reserved_mount_targets_are_refused(target: str) -> None:
     with pytest.raises(InvalidFieldException) as exc:
@@ -482,7 +485,7 @@ def test_reserved_mount_targets_are_refused(target: str) -> None:
     assert msg.startswith("The `mounts` field in target svc:enclave, entry 0") and repr(target) in msg, msg
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=80, deadline=None, database=None)
 @given(st.sampled_from([OcclumJavaImageProductIdField, OcclumJavaImageVersionNumberField]),
        st.integers(65536, 2**63))
 def test_ids_above_16_bits_are_refused(cls, bad: int) -> None:

@@ -293,11 +293,17 @@ class OcclumSizeField(StringField):
         if value is None:
             return None
         try:
-            parse_size(value)
+            size = parse_size(value)
         except SizeError as e:
             raise InvalidFieldException(
                 f"The `{cls.alias}` field in target {address} must be an Occlum size such as "
                 f"\"{cls.example}\", but was {value!r}: {e}"
+            )
+        # Occlum maps these regions in pages; 0 or a partial page fails only inside the enclave.
+        if size == 0 or size % 4096:
+            raise InvalidFieldException(
+                f"The `{cls.alias}` field in target {address} must be a positive multiple of 4KB "
+                f"(the SGX page size), but was {value!r} ({size} bytes). Use e.g. \"{cls.example}\"."
             )
         return value
 
@@ -507,9 +513,12 @@ class OcclumJavaImageMountsField(Field):
                 )
             options = m.get("options") or {}
             if not isinstance(options, dict) or not all(
-                isinstance(k, str) and isinstance(v, str) for k, v in options.items()
+                isinstance(k, str) and isinstance(v, (str, bool)) for k, v in options.items()
             ):
-                raise InvalidFieldException(f"{where} needs `options` to be a dict of strings, but was {options!r}.")
+                raise InvalidFieldException(
+                    f"{where} needs `options` to be a dict of strings or booleans (e.g. "
+                    f"{{\"temporary\": True}}), but was {options!r}."
+                )
             mounts.append(MountSpec(normalized, mtype, source, tuple(sorted(options.items()))))
         targets = [m.target for m in mounts]
         dups = sorted({t for t in targets if targets.count(t) > 1})

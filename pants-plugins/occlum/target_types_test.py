@@ -249,13 +249,14 @@ IMAGE_ERRORS = [
     ),
     pytest.param(
         {"mounts": [{"target": "/data", "type": "sefs", "source": "./d", "options": {"MAC": 1}}]},
-        ["The `mounts` field in target svc:enclave, entry 0 needs `options` to be a dict of strings, "
-         "but was {'MAC': 1}."],
+        ["The `mounts` field in target svc:enclave, entry 0 needs `options` to be a dict of strings or booleans "
+         "(e.g. {\"temporary\": True}), but was {'MAC': 1}."],
         id="mount-options-not-strings",
     ),
     pytest.param(
         {"mounts": [{"target": "/data", "type": "sefs", "source": "./d", "options": "ro"}]},
-        ["The `mounts` field in target svc:enclave, entry 0 needs `options` to be a dict of strings, but was 'ro'."],
+        ["The `mounts` field in target svc:enclave, entry 0 needs `options` to be a dict of strings or booleans "
+         "(e.g. {\"temporary\": True}), but was 'ro'."],
         id="mount-options-not-dict",
     ),
     pytest.param(

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pants.core.goals.package import BuiltPackage, BuiltPackageArtifact, PackageFieldSet
 from pants.core.util_rules.environments import EnvironmentField
 from pants.engine.addresses import Addresses, UnparsedAddressInputs
-from pants.engine.fs import AddPrefix, CreateDigest, Digest, FileContent, MergeDigests
+from pants.engine.fs import AddPrefix, CreateDigest, Digest, DigestEntries, FileContent, FileEntry, MergeDigests, SymlinkEntry
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.engine.unions import UnionRule
 from pants.util.frozendict import FrozenDict
@@ -53,6 +53,7 @@ from occlum.target_types import (
 from occlum.util_rules.dragonwell_jdk import DownloadedDragonwellJdk, DragonwellJdkRequest
 from occlum.util_rules.image_files import ImageFiles, ImageFilesRequest
 from occlum.util_rules.image_layout import ImageLayout, ImageLayoutRequest, ImagePart
+from occlum.util_rules.copy_bom import render_copy_bom
 from occlum.util_rules.memory_plan import MemoryPlan, plan_memory
 from occlum.util_rules.occlum_config import OcclumConfig, OcclumConfigRequest, check_release
 from occlum.util_rules.service_jar import ServiceJar, ServiceJarError, ServiceJarRequest
@@ -320,6 +321,22 @@ async def package_occlum_java_image(field_set: OcclumJavaImageFieldSet, occlum: 
             f"skipped `occlum new`, `occlum build`, `occlum package` and the measurements because of {skipped}."
         )
         digest, artifact = _staged_package(staged, output, "staged only (no occlum build)")
+        # A copy_bom file beside it, so Occlum's own `copy_bom` can rebuild the same image.
+        entries = await Get(DigestEntries, Digest, digest)
+        bom = [
+            (
+                e.path[len("image"):],
+                "file" if isinstance(e, FileEntry) else "symlink" if isinstance(e, SymlinkEntry) else "dir",
+                e.file_digest.fingerprint if isinstance(e, FileEntry) else getattr(e, "target", ""),
+            )
+            for e in entries
+            if e.path.startswith("image/")
+        ]
+        name = os.path.basename(output)
+        bom_digest = await Get(
+            Digest, CreateDigest([FileContent(f"{name}.copy_bom.yaml", render_copy_bom(bom).encode())])
+        )
+        digest = await Get(Digest, MergeDigests([digest, bom_digest]))
         return BuiltPackage(await Get(Digest, AddPrefix(digest, output)), (artifact,))
 
     # 2. Build, package and measure with the toolchain.

@@ -288,3 +288,21 @@ def test_dependency_inference_links_jdk_jar_and_files(rule_runner: RuleRunner) -
 def test_field_set_is_registered_for_package(rule_runner: RuleRunner) -> None:
     write_image(rule_runner)
     assert OcclumJavaImageFieldSet.is_applicable(rule_runner.get_target(ADDR))
+
+
+def test_staged_instance_has_a_copy_bom_listing_every_file_with_its_hash(rule_runner: RuleRunner) -> None:
+    import hashlib
+
+    import yaml
+
+    pkg = build(rule_runner)
+    bom = yaml.safe_load(pkg.files["svc/enclave/enclave.copy_bom.yaml"])
+    listed = {}
+    for target in bom["targets"]:
+        for copy in target.get("copy", []):
+            for f in copy.get("files", []):
+                listed[f"{target['target'].rstrip('/')}/{f['name']}"] = f["hash"]
+    image_files = {p[len("svc/enclave/image"):]: c for p, c in pkg.files.items() if p.startswith("svc/enclave/image/")}
+    assert listed == {p: hashlib.sha256(c).hexdigest() for p, c in image_files.items()}
+    links = {(t["target"], l["linkname"]): l["src"] for t in bom["targets"] for l in t.get("createlinks", [])}
+    assert links == {("/usr/lib/jvm/java-11-alibaba-dragonwell/jre/lib", "libjsig.so"): "server/libjsig.so"}

@@ -280,12 +280,19 @@ class _Reader:
 
 class _TarReader(_Reader):
     def __init__(self, path: str, gzipped: bool, max_bytes: int) -> None:
-        # A full streaming pass first: verifies the gzip CRC/length trailer (so a
-        # truncated download fails here, before any write) and measures the real
-        # uncompressed size without trusting any header.
-        self.stream_bytes = _measure_stream(path, gzipped, max_bytes)
+        # Decompress once, fully, before anything is written: that verifies the gzip CRC/length
+        # trailer (a truncated download fails here) and measures the real uncompressed size
+        # without trusting any header. The plain tar is then read from memory, so listing and
+        # extraction never decompress again (gzip cannot seek backwards cheaply).
+        if gzipped:
+            data = _decompress(path, max_bytes)
+            self.stream_bytes = len(data)
+            source = {"fileobj": io.BytesIO(data), "mode": "r:"}
+        else:
+            self.stream_bytes = os.path.getsize(path)
+            source = {"name": path, "mode": "r:"}
         try:
-            self._tf = tarfile.open(path, "r:gz" if gzipped else "r:")
+            self._tf = tarfile.open(**source)
             infos = self._tf.getmembers()
         except _CORRUPT_ERRORS as e:
             raise _corrupt(e)
@@ -304,9 +311,8 @@ class _TarReader(_Reader):
         self._tf.close()
 
 
-def _measure_stream(path: str, gzipped: bool, max_bytes: int) -> int:
-    if not gzipped:
-        return os.path.getsize(path)
+def _decompress(path: str, max_bytes: int) -> bytes:
+    chunks = []
     total = 0
     try:
         with gzip.open(path, "rb") as f:
@@ -321,9 +327,10 @@ def _measure_stream(path: str, gzipped: bool, max_bytes: int) -> int:
                         "a JDK is well under 1 GiB. Check the pinned file, or raise "
                         "--max-bytes if it really is this big".format(max_bytes)
                     )
+                chunks.append(chunk)
     except _CORRUPT_ERRORS as e:
         raise _corrupt(e)
-    return total
+    return b"".join(chunks)
 
 
 def _member_from_tarinfo(ti: tarfile.TarInfo) -> Member:

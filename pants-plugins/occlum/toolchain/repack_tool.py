@@ -32,7 +32,7 @@ def normalise(info: tarfile.TarInfo) -> tarfile.TarInfo:
 def repack(src: str, dst: str) -> int:
     with tarfile.open(src, "r:*") as tin:
         members = sorted(tin.getmembers(), key=lambda m: m.name)
-        with open(dst, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz:
+        with open(dst, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6) as gz:
             with tarfile.open(fileobj=gz, mode="w", format=tarfile.GNU_FORMAT) as tout:
                 for m in members:
                     tout.addfile(normalise(m), tin.extractfile(m) if m.isfile() else None)

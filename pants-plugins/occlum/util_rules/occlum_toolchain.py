@@ -1,8 +1,9 @@
 """Find the Occlum toolchain, read its release and identity, and the signing key's MRSIGNER.
 
 The real CLI has no `--version`; the release comes from the install's `include/occlum_version.h`.
-The probe reads files outside the sandbox that can change at any time (an upgrade, a new key), so
-its result is cached only for the current run, never persisted.
+The probes read files outside the sandbox, so their results are never persisted: the toolchain's
+identity is memoized for pantsd's lifetime (like Pants' binary discovery), the signing key's
+MRSIGNER is re-read on every run.
 """
 
 from __future__ import annotations
@@ -69,7 +70,9 @@ class SigningKeyIdentity:
     mrsigner: str
 
 
-async def _probe(python: PythonBuildStandaloneBinary, args: tuple[str, ...], description: str) -> FallibleProcessResult:
+async def _probe(
+    python: PythonBuildStandaloneBinary, args: tuple[str, ...], description: str, scope: ProcessCacheScope
+) -> FallibleProcessResult:
     digest = await Get(Digest, CreateDigest([FileContent(_PROBE_PATH, _PROBE.read_bytes())]))
     return await Get(
         FallibleProcessResult,
@@ -78,7 +81,7 @@ async def _probe(python: PythonBuildStandaloneBinary, args: tuple[str, ...], des
             input_digest=digest,
             description=description,
             level=LogLevel.DEBUG,
-            cache_scope=ProcessCacheScope.PER_SESSION,
+            cache_scope=scope,
         ),
     )
 
@@ -91,7 +94,13 @@ async def find_occlum_toolchain(
     paths = await Get(BinaryPaths, BinaryPathRequest(binary_name="occlum", search_path=searched))
     if not paths.first_path:
         return MaybeOcclumToolchain(None, searched)
-    result = await _probe(python, ("toolchain", "--occlum", paths.first_path.path), "Identify the Occlum toolchain")
+    # Like Pants' own binary discovery (which found `occlum` above), the toolchain's identity is
+    # memoized for pantsd's lifetime: re-hashing the LibOS on every run would cost each no-op
+    # rebuild ~0.1 s. After upgrading Occlum, restart pantsd (docs/occlum-toolchain.md).
+    result = await _probe(
+        python, ("toolchain", "--occlum", paths.first_path.path), "Identify the Occlum toolchain",
+        ProcessCacheScope.PER_RESTART_SUCCESSFUL,
+    )
     if result.exit_code != 0:
         raise OcclumToolchainError(_stderr(result))
     raw = json.loads(result.stdout)
@@ -112,7 +121,10 @@ async def find_occlum_toolchain(
 async def signing_key_identity(
     request: SigningKeyRequest, python: PythonBuildStandaloneBinary
 ) -> SigningKeyIdentity:
-    result = await _probe(python, ("mrsigner", "--key", request.path), "Compute the signing key's MRSIGNER")
+    # Re-read on every run: a key replaced at the same path must change the build's cache key.
+    result = await _probe(
+        python, ("mrsigner", "--key", request.path), "Compute the signing key's MRSIGNER", ProcessCacheScope.PER_SESSION
+    )
     if result.exit_code != 0:
         raise OcclumToolchainError(
             f"The option `[occlum].sign_key` points at {request.path!r}, which cannot be used: "

@@ -1,0 +1,95 @@
+"""build-support/build-validator-pex makes a validator that runs without Pants, on another Python."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+TEMPLATE = Path("/work/shared/vectors/occlum/templates/0.31.0.json")
+
+
+def _other_python() -> str | None:
+    """A CPython 3.10/3.11 that is not the Pants venv's interpreter (pex 2.1.137's runtime stops at 3.11)."""
+    roots = []
+    try:
+        roots.append(subprocess.run(["pyenv", "root"], capture_output=True, text=True, check=True).stdout.strip())
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    roots.append(os.path.expanduser("~/.pyenv"))
+    for root in roots:
+        for minor in ("3.11", "3.10"):
+            for exe in sorted(glob.glob(f"{root}/versions/{minor}*/bin/python{minor}"), reverse=True):
+                if os.access(exe, os.X_OK):
+                    return exe
+    return None
+
+
+@pytest.fixture(scope="module")
+def pex(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("pex") / "occlum-validate.pex"
+    proc = subprocess.run([str(REPO / "build-support/build-validator-pex"), str(out)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return out
+
+
+def test_pex_holds_only_the_validator_and_the_schemas(pex: Path) -> None:
+    names = zipfile.ZipFile(pex).namelist()
+    ours = sorted(n for n in names if n.startswith("occlum/") and n.endswith(".py"))
+    assert ours == ["occlum/__init__.py", "occlum/config/__init__.py", "occlum/config/model.py",
+                    "occlum/config/releases.py", "occlum/config/sizes.py", "occlum/config/validation.py",
+                    "occlum/validate.py"]
+    with zipfile.ZipFile(pex) as z:
+        for schema in (REPO / "schemas").glob("*.json"):
+            assert z.read(f"occlum/schemas/{schema.name}") == schema.read_bytes(), schema.name
+        for n in ours:
+            assert "import pants" not in z.read(n).decode() and "from pants" not in z.read(n).decode(), n
+    deps = {n.split("/")[1] for n in names if n.startswith(".deps/") and n.count("/") > 1}
+    assert all(d.endswith("-py3-none-any.whl") for d in deps), deps
+    assert {d.split("-")[0] for d in deps} == {"jsonschema", "attrs", "pyrsistent"}
+
+
+def test_pex_runs_on_another_python(pex: Path, tmp_path: Path) -> None:
+    python = _other_python()
+    if python is None:
+        pytest.skip("no CPython 3.10/3.11 under pyenv to run the PEX with")
+    assert Path(python).resolve() != Path(sys.executable).resolve()
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PEX_ROOT": str(tmp_path / "pex_root"), "LC_ALL": "C.UTF-8"}
+
+    def run(*args: str) -> tuple[subprocess.CompletedProcess, float]:
+        start = time.monotonic()
+        proc = subprocess.run([python, str(pex), *args], capture_output=True, text=True, env=env, timeout=120)
+        return proc, time.monotonic() - start
+
+    if not TEMPLATE.is_file():
+        pytest.skip(f"{TEMPLATE} is missing")
+    ok, cold = run("--release", "0.31.0", str(TEMPLATE))
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert ok.stdout.strip() == f"{TEMPLATE}: ok"
+    _, warm = run("--release", "0.31.0", str(TEMPLATE))
+
+    bad_doc = json.loads(TEMPLATE.read_text())
+    bad_doc["resource_limits"]["user_space_size"] = "1.5GB"
+    bad = tmp_path / "Occlum.json"
+    bad.write_text(json.dumps(bad_doc))
+    invalid, _ = run("--release", "v0.31.0", str(bad))
+    assert invalid.returncode == 1, invalid.stdout + invalid.stderr
+    assert "$.resource_limits.user_space_size: '1.5GB'" in invalid.stdout
+    assert "not a whole number" in invalid.stdout
+
+    usage, _ = run("--release", "9.9.9", str(bad))
+    assert usage.returncode == 2 and "unknown Occlum release '9.9.9'" in usage.stderr
+
+    version = subprocess.run([python, "-c", "import platform; print(platform.python_version())"],
+                             capture_output=True, text=True).stdout.strip()
+    print(f"\nvalidator PEX: {pex.stat().st_size / 1e6:.2f} MB; run with CPython {version} ({python}): "
+          f"first run (builds its venv in PEX_ROOT) {cold:.2f} s, later runs {warm:.2f} s")
+    print(f"invalid case -> exit 1: {invalid.stdout.strip()[:160]}")
