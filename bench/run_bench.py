@@ -190,7 +190,7 @@ class Bench:
         with running_buildgrid(self.work / "bgd") as (address, _cas):
             remote = (
                 "--remote-cache-read", "--remote-cache-write", f"--remote-store-address={address}",
-                "--remote-instance-name=main",
+                "--remote-instance-name=main", "--cache-content-behavior=defer",  # as pants.ci.toml
             )
             self.kill_pantsd()
             self.toggle_java(900)  # a state no earlier scenario built, so the first run fills the remote
