@@ -28,7 +28,7 @@ sys.path.insert(0, str(REPO / "tests" / "integration"))
 
 from host_jdk import host_java_home, make_host_jdk_archive  # noqa: E402
 from occlum_double.make_install import make_fake_occlum_install  # noqa: E402
-from pants_repo import PANTS, copy_repo, pants_args, pants_env, run_pants  # noqa: E402
+from pants_repo import PANTS, copy_repo, pants_args, pants_env, run_pants, pin_example_jdk  # noqa: E402
 
 STEPS = r"Starting: (Download|Extract and validate|Running the `shell_command`|occlum new|occlum build|occlum package)"
 
@@ -48,13 +48,7 @@ def _setup(tmp: Path) -> tuple[Path, list[str], dict]:
     archive, sha = make_host_jdk_archive(tmp / "mirror" / "host-jdk.tar.gz")
     install = make_fake_occlum_install(tmp / "opt" / "occlum", "0.31.0")
     # The only change to the example: its JDK pin, since the double runs the image's java here.
-    build = root / "examples/hello-service/BUILD"
-    text = build.read_text().replace(
-        'dragonwell_jdk(name="jdk", version="11.0.16.12.8")',
-        f'dragonwell_jdk(name="jdk", url="file://{archive}", sha256="{sha}", libc="glibc")',
-    )
-    assert text != build.read_text()
-    build.write_text(text)
+    pin_example_jdk(root, archive, sha, libc="glibc")
     args = pants_args(
         root, tmp, f"--occlum-executable-search-paths=['{install / 'build' / 'bin'}']", "--occlum-stage-only=no"
     )

@@ -30,7 +30,7 @@ for sub in ("tests/fixtures", "tests", "tests/integration"):
 
 from host_jdk import host_java_home, make_host_jdk_archive  # noqa: E402
 from occlum_double.make_install import make_fake_occlum_install  # noqa: E402
-from pants_repo import PANTS, copy_repo, pants_args, pants_env  # noqa: E402
+from pants_repo import PANTS, copy_repo, pants_args, pants_env, pin_example_jdk  # noqa: E402
 
 pytestmark = pytest.mark.skipif(
     shutil.which("javac") is None or host_java_home() is None, reason="needs a host JDK (javac, java)"
@@ -45,13 +45,7 @@ def _setup(work: Path, archive: Path, sha: str, install: Path) -> tuple[Path, li
     """A repo copy under `work` with its own store, named caches, sandboxes and HOME."""
     work.mkdir()
     root = copy_repo(work)
-    build = root / "examples/hello-service/BUILD"
-    text = build.read_text().replace(
-        'dragonwell_jdk(name="jdk", version="11.0.16.12.8")',
-        f'dragonwell_jdk(name="jdk", url="file://{archive}", sha256="{sha}", libc="glibc")',
-    )
-    assert text != build.read_text()
-    build.write_text(text)
+    pin_example_jdk(root, archive, sha, libc="glibc")
     (work / "sandboxes").mkdir()
     args = pants_args(
         root, work,

@@ -46,3 +46,16 @@ def pants_env(tmp: Path) -> dict:
 
 def run_pants(root: Path, args: list[str], env: dict, *goal: str) -> subprocess.CompletedProcess:
     return subprocess.run([str(PANTS), *args, *goal], cwd=root, env=env, capture_output=True, text=True, timeout=600)
+
+
+def pin_example_jdk(root: Path, archive: Path, sha: str, libc: str = "musl") -> None:
+    """Point the example's dragonwell_jdk at a test archive (the only change tests make to it)."""
+    build = root / "examples/hello-service/BUILD"
+    before = build.read_text()
+    libc_arg = f', libc="{libc}"' if libc != "musl" else ""
+    after = before.replace(
+        'dragonwell_jdk(name="jdk", version="11.0.16.12.8")',
+        f'dragonwell_jdk(name="jdk", url="file://{archive}", sha256="{sha}"{libc_arg})',
+    )
+    assert after != before, "the example's dragonwell_jdk target changed; update pin_example_jdk"
+    build.write_text(after)

@@ -7,6 +7,7 @@ JDK archive was deleted from its file:// URL: it must still succeed, with every 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -23,7 +24,7 @@ for sub in ("tests/fixtures", "tests", "tests/integration", "tests/remote_cache"
 import fake_jdk  # noqa: E402
 from buildgrid import running_buildgrid  # noqa: E402
 from occlum_double.make_install import make_fake_occlum_install  # noqa: E402
-from pants_repo import copy_repo, pants_args, pants_env, run_pants  # noqa: E402
+from pants_repo import copy_repo, pants_args, pants_env, pin_example_jdk, run_pants  # noqa: E402
 
 # Processes whose outcome (ran here, or came from the cache) the test reads from the log.
 STEPS = ("Download", "Extract and validate", "occlum new", "occlum build", "occlum package", "Running the `shell_command`")
@@ -47,17 +48,9 @@ def test_fresh_runner_with_warm_remote_cache_runs_no_step(tmp_path: Path) -> Non
     mirror = tmp_path / "mirror"
     mirror.mkdir()
     archive = fake_jdk.make_fake_jdk_archive(mirror / "jdk.tar.gz")
-    import hashlib
-
     sha = hashlib.sha256(archive.read_bytes()).hexdigest()
     install = make_fake_occlum_install(tmp_path / "opt" / "occlum", "0.31.0")
-    build = root / "examples/hello-service/BUILD"
-    build.write_text(
-        build.read_text().replace(
-            'dragonwell_jdk(name="jdk", version="11.0.16.12.8")',
-            f'dragonwell_jdk(name="jdk", url="file://{archive}", sha256="{sha}")',
-        )
-    )
+    pin_example_jdk(root, archive, sha)
     env = pants_env(tmp_path)
     with running_buildgrid(tmp_path / "bgd") as (address, cas):
 

@@ -30,7 +30,7 @@ for sub in ("tests/fixtures", "tests", "tests/integration", "tests/remote_cache"
 import fake_jdk  # noqa: E402
 from buildgrid import running_buildgrid  # noqa: E402
 from occlum_double.make_install import make_fake_occlum_install  # noqa: E402
-from pants_repo import copy_repo, pants_args, pants_env, run_pants  # noqa: E402
+from pants_repo import copy_repo, pants_args, pants_env, run_pants, pin_example_jdk  # noqa: E402
 
 pytestmark = pytest.mark.skipif(
     shutil.which("javac") is None or shutil.which("openssl") is None, reason="needs javac and openssl"
@@ -154,13 +154,7 @@ def test_signing_key_never_reaches_store_cache_dist_or_workdir(tmp_path: Path) -
     archive_bytes = archive.read_bytes()
     sha = hashlib.sha256(archive_bytes).hexdigest()
     install = make_fake_occlum_install(tmp_path / "opt" / "occlum", "0.31.0")
-    build = root / "examples/hello-service/BUILD"
-    text = build.read_text().replace(
-        'dragonwell_jdk(name="jdk", version="11.0.16.12.8")',
-        f'dragonwell_jdk(name="jdk", url="file://{archive}", sha256="{sha}")',
-    )
-    assert text != build.read_text()
-    build.write_text(text)
+    pin_example_jdk(root, archive, sha)
     # Sanity: the key is outside the repo copy and no file of the repo copy holds it.
     assert not str(key).startswith(str(root))
     assert search(root, needles)[0] == {}
