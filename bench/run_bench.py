@@ -317,14 +317,20 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repetitions (3 instead of 5)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
+    parser.add_argument("--only", nargs="*", default=None, help="run only these scenarios (for development; no table)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="occlum-bench-"))
     bench = Bench(work, 3 if args.quick else 5)
     try:
-        for step in (bench.cold, bench.warm_noop, bench.jar_change, bench.config_change, bench.jdk_change,
-                     bench.remote, bench.store_growth, bench.layout_vs_tar, bench.manual_baseline):
+        steps = (bench.cold, bench.warm_noop, bench.jar_change, bench.config_change, bench.jdk_change,
+                 bench.remote, bench.store_growth, bench.layout_vs_tar, bench.manual_baseline)
+        for step in steps:
+            if args.only is not None and step.__name__ not in args.only:
+                continue
             print(f"[bench] {step.__name__} ...", flush=True)
             step()
+        if args.only is not None:
+            return 0
     finally:
         bench.kill_pantsd()
         if not args.keep:

@@ -25,6 +25,11 @@ server:
     insecure-mode: true
 grpc-server-options:
   grpc.so_reuseport: 0
+# Pants sends up to 128 store RPCs at once (`remote_store_rpc_concurrency`); with lazy fetch a
+# fresh runner reads a whole JDK tree in parallel. The default (5 threads per CPU, as many RPCs)
+# answers ResourceExhausted on small machines; queue instead.
+thread-pool-size: 32
+maximum-concurrent-rpcs: 512
 authorization:
   method: none
 storages:
