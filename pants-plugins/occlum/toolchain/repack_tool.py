@@ -13,12 +13,15 @@ Self-contained (stdlib only); the plugin runs it as a cached step after `occlum 
 from __future__ import annotations
 
 import gzip
+import io
+import shutil
 import sys
 import tarfile
 
 
 def normalise(info: tarfile.TarInfo) -> tarfile.TarInfo:
     info = info.replace(mtime=0, uid=0, gid=0, uname="", gname="", deep=False)
+    info.pax_headers = {}
     if info.isdir() or (info.isfile() and info.mode & 0o111):
         info.mode = 0o755
     elif info.issym():
@@ -29,8 +32,31 @@ def normalise(info: tarfile.TarInfo) -> tarfile.TarInfo:
     return info
 
 
+def _already_normal(src: str, members: list) -> bool:
+    """True when the archive's bytes already depend only on its contents (so re-packing is moot)."""
+    with open(src, "rb") as f:
+        head = f.read(10)
+    # gzip header: magic, deflate, no FNAME/FCOMMENT/FEXTRA flags, mtime 0.
+    if head[:3] != b"\x1f\x8b\x08" or head[3] & 0b11100 or head[4:8] != b"\0\0\0\0":
+        return False
+    names = [m.name for m in members]
+    return names == sorted(names) and all(
+        m.mtime == 0 and m.uid == 0 and m.gid == 0 and not m.uname and not m.gname and not m.pax_headers
+        and m.mode == normalise(m).mode
+        for m in members
+    )
+
+
 def repack(src: str, dst: str) -> int:
-    with tarfile.open(src, "r:*") as tin:
+    # Decompress once: members are read in name order, and a backward seek in a gzip stream
+    # restarts decompression from the top (that made a 190 MB package take minutes, not seconds).
+    with open(src, "rb") as f:
+        raw = f.read()
+    data = gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tin:
+        if _already_normal(src, tin.getmembers()):
+            shutil.copyfile(src, dst)  # skip a gzip pass over the whole package
+            return len(tin.getmembers())
         members = sorted(tin.getmembers(), key=lambda m: m.name)
         with open(dst, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6) as gz:
             with tarfile.open(fileobj=gz, mode="w", format=tarfile.GNU_FORMAT) as tout:

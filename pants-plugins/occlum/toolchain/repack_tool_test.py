@@ -43,3 +43,12 @@ def test_content_change_changes_the_bytes(tmp_path: Path) -> None:
     repack(str(tmp_path / "1.tar.gz"), str(tmp_path / "o1.tar.gz"))
     repack(str(tmp_path / "2.tar.gz"), str(tmp_path / "o2.tar.gz"))
     assert (tmp_path / "o1.tar.gz").read_bytes() != (tmp_path / "o2.tar.gz").read_bytes()
+
+
+def test_an_already_normal_archive_passes_through_unchanged(tmp_path: Path) -> None:
+    _tar(tmp_path / "1.tar.gz", [("pkg", None, 0), ("pkg/a", b"A", 0o664)], mtime=5, uid=1000)
+    repack(str(tmp_path / "1.tar.gz"), str(tmp_path / "once.tar.gz"))
+    repack(str(tmp_path / "once.tar.gz"), str(tmp_path / "twice.tar.gz"))
+    # The first pass had to rewrite (mtimes, owners); the second finds nothing to change.
+    assert (tmp_path / "once.tar.gz").read_bytes() != (tmp_path / "1.tar.gz").read_bytes()
+    assert (tmp_path / "twice.tar.gz").read_bytes() == (tmp_path / "once.tar.gz").read_bytes()

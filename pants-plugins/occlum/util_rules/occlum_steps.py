@@ -34,7 +34,14 @@ from occlum.util_rules.occlum_toolchain import OcclumStepEnv, OcclumToolchain
 
 INSTANCE = "occlum_instance"
 # What `occlum build` leaves in an instance (occlum-contract §2.4): folders and state dotfiles.
-INSTANCE_DIRS = ("build", "run", "initfs", "image")
+# Not `image/`: the build only reads it, and re-capturing a JDK-sized tree costs every build.
+INSTANCE_DIRS = ("build", "run", "initfs")
+# What the later steps read (contract §2.5, §4.3), so their sandboxes skip the big trees.
+PACKAGE_INPUTS = (f"{INSTANCE}/**", f"!{INSTANCE}/image/**")
+PRINT_INPUTS = (
+    f"{INSTANCE}/build/lib/libocclum-libos.signed.so", f"{INSTANCE}/Occlum.json",
+    f"{INSTANCE}/.__occlum_status", f"{INSTANCE}/.sgx_mode", f"{INSTANCE}/run/**",
+)
 INSTANCE_FILES = ("Occlum.json", ".__occlum_status", ".sgx_mode", "init_ra_conf.json")
 _SKELETON_TOOL = Path(__file__).resolve().parent.parent / "toolchain" / "skeleton_tool.py"
 _REPACK_TOOL = Path(__file__).resolve().parent.parent / "toolchain" / "repack_tool.py"
@@ -71,7 +78,7 @@ class OcclumBuildRequest:
 
 @dataclass(frozen=True)
 class BuiltOcclumInstance:
-    digest: Digest  # occlum_instance/ after `occlum build`: build/, run/, dotfiles, image/, Occlum.json
+    digest: Digest  # occlum_instance/ after `occlum build`: build/, run/, initfs/, dotfiles, Occlum.json (no image/)
     toolchain: OcclumToolchain
 
 
@@ -192,11 +199,12 @@ async def occlum_package(
 ) -> OcclumPackage:
     tarball = f"{request.name}.tar.gz"
     argv = [request.built.toolchain.occlum, "package", *(["--debug"] if request.debug else []), tarball]
+    package_input = await Get(Digest, DigestSubset(request.built.digest, PathGlobs(PACKAGE_INPUTS)))
     result = await Get(
         FallibleProcessResult,
         Process(
             argv=argv,
-            input_digest=request.built.digest,
+            input_digest=package_input,
             working_directory=INSTANCE,
             output_files=(tarball,),
             env=_env(step_env, request.built.toolchain, request.nonce),
@@ -234,13 +242,14 @@ async def occlum_package(
 async def occlum_measurements(built: BuiltOcclumInstance, step_env: OcclumStepEnv) -> OcclumMeasurements:
     tc = built.toolchain
     env = _env(step_env, tc)
+    signed = await Get(Digest, DigestSubset(built.digest, PathGlobs(PRINT_INPUTS)))
     try:
         if parse_release(tc.release) >= (0, 29, 1):
             enclave, signer = await MultiGet(
                 Get(
                     FallibleProcessResult,
                     Process(
-                        argv=(tc.occlum, "print", what), input_digest=built.digest, working_directory=INSTANCE,
+                        argv=(tc.occlum, "print", what), input_digest=signed, working_directory=INSTANCE,
                         env=env, description=f"occlum print {what}", level=LogLevel.DEBUG,
                     ),
                 )
@@ -255,7 +264,7 @@ async def occlum_measurements(built: BuiltOcclumInstance, step_env: OcclumStepEn
             FallibleProcessResult,
             Process(
                 argv=(tc.sgx_sign, "dump", "-enclave", "build/lib/libocclum-libos.signed.so", "-dumpfile", "dump.txt"),
-                input_digest=built.digest, working_directory=INSTANCE, output_files=("dump.txt",),
+                input_digest=signed, working_directory=INSTANCE, output_files=("dump.txt",),
                 env=env, description="sgx_sign dump", level=LogLevel.DEBUG,
             ),
         )
