@@ -7,6 +7,7 @@ the JDK is the host's, packed in Dragonwell's layout and served from file://, be
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -90,11 +91,13 @@ def test_package_run_and_serve_then_java_edit_reruns_only_what_depends_on_the_ja
                 time.sleep(0.5)
     finally:
         # Pants forwards SIGINT to the interactive process; SIGKILL the group if it lingers.
-        os.killpg(proc.pid, signal.SIGINT)
+        with contextlib.suppress(ProcessLookupError):  # it may have exited on its own (a failure)
+            os.killpg(proc.pid, signal.SIGINT)
         try:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=20)
         # Pants starts the interactive process in its own group: stop the service by its port.
         subprocess.run(["pkill", "-f", f"hello-service.jar {port}"], check=False)

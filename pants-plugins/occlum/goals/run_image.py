@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from pants.core.goals.run import RunFieldSet, RunInSandboxBehavior, RunRequest
 from pants.core.util_rules.system_binaries import BashBinary
-from pants.engine.fs import AddPrefix, Digest, DigestSubset, MergeDigests, PathGlobs
+from pants.engine.fs import Digest, MergeDigests
 from pants.engine.rules import Get, collect_rules, rule
 from pants.util.logging import LogLevel
 
@@ -34,11 +34,9 @@ async def run_occlum_java_image(field_set: OcclumJavaImageRunFieldSet, bash: Bas
     built = await Get(
         BuiltOcclumInstance, EnclaveBuildRequest(field_set.address, staged.digest, bool(staged.summary["debuggable"]))
     )
-    # The built instance does not carry image/ (only `occlum build` reads it); put it back beside
-    # build/ so the instance is whole again, as `occlum build` left it.
-    image = await Get(Digest, DigestSubset(staged.digest, PathGlobs(["image/**"])))
-    image = await Get(Digest, AddPrefix(image, INSTANCE))
-    instance = await Get(Digest, MergeDigests([built.digest, image]))
+    # The built instance does not carry image/ (only `occlum build` reads it); put the image the
+    # build read (skeleton + staged) back beside build/, so the instance is whole again.
+    instance = await Get(Digest, MergeDigests([built.digest, built.image]))
     # `occlum run` works on the instance in the current directory; `pants run` starts in the
     # build root, so change into the built instance first. Extra `pants run -- args` follow.
     return RunRequest(

@@ -80,6 +80,7 @@ class OcclumBuildRequest:
 class BuiltOcclumInstance:
     digest: Digest  # occlum_instance/ after `occlum build`: build/, run/, initfs/, dotfiles, Occlum.json (no image/)
     toolchain: OcclumToolchain
+    image: Digest  # occlum_instance/image/ as the build read it (skeleton + staged), for `pants run`
 
 
 @dataclass(frozen=True)
@@ -190,7 +191,11 @@ async def occlum_build(request: OcclumBuildRequest, step_env: OcclumStepEnv) -> 
             "occlum build", request.address, result,
             "See docs/occlum-toolchain.md#troubleshooting for the message -> field table.",
         )
-    return BuiltOcclumInstance(await Get(Digest, AddPrefix(result.output_digest, INSTANCE)), request.toolchain)
+    built, image = await MultiGet(
+        Get(Digest, AddPrefix(result.output_digest, INSTANCE)),
+        Get(Digest, DigestSubset(merged, PathGlobs([f"{INSTANCE}/image/**"]))),
+    )
+    return BuiltOcclumInstance(built, request.toolchain, image)
 
 
 @rule(desc="Packaging the Occlum instance", level=LogLevel.DEBUG)
