@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Optional
 
 from pants.core.util_rules.adhoc_binaries import PythonBuildStandaloneBinary
 from pants.engine.addresses import Address
 from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
-from pants.engine.fs import CreateDigest, Digest, DigestContents, DigestSubset, FileContent, MergeDigests, PathGlobs, RemovePrefix
+from pants.engine.fs import CreateDigest, Digest, DigestContents, DigestSubset, MergeDigests, PathGlobs, RemovePrefix
 from pants.engine.platform import Platform
 from pants.engine.process import FallibleProcessResult, Process
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
@@ -30,6 +29,7 @@ from occlum.subsystems.dragonwell import (
     DragonwellSubsystem,
     KnownVersionsError,
 )
+from occlum.util_rules.bundled_tools import tool_error, tool_file, tool_path
 from occlum.target_types import (
     DragonwellEditionField,
     DragonwellJdkTarget,
@@ -40,7 +40,8 @@ from occlum.target_types import (
     DragonwellVersionField,
 )
 
-_JDK_DIR = Path(__file__).resolve().parent.parent / "jdk"
+FETCH_TOOL = "jdk/fetch_tool.py"
+EXTRACT_TOOL = "jdk/extract_tool.py"
 
 
 class DragonwellJdkError(Exception):
@@ -115,10 +116,6 @@ def resolve_pin(
     return match[0]
 
 
-def _script(name: str) -> FileContent:
-    return FileContent(f"__occlum_tools/{name}", (_JDK_DIR / name).read_bytes())
-
-
 @rule(desc="Resolving a Dragonwell JDK", level=LogLevel.DEBUG)
 async def get_dragonwell_jdk(
     request: DragonwellJdkRequest,
@@ -155,10 +152,12 @@ async def get_dragonwell_jdk(
     # 1. Download and verify. Only env vars that are set are passed, so unset proxies do not
     # change the cache key.
     env = await Get(EnvironmentVars, EnvironmentVarsRequest(tuple(dragonwell.fetch_env_vars)))
-    tools = await Get(Digest, CreateDigest([_script("fetch_tool.py"), _script("extract_tool.py")]))
+    fetch_tool, extract_tool = await MultiGet(
+        Get(Digest, CreateDigest([tool_file(FETCH_TOOL)])), Get(Digest, CreateDigest([tool_file(EXTRACT_TOOL)]))
+    )
     archive_path = f"archive/{pin.filename}"
     fetch_argv = [
-        python.path, "__occlum_tools/fetch_tool.py", "--sha256", pin.sha256, "--out", archive_path,
+        python.path, tool_path(FETCH_TOOL), "--sha256", pin.sha256, "--out", archive_path,
         "--label", label,
     ]
     if pin.size is not None:
@@ -167,7 +166,7 @@ async def get_dragonwell_jdk(
         FallibleProcessResult,
         Process(
             argv=(*fetch_argv, *dragonwell.candidate_urls(pin)),
-            input_digest=await Get(Digest, DigestSubset(tools, PathGlobs(["__occlum_tools/fetch_tool.py"]))),
+            input_digest=fetch_tool,
             output_files=(archive_path,),
             env={k: v for k, v in env.items() if v},
             description=f"Download {label}",
@@ -175,15 +174,15 @@ async def get_dragonwell_jdk(
         ),
     )
     if fetched.exit_code != 0:
-        raise DragonwellJdkError(_stderr(fetched))
+        raise DragonwellJdkError(tool_error(fetched))
 
     # 2. Check every member, extract, validate bin/java, libjvm.so and `release`.
-    extract_input = await Get(Digest, MergeDigests([fetched.output_digest, tools]))
+    extract_input = await Get(Digest, MergeDigests([fetched.output_digest, extract_tool]))
     extracted = await Get(
         FallibleProcessResult,
         Process(
             argv=(
-                python.path, "__occlum_tools/extract_tool.py", "--archive", archive_path,
+                python.path, tool_path(EXTRACT_TOOL), "--archive", archive_path,
                 "--out-dir", "jdk", "--info-out", "jdk-info.json", "--expect-libc", pin.libc,
                 "--label", label,
             ),
@@ -195,7 +194,7 @@ async def get_dragonwell_jdk(
         ),
     )
     if extracted.exit_code != 0:
-        raise DragonwellJdkError(_stderr(extracted))
+        raise DragonwellJdkError(tool_error(extracted))
 
     info_digest, jdk_only = await MultiGet(
         Get(Digest, DigestSubset(extracted.output_digest, PathGlobs(["jdk-info.json"]))),
@@ -214,11 +213,6 @@ async def get_dragonwell_jdk(
         files=int(raw["files"]),
     )
     return DownloadedDragonwellJdk(tgt.address, pin, jdk_digest, info)
-
-
-def _stderr(result: FallibleProcessResult) -> str:
-    text = result.stderr.decode("utf-8", "replace").strip()
-    return text[len("error: "):] if text.startswith("error: ") else text
 
 
 def rules():

@@ -8,7 +8,6 @@ the jar or the JDK. `occlum build` sees the signing key's path and MRSIGNER, nev
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Optional
 
 from pants.core.util_rules.adhoc_binaries import PythonBuildStandaloneBinary
@@ -19,7 +18,6 @@ from pants.engine.fs import (
     Digest,
     DigestContents,
     DigestSubset,
-    FileContent,
     MergeDigests,
     PathGlobs,
     Snapshot,
@@ -30,6 +28,7 @@ from pants.util.logging import LogLevel
 
 from occlum.config.releases import parse_release
 from occlum.toolchain.measurements import MeasurementParseError, parse_print_output, parse_sgx_sign_dump
+from occlum.util_rules.bundled_tools import tool_error, tool_file, tool_path
 from occlum.util_rules.occlum_toolchain import OcclumStepEnv, OcclumToolchain
 
 INSTANCE = "occlum_instance"
@@ -43,8 +42,8 @@ PRINT_INPUTS = (
     f"{INSTANCE}/.__occlum_status", f"{INSTANCE}/.sgx_mode", f"{INSTANCE}/run/**",
 )
 INSTANCE_FILES = ("Occlum.json", ".__occlum_status", ".sgx_mode", "init_ra_conf.json")
-_SKELETON_TOOL = Path(__file__).resolve().parent.parent / "toolchain" / "skeleton_tool.py"
-_REPACK_TOOL = Path(__file__).resolve().parent.parent / "toolchain" / "repack_tool.py"
+SKELETON_TOOL = "toolchain/skeleton_tool.py"
+REPACK_TOOL = "toolchain/repack_tool.py"
 
 
 class OcclumStepError(Exception):
@@ -121,9 +120,9 @@ def _failure(step: str, address: Optional[Address], result: FallibleProcessResul
 async def occlum_new(
     request: OcclumSkeletonRequest, python: PythonBuildStandaloneBinary, step_env: OcclumStepEnv
 ) -> OcclumSkeleton:
-    tool = await Get(Digest, CreateDigest([FileContent("__occlum_tools/skeleton_tool.py", _SKELETON_TOOL.read_bytes())]))
+    tool = await Get(Digest, CreateDigest([tool_file(SKELETON_TOOL)]))
     argv = [
-        python.path, "__occlum_tools/skeleton_tool.py", "--occlum", request.toolchain.occlum,
+        python.path, tool_path(SKELETON_TOOL), "--occlum", request.toolchain.occlum,
         "--install-dir", request.toolchain.install_dir, "--out", INSTANCE,
     ]
     for lib in request.runtime_libs:
@@ -140,7 +139,7 @@ async def occlum_new(
         ),
     )
     if result.exit_code != 0:
-        raise OcclumStepError(result.stderr.decode("utf-8", "replace").strip().removeprefix("error: "))
+        raise OcclumStepError(tool_error(result))
     return OcclumSkeleton(result.output_digest)
 
 
@@ -224,14 +223,14 @@ async def occlum_package(
         )
     # `occlum package` is plain `tar -czf`: re-pack so the bytes depend only on the contents.
     tool, raw = await MultiGet(
-        Get(Digest, CreateDigest([FileContent("__occlum_tools/repack_tool.py", _REPACK_TOOL.read_bytes())])),
+        Get(Digest, CreateDigest([tool_file(REPACK_TOOL)])),
         Get(Digest, AddPrefix(result.output_digest, "raw")),
     )
     repack_input = await Get(Digest, MergeDigests([tool, raw]))
     repacked = await Get(
         FallibleProcessResult,
         Process(
-            argv=(python.path, "__occlum_tools/repack_tool.py", f"raw/{tarball}", tarball),
+            argv=(python.path, tool_path(REPACK_TOOL), f"raw/{tarball}", tarball),
             input_digest=repack_input,
             output_files=(tarball,),
             description=f"Make the package of {request.address} reproducible",

@@ -10,22 +10,21 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Optional
 
 from pants.core.util_rules.adhoc_binaries import PythonBuildStandaloneBinary
 from pants.core.util_rules.system_binaries import BinaryPathRequest, BinaryPaths
 from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
-from pants.engine.fs import CreateDigest, Digest, FileContent
+from pants.engine.fs import CreateDigest, Digest
 from pants.engine.process import FallibleProcessResult, Process, ProcessCacheScope
 from pants.engine.rules import Get, collect_rules, rule
 from pants.util.frozendict import FrozenDict
 from pants.util.logging import LogLevel
 
 from occlum.subsystems.occlum import OcclumSubsystem
+from occlum.util_rules.bundled_tools import tool_error, tool_file, tool_path
 
-_PROBE = Path(__file__).resolve().parent.parent / "toolchain" / "probe_tool.py"
-_PROBE_PATH = "__occlum_tools/probe_tool.py"
+PROBE_TOOL = "toolchain/probe_tool.py"
 
 
 class OcclumToolchainError(Exception):
@@ -73,11 +72,11 @@ class SigningKeyIdentity:
 async def _probe(
     python: PythonBuildStandaloneBinary, args: tuple[str, ...], description: str, scope: ProcessCacheScope
 ) -> FallibleProcessResult:
-    digest = await Get(Digest, CreateDigest([FileContent(_PROBE_PATH, _PROBE.read_bytes())]))
+    digest = await Get(Digest, CreateDigest([tool_file(PROBE_TOOL)]))
     return await Get(
         FallibleProcessResult,
         Process(
-            argv=(python.path, _PROBE_PATH, *args),
+            argv=(python.path, tool_path(PROBE_TOOL), *args),
             input_digest=digest,
             description=description,
             level=LogLevel.DEBUG,
@@ -102,7 +101,7 @@ async def find_occlum_toolchain(
         ProcessCacheScope.PER_RESTART_SUCCESSFUL,
     )
     if result.exit_code != 0:
-        raise OcclumToolchainError(_stderr(result))
+        raise OcclumToolchainError(tool_error(result))
     raw = json.loads(result.stdout)
     return MaybeOcclumToolchain(
         OcclumToolchain(
@@ -128,7 +127,7 @@ async def signing_key_identity(
     if result.exit_code != 0:
         raise OcclumToolchainError(
             f"The option `[occlum].sign_key` points at {request.path!r}, which cannot be used: "
-            f"{_stderr(result)}. Point it at an unencrypted RSA-3072 (exponent 3) PEM key outside the repo."
+            f"{tool_error(result)}. Point it at an unencrypted RSA-3072 (exponent 3) PEM key outside the repo."
         )
     return SigningKeyIdentity(request.path, json.loads(result.stdout)["mrsigner"])
 
@@ -138,11 +137,6 @@ async def occlum_step_env(occlum: OcclumSubsystem.EnvironmentAware) -> OcclumSte
     allowed = await Get(EnvironmentVars, EnvironmentVarsRequest(occlum.env_vars))
     # A fixed PATH: the CLI is a bash script that needs coreutils, make, jq, objcopy, tar.
     return OcclumStepEnv(FrozenDict({"PATH": "/usr/local/bin:/usr/bin:/bin", **allowed}))
-
-
-def _stderr(result: FallibleProcessResult) -> str:
-    text = result.stderr.decode("utf-8", "replace").strip()
-    return text[len("error: "):] if text.startswith("error: ") else text
 
 
 def rules():
