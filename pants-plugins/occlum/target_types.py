@@ -25,7 +25,7 @@ from pants.engine.target import (
     Target,
     ValidNumbers,
 )
-from pants.util.strutil import help_text, softwrap
+from pants.util.strutil import help_text
 
 from occlum.config.sizes import SizeError, parse_size
 

@@ -1,6 +1,5 @@
 """Writes a fake /opt/occlum-shaped install that uses the Occlum TEST DOUBLE
 (tests only; see README.md).  Stdlib only."""
-import os
 import shutil
 import sys
 from pathlib import Path

@@ -11,7 +11,7 @@ import re
 import struct
 import zipfile
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 CLASS_MAGIC = b"\xca\xfe\xba\xbe"
 MANIFEST = "META-INF/MANIFEST.MF"

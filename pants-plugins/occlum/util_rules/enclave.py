@@ -13,7 +13,7 @@ from pants.util.logging import LogLevel
 from pants.util.strutil import bullet_list
 
 from occlum.config.releases import normalize_release
-from occlum.subsystems.occlum import OcclumSubsystem, StageOnly
+from occlum.subsystems.occlum import OcclumSubsystem
 from occlum.util_rules.occlum_steps import BuiltOcclumInstance, OcclumBuildRequest, OcclumSkeleton, OcclumSkeletonRequest
 from occlum.util_rules.occlum_toolchain import (
     MaybeOcclumToolchain,

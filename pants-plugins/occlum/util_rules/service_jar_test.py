@@ -3,9 +3,6 @@ seen through `pants package`."""
 
 from __future__ import annotations
 
-import io
-import os
-import zipfile
 from pathlib import Path
 
 import pytest
