@@ -110,6 +110,11 @@ def has_print(r: str | Release) -> bool:
     return _r(r) >= (0, 29, 1)
 
 
+def has_package_debug(r: str | Release) -> bool:
+    """`occlum package --debug`; before it, package refuses SIM instances and only warns when debuggable."""
+    return _r(r) >= (0, 24, 0)
+
+
 def has_kernel_space_heap_max_size(r: str | Release) -> bool:
     return _r(r) >= (0, 29, 4)
 

@@ -21,7 +21,7 @@ from occlum.jar.inspect_jar import JarError, check_runs_on
 from occlum.jvm.options import effective_jvm_options, java_command
 from occlum.subsystems.occlum import OcclumSubsystem, SgxMode, StageOnly
 from occlum.util_rules.enclave import EnclaveBuildRequest
-from occlum.config.releases import parse_release
+from occlum.config.releases import has_package_debug
 from occlum.util_rules.occlum_steps import OcclumStepError, BuiltOcclumInstance, OcclumMeasurements, OcclumPackage, OcclumPackageRequest
 from occlum.util_rules.occlum_toolchain import MaybeOcclumToolchain
 from occlum.target_types import (
@@ -259,10 +259,9 @@ async def build_enclave_package(request: EnclavePackageRequest, occlum: OcclumSu
         BuiltOcclumInstance, EnclaveBuildRequest(field_set.address, staged.digest, debuggable, request.nonce)
     )
     name = os.path.basename(field_set.output_path.value_or_default(file_ending=None))
-    # `occlum package` refuses debuggable and SIM instances without --debug (from 0.24.0, which
-    # added the flag); before 0.24.0 it refuses SIM outright and only warns when debuggable.
+    # `occlum package` refuses debuggable and SIM instances without --debug, once it has the flag.
     sim = occlum.sgx_mode == SgxMode.SIM
-    has_debug_flag = parse_release(built.toolchain.release) >= (0, 24, 0)
+    has_debug_flag = has_package_debug(built.toolchain.release)
     if sim and not has_debug_flag:
         raise OcclumStepError(
             f"Occlum {built.toolchain.release} cannot package a SIM instance (`occlum package` only "

@@ -26,7 +26,7 @@ from pants.engine.process import FallibleProcessResult, Process
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.util.logging import LogLevel
 
-from occlum.config.releases import parse_release
+from occlum.config.releases import has_print
 from occlum.toolchain.measurements import MeasurementParseError, parse_print_output, parse_sgx_sign_dump
 from occlum.util_rules.bundled_tools import tool_error, tool_file, tool_path
 from occlum.util_rules.occlum_toolchain import OcclumStepEnv, OcclumToolchain
@@ -248,7 +248,7 @@ async def occlum_measurements(built: BuiltOcclumInstance, step_env: OcclumStepEn
     env = _env(step_env, tc)
     signed = await Get(Digest, DigestSubset(built.digest, PathGlobs(PRINT_INPUTS)))
     try:
-        if parse_release(tc.release) >= (0, 29, 1):
+        if has_print(tc.release):
             enclave, signer = await MultiGet(
                 Get(
                     FallibleProcessResult,
