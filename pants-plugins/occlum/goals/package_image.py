@@ -292,13 +292,29 @@ async def build_enclave_package(request: EnclavePackageRequest, occlum: OcclumSu
     )
 
 
-def _staged_package(staged: StagedOcclumInstance, output_dir: str, note: str) -> tuple[Digest, BuiltPackageArtifact]:
+def _staged_artifact(staged: StagedOcclumInstance, output_dir: str) -> BuiltPackageArtifact:
     summary = staged.summary
     log = (
         f"Occlum {summary['occlum_release']}, Java {summary['jdk']['java_version']} "
-        f"({summary['jdk']['libc']}), {summary['image_files']} image files; {note}"
+        f"({summary['jdk']['libc']}), {summary['image_files']} image files; staged only (no occlum build)"
     )
-    return staged.digest, BuiltPackageArtifact(output_dir, extra_log_lines=(log,))
+    return BuiltPackageArtifact(output_dir, extra_log_lines=(log,))
+
+
+def _bom_entries(entries: DigestEntries) -> list[tuple[str, str, str]]:
+    """The staged image as copy_bom entries: (enclave path, kind, sha256 or link target)."""
+    out = []
+    for e in entries:
+        if not e.path.startswith("image/"):
+            continue
+        path = e.path[len("image"):]
+        if isinstance(e, FileEntry):
+            out.append((path, "file", e.file_digest.fingerprint))
+        elif isinstance(e, SymlinkEntry):
+            out.append((path, "symlink", e.target))
+        else:
+            out.append((path, "dir", ""))
+    return out
 
 
 @rule(desc="Packaging an Occlum Java image", level=LogLevel.DEBUG)
@@ -319,24 +335,14 @@ async def package_occlum_java_image(field_set: OcclumJavaImageFieldSet, occlum: 
             f"{field_set.address}: staged the instance only (Occlum.json + image/ in dist/{output}); "
             f"skipped `occlum new`, `occlum build`, `occlum package` and the measurements because of {skipped}."
         )
-        digest, artifact = _staged_package(staged, output, "staged only (no occlum build)")
         # A copy_bom file beside it, so Occlum's own `copy_bom` can rebuild the same image.
-        entries = await Get(DigestEntries, Digest, digest)
-        bom = [
-            (
-                e.path[len("image"):],
-                "file" if isinstance(e, FileEntry) else "symlink" if isinstance(e, SymlinkEntry) else "dir",
-                e.file_digest.fingerprint if isinstance(e, FileEntry) else getattr(e, "target", ""),
-            )
-            for e in entries
-            if e.path.startswith("image/")
-        ]
-        name = os.path.basename(output)
+        entries = await Get(DigestEntries, Digest, staged.digest)
+        bom = render_copy_bom(_bom_entries(entries)).encode()
         bom_digest = await Get(
-            Digest, CreateDigest([FileContent(f"{name}.copy_bom.yaml", render_copy_bom(bom).encode())])
+            Digest, CreateDigest([FileContent(f"{os.path.basename(output)}.copy_bom.yaml", bom)])
         )
-        digest = await Get(Digest, MergeDigests([digest, bom_digest]))
-        return BuiltPackage(await Get(Digest, AddPrefix(digest, output)), (artifact,))
+        digest = await Get(Digest, MergeDigests([staged.digest, bom_digest]))
+        return BuiltPackage(await Get(Digest, AddPrefix(digest, output)), (_staged_artifact(staged, output),))
 
     # 2. Build, package and measure with the toolchain.
     pkg = await Get(EnclavePackage, EnclavePackageRequest(field_set))
