@@ -25,6 +25,7 @@ from occlum.config.releases import has_package_debug
 from occlum.util_rules.occlum_steps import OcclumStepError, BuiltOcclumInstance, OcclumMeasurements, OcclumPackage, OcclumPackageRequest
 from occlum.util_rules.occlum_toolchain import MaybeOcclumToolchain
 from occlum.target_types import (
+    OcclumSizeField,
     OcclumJavaImageDebuggableField,
     OcclumJavaImageDefaultHeapSizeField,
     OcclumJavaImageDefaultMmapSizeField,
@@ -54,7 +55,7 @@ from occlum.util_rules.dragonwell_jdk import DownloadedDragonwellJdk, Dragonwell
 from occlum.util_rules.image_files import ImageFiles, ImageFilesRequest
 from occlum.util_rules.image_layout import ImageLayout, ImageLayoutRequest, ImagePart
 from occlum.util_rules.copy_bom import render_copy_bom
-from occlum.util_rules.memory_plan import MemoryPlan, plan_memory
+from occlum.util_rules.memory_plan import KNOBS, MemoryPlan, plan_memory
 from occlum.util_rules.occlum_config import OcclumConfig, OcclumConfigRequest, check_release
 from occlum.util_rules.service_jar import ServiceJar, ServiceJarError, ServiceJarRequest
 
@@ -108,15 +109,9 @@ class StagedOcclumInstance:
 
 def memory_plan_for(field_set: OcclumJavaImageFieldSet, release: str) -> MemoryPlan:
     """The image's limits: hand-set fields, the rest derived from its JVM options."""
-    given = {
-        "user_space_size": field_set.user_space_size.bytes,
-        "kernel_space_heap_size": field_set.kernel_space_heap_size.bytes,
-        "kernel_space_stack_size": field_set.kernel_space_stack_size.bytes,
-        "max_num_of_threads": field_set.max_num_of_threads.value,
-        "default_heap_size": field_set.default_heap_size.bytes,
-        "default_stack_size": field_set.default_stack_size.bytes,
-        "default_mmap_size": field_set.default_mmap_size.bytes,
-    }
+    # Each knob is the field of the same name: sizes in bytes, the thread count as is.
+    fields = {knob: getattr(field_set, knob) for knob in KNOBS}
+    given = {k: f.bytes if isinstance(f, OcclumSizeField) else f.value for k, f in fields.items()}
     return plan_memory(
         field_set.address,
         release,
