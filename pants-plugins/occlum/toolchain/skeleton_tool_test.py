@@ -1,0 +1,38 @@
+"""The `occlum new` step: host-dependent /etc/localtime is pinned to UTC, runtime libs are copied."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from occlum.testutil import REPO_ROOT
+from occlum.toolchain.skeleton_tool import UTC_TZIF
+
+sys.path.insert(0, str(REPO_ROOT / "tests"))
+from occlum_double.make_install import make_fake_occlum_install  # noqa: E402
+
+TOOL = REPO_ROOT / "pants-plugins" / "occlum" / "toolchain" / "skeleton_tool.py"
+
+
+def _run(tmp_path: Path, *libs: str) -> subprocess.CompletedProcess:
+    install = make_fake_occlum_install(tmp_path / "occlum", "0.31.0")
+    # The double copies this file where the real CLI copies the build host's /etc/localtime.
+    (install / "etc" / "localtime").write_bytes(b"TZif2 host zone Europe/Somewhere")
+    argv = [sys.executable, str(TOOL), "--occlum", str(install / "build/bin/occlum"),
+            "--install-dir", str(install), "--out", "inst", *[a for lib in libs for a in ("--lib", lib)]]
+    return subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True)
+
+
+def test_localtime_is_pinned_to_utc_in_image_and_initfs(tmp_path: Path) -> None:
+    result = _run(tmp_path, "libz.so.1")
+    assert result.returncode == 0, result.stderr
+    for rel in ("inst/image/etc/localtime", "inst/initfs/etc/localtime"):
+        assert (tmp_path / rel).read_bytes() == UTC_TZIF, rel
+    assert (tmp_path / "inst/image/lib/libz.so.1").is_file()
+
+
+def test_missing_runtime_lib_is_refused(tmp_path: Path) -> None:
+    result = _run(tmp_path, "libnope.so")
+    assert result.returncode == 2
+    assert "'libnope.so' of `[occlum].runtime_libs`" in result.stderr and "libz.so.1" in result.stderr
