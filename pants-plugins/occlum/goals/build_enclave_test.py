@@ -99,6 +99,12 @@ def test_full_build_writes_package_and_measurements(rule_runner: RuleRunner, ser
     link = members["enclave/build/bin/occlum-run"]
     assert link.issym() and link.linkname == str(installs["0.31.0"] / "build" / "bin" / "occlum-run")
     assert members["enclave/.__occlum_status"].strip() == b"built"
+    # Re-packed: the archive's bytes depend only on its contents (docs/security.md).
+    with tarfile.open(fileobj=io.BytesIO(files["svc/enclave.tar.gz"]), mode="r:gz") as tf:
+        infos = tf.getmembers()
+    assert [m.name for m in infos] == sorted(m.name for m in infos)
+    assert all(m.mtime == 0 and m.uid == 0 and m.uname == "" for m in infos)
+    assert {oct(m.mode) for m in infos if m.isfile()} <= {"0o644", "0o755"}
 
 
 def test_mrenclave_follows_the_config_not_the_key(rule_runner: RuleRunner, served: ServedJdk, installs: dict, tmp_path: Path) -> None:
