@@ -27,13 +27,13 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-for sub in ("tests/fixtures", "tests", "tests/integration", "tests/remote_cache"):
+for sub in ("tests/fixtures", "tests"):  # the tests' helpers, as pytest.ini puts them on the path
     sys.path.insert(0, str(REPO / sub))
 
-from buildgrid import running_buildgrid  # noqa: E402
 from host_jdk import make_host_jdk_archive  # noqa: E402
+from integration.pants_repo import copy_repo  # noqa: E402
 from occlum_double.make_install import make_fake_occlum_install  # noqa: E402
-from pants_repo import copy_repo  # noqa: E402
+from remote_cache.buildgrid import running_buildgrid  # noqa: E402
 
 VENV = Path(sys.executable).parent.parent
 NATIVE = VENV / "lib/python3.9/site-packages/pants/bin/native_client"
@@ -48,6 +48,9 @@ KINDS = {
 TARGET = "examples/hello-service:enclave"
 
 
+NOOP_NATIVE = "no-op rebuild, pantsd warm, native"
+
+
 class Bench:
     def __init__(self, work: Path, reps: int) -> None:
         self.work, self.reps = work, reps
@@ -57,11 +60,16 @@ class Bench:
         self.archive, self.sha = make_host_jdk_archive(self.jdk_dir / "host-jdk.tar.gz")
         self.pin_jdk(self.archive, self.sha)
         self.env = {
-            "PATH": os.environ["PATH"], "HOME": str(work / "home"), "LC_ALL": "C.UTF-8", "NO_SCIE_WARNING": "1",
+            "PATH": os.environ["PATH"],
+            "HOME": str(work / "home"),
+            "LC_ALL": "C.UTF-8",
+            "NO_SCIE_WARNING": "1",
         }
         self.base = [
-            "--no-pantsrc", f"--pythonpath=['{self.root / 'pants-plugins'}']",
-            f"--occlum-executable-search-paths=['{self.install / 'build' / 'bin'}']", "--occlum-stage-only=no",
+            "--no-pantsrc",
+            f"--pythonpath=['{self.root / 'pants-plugins'}']",
+            f"--occlum-executable-search-paths=['{self.install / 'build' / 'bin'}']",
+            "--occlum-stage-only=no",
         ]
         self.rows: list[tuple] = []
 
@@ -69,7 +77,11 @@ class Bench:
 
     def pin_jdk(self, archive: Path, sha: str) -> None:
         build = self.root / "examples/hello-service/BUILD"
-        text = re.sub(r"dragonwell_jdk\([^)]*\)", f'dragonwell_jdk(name="jdk", url="file://{archive}", sha256="{sha}", libc="glibc")', build.read_text())
+        text = re.sub(
+            r"dragonwell_jdk\([^)]*\)",
+            f'dragonwell_jdk(name="jdk", url="file://{archive}", sha256="{sha}", libc="glibc")',
+            build.read_text(),
+        )
         build.write_text(text)
 
     def pants(self, *args: str, client: str = "native", store: str = "store", extra: tuple = ()) -> tuple[float, str]:
@@ -117,7 +129,9 @@ class Bench:
     def set_threads(self, n: int) -> None:
         build = self.root / "examples/hello-service/BUILD"
         text = re.sub(r"\n    max_num_of_threads=\d+,", "", build.read_text())
-        build.write_text(text.replace('    main_args=["8080"],', f'    main_args=["8080"],\n    max_num_of_threads={n},'))
+        build.write_text(
+            text.replace('    main_args=["8080"],', f'    main_args=["8080"],\n    max_num_of_threads={n},')
+        )
 
     # --- scenarios -------------------------------------------------------------------------
 
@@ -140,9 +154,13 @@ class Bench:
             logs.append(log)
         self.record("no-op rebuild, pantsd warm, native client", times, logs)
         lt = [self.pants("list", TARGET)[0] for _ in range(self.reps + 2)]
-        self.rows.append(("`pants list` of the target, native client", statistics.median(lt), len(lt), None, "reference"))
+        self.rows.append(
+            ("`pants list` of the target, native client", statistics.median(lt), len(lt), None, "reference")
+        )
         py = [self.pants("package", TARGET, client="python")[0] for _ in range(self.reps)]
-        self.rows.append(("no-op rebuild, pantsd warm, Python client", statistics.median(py), len(py), None, "reference"))
+        self.rows.append(
+            ("no-op rebuild, pantsd warm, Python client", statistics.median(py), len(py), None, "reference")
+        )
         self.noop_ratio = statistics.median(times) / statistics.median(lt)
         self.native_vs_python = statistics.median(py) / statistics.median(times)
 
@@ -189,20 +207,35 @@ class Bench:
     def remote(self) -> None:
         with running_buildgrid(self.work / "bgd") as (address, _cas):
             remote = (
-                "--remote-cache-read", "--remote-cache-write", f"--remote-store-address={address}",
-                "--remote-instance-name=main", "--cache-content-behavior=defer",  # as pants.ci.toml
+                "--remote-cache-read",
+                "--remote-cache-write",
+                f"--remote-store-address={address}",
+                "--remote-instance-name=main",
+                "--cache-content-behavior=defer",  # as pants.ci.toml
             )
             self.kill_pantsd()
             self.toggle_java(900)  # a state no earlier scenario built, so the first run fills the remote
             self.pants("--no-pantsd", "package", TARGET, client="python", store="remote-seed", extra=remote)
             times, logs = [], []
             for i in range(self.reps):
-                dt, log = self.pants("--no-pantsd", "package", TARGET, client="python", store=f"remote-fresh-{i}", extra=remote)
+                dt, log = self.pants(
+                    "--no-pantsd", "package", TARGET, client="python", store=f"remote-fresh-{i}", extra=remote
+                )
                 times.append(dt)
                 logs.append(log)
             self.record("fresh local store, warm remote cache (--no-pantsd)", times, logs, "new runner")
-            base = [self.pants("--no-pantsd", "package", TARGET, client="python", store="remote-seed")[0] for _ in range(2)]
-            self.rows.append(("same, local store warm, no remote (--no-pantsd)", statistics.median(base), 2, None, "reference: startup cost"))
+            base = [
+                self.pants("--no-pantsd", "package", TARGET, client="python", store="remote-seed")[0] for _ in range(2)
+            ]
+            self.rows.append(
+                (
+                    "same, local store warm, no remote (--no-pantsd)",
+                    statistics.median(base),
+                    2,
+                    None,
+                    "reference: startup cost",
+                )
+            )
 
     def store_growth(self) -> None:
         build = self.root / "examples/hello-service/BUILD"
@@ -225,12 +258,23 @@ class Bench:
     def layout_vs_tar(self) -> None:
         tool = REPO / "pants-plugins/occlum/jdk/extract_tool.py"
         ours, tars = [], []
-        for i in range(self.reps):
+        for _ in range(self.reps):
             d = Path(tempfile.mkdtemp(dir=self.work))
             t = time.perf_counter()
             subprocess.run(
-                [sys.executable, str(tool), "--archive", str(self.archive), "--out-dir", str(d / "jdk"),
-                 "--info-out", str(d / "info.json"), "--expect-libc", "glibc"], check=True,
+                [
+                    sys.executable,
+                    str(tool),
+                    "--archive",
+                    str(self.archive),
+                    "--out-dir",
+                    str(d / "jdk"),
+                    "--info-out",
+                    str(d / "info.json"),
+                    "--expect-libc",
+                    "glibc",
+                ],
+                check=True,
             )
             ours.append(time.perf_counter() - t)
             (d / "tar").mkdir()
@@ -238,10 +282,18 @@ class Bench:
             subprocess.run(["tar", "xzf", str(self.archive), "-C", str(d / "tar")], check=True)
             tars.append(time.perf_counter() - t)
             shutil.rmtree(d)
-        info = json.loads(subprocess.run(
-            [sys.executable, "-c", f"import tarfile;m=tarfile.open('{self.archive}').getmembers();"
-             "print(__import__('json').dumps([len(m), sum(x.size for x in m)]))"], capture_output=True, text=True
-        ).stdout)
+        info = json.loads(
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-c",
+                    f"import tarfile;m=tarfile.open('{self.archive}').getmembers();"
+                    "print(__import__('json').dumps([len(m), sum(x.size for x in m)]))",
+                ],
+                capture_output=True,
+                text=True,
+            ).stdout
+        )
         self.layout = (statistics.median(ours), statistics.median(tars), info)
 
     def manual_baseline(self) -> None:
@@ -264,8 +316,20 @@ class Bench:
             (jar_dir / "classes").mkdir(parents=True)
             srcs = [str(p) for p in (self.root / "examples/hello-service/src").rglob("*.java")]
             subprocess.run(["javac", "--release", "11", "-d", str(jar_dir / "classes"), *srcs], check=True)
-            subprocess.run(["jar", "--create", "--file", str(jar_dir / "app.jar"), "--main-class", "hello.HelloService",
-                            "-C", str(jar_dir / "classes"), "."], check=True)
+            subprocess.run(
+                [
+                    "jar",
+                    "--create",
+                    "--file",
+                    str(jar_dir / "app.jar"),
+                    "--main-class",
+                    "hello.HelloService",
+                    "-C",
+                    str(jar_dir / "classes"),
+                    ".",
+                ],
+                check=True,
+            )
             subprocess.run([str(occlum), "new", str(inst)], check=True, capture_output=True)
             dest = inst / "image/usr/lib/jvm/java-17-alibaba-dragonwell/jre"
             shutil.copytree(top, dest, symlinks=True)
@@ -273,7 +337,9 @@ class Bench:
             shutil.copy2(jar_dir / "app.jar", inst / "image/usr/lib/spring/app.jar")
             shutil.copy2(self.install / "toolchains/gcc/x86_64-linux-musl/lib/libz.so.1", inst / "image/lib/libz.so.1")
             cfg = json.loads((inst / "Occlum.json").read_text())  # the jq edits
-            cfg["resource_limits"].update(user_space_size="1680MB", kernel_space_heap_size="64MB", max_num_of_threads=64)
+            cfg["resource_limits"].update(
+                user_space_size="1680MB", kernel_space_heap_size="64MB", max_num_of_threads=64
+            )
             cfg["process"].update(default_heap_size="256MB", default_mmap_size="1400MB")
             cfg["entry_points"] = ["/usr/lib/jvm/java-17-alibaba-dragonwell/jre/bin"]
             (inst / "Occlum.json").write_text(json.dumps(cfg, indent=4))
@@ -289,9 +355,11 @@ class Bench:
     def table(self) -> str:
         lines = [
             "Toolchain: the TEST DOUBLE of the occlum CLI (tests/occlum_double/); its build hashes every image file.",
-            f"JDK: the host's, {self.layout[2][0]} archive members, {self.layout[2][1] / 2**20:.0f} MiB unpacked. Machine: {os.cpu_count()} cores.",
+            f"JDK: the host's, {self.layout[2][0]} archive members, {self.layout[2][1] / 2**20:.0f} MiB unpacked. "
+            f"Machine: {os.cpu_count()} cores.",
             "",
-            "| scenario | wall (median) | runs | download | extract | jar | occlum new | occlum build | occlum package | note |",
+            "| scenario | wall (median) | runs | download | extract | jar | occlum new | occlum build "
+            "| occlum package | note |",
             "|---|---|---|---|---|---|---|---|---|---|",
         ]
         for name, med, n, counts, note in self.rows:
@@ -306,14 +374,17 @@ class Bench:
             f"- no-op rebuild / `pants list`: **{self.noop_ratio:.2f}x** (target: within 1.3x)",
             f"- native client vs Python client on a warm no-op: **{self.native_vs_python:.1f}x faster**",
             f"- seed's manual way (occlum new, cp JDK + jar + libz, jq, occlum build, occlum package, every time): "
-            f"**{self.manual:.2f} s** per change vs **{jar_med:.2f} s** with Pants after a jar change: **{self.manual / jar_med:.1f}x**",
+            f"**{self.manual:.2f} s** per change vs **{jar_med:.2f} s** with Pants after a jar change: "
+            f"**{self.manual / jar_med:.1f}x**",
             f"- nothing changed: the manual way redoes everything ({self.manual:.2f} s), Pants' no-op takes "
-            f"{statistics.median(t for n, t, *_ in self.rows if n.startswith('no-op rebuild, pantsd warm, native')):.2f} s",
+            f"{statistics.median(t for n, t, *_ in self.rows if n.startswith(NOOP_NATIVE)):.2f} s",
             "- a jar change costs Pants one more gzip pass than the manual way: the re-pack that makes the "
             "package byte-reproducible (`occlum package` is plain `tar -czf`); the manual package is not reproducible",
-            f"- JDK extraction + checks (our extract step) vs plain `tar xzf` of the same archive: {ours:.2f} s vs {tar:.2f} s = **{ours / tar:.2f}x**",
+            "- JDK extraction + checks (our extract step) vs plain `tar xzf` of the same archive: "
+            f"{ours:.2f} s vs {tar:.2f} s = **{ours / tar:.2f}x**",
             f"- local store after packaging 1 image: {self.growth[1] / 2**20:.0f} MiB; 5 images sharing the JDK: "
-            f"{self.growth[5] / 2**20:.0f} MiB (+{(self.growth[5] - self.growth[1]) / 2**20:.0f} MiB for 4 more images; the JDK is stored once)",
+            f"{self.growth[5] / 2**20:.0f} MiB (+{(self.growth[5] - self.growth[1]) / 2**20:.0f} MiB for 4 more "
+            "images; the JDK is stored once)",
         ]
         return "\n".join(lines)
 
@@ -327,8 +398,17 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="occlum-bench-"))
     bench = Bench(work, 3 if args.quick else 5)
     try:
-        steps = (bench.cold, bench.warm_noop, bench.jar_change, bench.config_change, bench.jdk_change,
-                 bench.remote, bench.store_growth, bench.layout_vs_tar, bench.manual_baseline)
+        steps = (
+            bench.cold,
+            bench.warm_noop,
+            bench.jar_change,
+            bench.config_change,
+            bench.jdk_change,
+            bench.remote,
+            bench.store_growth,
+            bench.layout_vs_tar,
+            bench.manual_baseline,
+        )
         for step in steps:
             if args.only is not None and step.__name__ not in args.only:
                 continue
@@ -342,7 +422,9 @@ def main() -> int:
             shutil.rmtree(work, ignore_errors=True)
     out = bench.table()
     print("\n" + out)
-    (REPO / "bench" / "last-results.md").write_text(f"# Last benchmark run ({time.strftime('%Y-%m-%d %H:%M')})\n\n{out}\n")
+    (REPO / "bench" / "last-results.md").write_text(
+        f"# Last benchmark run ({time.strftime('%Y-%m-%d %H:%M')})\n\n{out}\n"
+    )
     return 0
 
 

@@ -14,7 +14,6 @@ import importlib.util
 import json
 import re
 import shutil
-import sys
 import tempfile
 from collections import Counter
 from importlib.machinery import SourceFileLoader
@@ -82,11 +81,8 @@ atexit.register(shutil.rmtree, _TMP, True)
 
 def _double(release: str) -> ModuleType:
     if release not in _DOUBLES:
-        sys.path.insert(0, str(REPO / "tests"))
-        try:
-            from occlum_double.make_install import make_fake_occlum_install
-        finally:
-            sys.path.remove(str(REPO / "tests"))
+        from occlum_double.make_install import make_fake_occlum_install
+
         install = make_fake_occlum_install(_TMP / "opt" / release, release)
         script = install / "build" / "bin" / "occlum"
         name = f"occlum_double_{release.replace('.', '_')}"
@@ -148,18 +144,31 @@ def test_the_double_loads_for_every_release_and_rejects_a_bad_size() -> None:
 
 
 def _render_defaults(release: str) -> dict:
-    plan = plan_memory(ADDRESS, release, ("-Xmx512m",), {k: None for k in KNOBS},
-                       java_threads=64, child_processes=0, headroom_percent=10.0)
+    plan = plan_memory(
+        ADDRESS,
+        release,
+        ("-Xmx512m",),
+        {k: None for k in KNOBS},
+        java_threads=64,
+        child_processes=0,
+        headroom_percent=10.0,
+    )
     jdk_dir = "/usr/lib/jvm/java-11-alibaba-dragonwell/jre"
-    return render_occlum_json(release, OcclumConfigInputs(
-        **{k: plan.limits[k] for k in KNOBS}, entry_points=(f"{jdk_dir}/bin",),
-        env_default=enclave_env(jdk_dir, ()), debuggable=True,
-    ))
+    return render_occlum_json(
+        release,
+        OcclumConfigInputs(
+            **{k: plan.limits[k] for k in KNOBS},
+            entry_points=(f"{jdk_dir}/bin",),
+            env_default=enclave_env(jdk_dir, ()),
+            debuggable=True,
+        ),
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # (a) accepted values
 # ---------------------------------------------------------------------------------------------
+
 
 def sizes(lo_mb: int, hi_mb: int, hi_gb: int) -> st.SearchStrategy:
     """Canonical size strings from whole MB or GB, or unset (None: derived) a third of the time."""
@@ -189,13 +198,16 @@ SEGMENT = st.from_regex(r"[a-z0-9_][a-z0-9_.-]{0,7}", fullmatch=True).filter(lam
 
 @st.composite
 def mounts(draw) -> list:
-    targets = draw(st.lists(
-        st.one_of(
-            st.lists(SEGMENT, min_size=1, max_size=3).map(lambda p: "/" + "/".join(p)),
-            st.sampled_from(["/tmp", "/data", "/var/log", "/etc/app", "/opt/app/conf/"]),
-        ).filter(lambda t: t.rstrip("/") not in ("/host", "/proc", "/dev")),
-        max_size=4, unique_by=lambda t: t.rstrip("/"),
-    ))
+    targets = draw(
+        st.lists(
+            st.one_of(
+                st.lists(SEGMENT, min_size=1, max_size=3).map(lambda p: "/" + "/".join(p)),
+                st.sampled_from(["/tmp", "/data", "/var/log", "/etc/app", "/opt/app/conf/"]),
+            ).filter(lambda t: t.rstrip("/") not in ("/host", "/proc", "/dev")),
+            max_size=4,
+            unique_by=lambda t: t.rstrip("/"),
+        )
+    )
     out = []
     for t in targets:
         kind = draw(st.sampled_from(["hostfs", "sefs", "ramfs"]))
@@ -209,11 +221,20 @@ def mounts(draw) -> list:
 
 
 XMX = st.sampled_from(["-Xmx64m", "-Xmx256m", "-Xmx512m", "-Xmx1g", "-Xmx1536m", "-Xmx2g", "-Xmx4g", "-Xmx8g"])
-META = st.sampled_from(["-XX:MaxMetaspaceSize=32m", "-XX:MaxMetaspaceSize=64m", "-XX:MaxMetaspaceSize=256m",
-                        "-XX:MaxMetaspaceSize=1g"])
+META = st.sampled_from(
+    ["-XX:MaxMetaspaceSize=32m", "-XX:MaxMetaspaceSize=64m", "-XX:MaxMetaspaceSize=256m", "-XX:MaxMetaspaceSize=1g"]
+)
 XSS = st.sampled_from(["-Xss256k", "-Xss512k", "-Xss1m", "-Xss2m", "-Xss4m"])
-OTHER = st.sampled_from(["-XX:+UseSerialGC", "-Dfile.encoding=UTF-8", "-XX:ReservedCodeCacheSize=64m",
-                         "-XX:MaxDirectMemorySize=128m", "-XX:-UseCompressedOops", "-XX:ActiveProcessorCount=2"])
+OTHER = st.sampled_from(
+    [
+        "-XX:+UseSerialGC",
+        "-Dfile.encoding=UTF-8",
+        "-XX:ReservedCodeCacheSize=64m",
+        "-XX:MaxDirectMemorySize=128m",
+        "-XX:-UseCompressedOops",
+        "-XX:ActiveProcessorCount=2",
+    ]
+)
 
 
 @st.composite
@@ -231,8 +252,11 @@ def image_fields(draw) -> tuple:
     raw: dict = {
         "user_space_size": draw(sizes(64, 16384, 32)),
         "kernel_space_heap_size": draw(sizes(16, 1024, 2)),
-        "kernel_space_stack_size": draw(st.one_of(st.none(), st.integers(1, 16).map(lambda n: format_size(n * MB)),
-                                                  st.sampled_from(["256KB", "512KB"]))),
+        "kernel_space_stack_size": draw(
+            st.one_of(
+                st.none(), st.integers(1, 16).map(lambda n: format_size(n * MB)), st.sampled_from(["256KB", "512KB"])
+            )
+        ),
         "default_heap_size": draw(sizes(8, 1024, 2)),
         "default_stack_size": draw(st.one_of(st.none(), st.integers(1, 64).map(lambda n: format_size(n * MB)))),
         "default_mmap_size": draw(sizes(64, 16384, 32)),
@@ -275,12 +299,19 @@ def build_config(release: str, raw: dict) -> tuple[dict, bytes]:
     given = {alias: field.bytes for alias, field in f.items()}
     given["max_num_of_threads"] = threads.value
     try:
-        plan = plan_memory(ADDRESS, release, tuple(jvm.value or ()), given, java_threads=java_threads.value,
-                           child_processes=children.value, headroom_percent=float(headroom.value))
+        plan = plan_memory(
+            ADDRESS,
+            release,
+            tuple(jvm.value or ()),
+            given,
+            java_threads=java_threads.value,
+            child_processes=children.value,
+            headroom_percent=float(headroom.value),
+        )
     except OcclumMemoryError as e:
         msg = str(e)
         assert str(ADDRESS) in msg and re.search(r"`(jvm_options|%s)`" % "|".join(KNOBS), msg), msg
-        raise Refused("memory")
+        raise Refused("memory") from e
     for knob, value in given.items():  # hand-set values win, unchanged
         if value is not None:
             assert plan.limits[knob] == value, (knob, plan.limits[knob], value)
@@ -301,27 +332,31 @@ def build_config(release: str, raw: dict) -> tuple[dict, bytes]:
             debuggable=debuggable.value,
             product_id=product_id.value,
             version_number=version_number.value,
-            extra_mounts=tuple(Mount(target=m.target, type=m.type, source=m.source, options=m.options)
-                               for m in mount_field.value),
+            extra_mounts=tuple(
+                Mount(target=m.target, type=m.type, source=m.source, options=m.options) for m in mount_field.value
+            ),
         )
         doc = render_occlum_json(release, inputs)
     except UnsupportedFeatureError as e:
         # Release-dependent: sefs cache_size needs 0.29.5 (the field cannot know the release).
         assert "cache_size" in str(e) and not has_sefs_cache_size(release), e
-        raise Refused("cache_size before 0.29.5")
+        raise Refused("cache_size before 0.29.5") from e
     except ValueError as e:
         msg = str(e)
         defaults = {m["target"] for m in default_mounts(release)}
         clash = [m.target for m in mount_field.value if m.target in defaults]
-        too_big = [m.target for m in mount_field.value
-                   if dict(m.options).get("cache_size") and
-                   int(dict(m.options)["cache_size"][:-2]) * {"KB": KB, "MB": MB}[dict(m.options)["cache_size"][-2:]]
-                   > plan.limits["kernel_space_heap_size"]]
+        too_big = [
+            m.target
+            for m in mount_field.value
+            if dict(m.options).get("cache_size")
+            and int(dict(m.options)["cache_size"][:-2]) * {"KB": KB, "MB": MB}[dict(m.options)["cache_size"][-2:]]
+            > plan.limits["kernel_space_heap_size"]
+        ]
         if clash and "clashes with Occlum" in msg and repr(clash[0]) in msg:
-            raise Refused("mount clashes with the release's default mounts")
+            raise Refused("mount clashes with the release's default mounts") from e
         if too_big and "exceeds the kernel heap" in msg:
-            raise Refused("cache_size above the kernel heap")
-        raise AssertionError(f"a value every field accepted broke config generation for {release}: {msg}\n{raw}")
+            raise Refused("cache_size above the kernel heap") from e
+        raise AssertionError(f"a value every field accepted broke config generation for {release}: {msg}\n{raw}") from e
     content = (json.dumps(doc, indent=4) + "\n").encode()  # exactly what generate_occlum_config writes
     return doc, content
 
@@ -349,7 +384,10 @@ def test_accepted_field_values_give_a_config_both_checkers_accept() -> None:
         assert problems == [], (release, [str(p) for p in problems], raw)
         assert double_verdict(release, content) is None, (release, double_verdict(release, content), raw)
         assert double_runtime_verdict(release, json.loads(content)) is None, (
-            release, double_runtime_verdict(release, json.loads(content)), raw)
+            release,
+            double_runtime_verdict(release, json.loads(content)),
+            raw,
+        )
         # The document says what the fields said.
         md = doc["metadata"]
         assert md["product_id"] == (raw["product_id"] or 0) and md["version_number"] == (raw["version_number"] or 0)
@@ -364,7 +402,7 @@ def test_accepted_field_values_give_a_config_both_checkers_accept() -> None:
         if raw["max_num_of_threads"] is not None:
             assert doc["resource_limits"]["max_num_of_threads"] == raw["max_num_of_threads"]
         if honours_mounts(release):
-            extra = [m["target"] for m in doc["mount"][-len(raw["mounts"]):]] if raw["mounts"] else []
+            extra = [m["target"] for m in doc["mount"][-len(raw["mounts"]) :]] if raw["mounts"] else []
             assert extra == [re.sub("/+", "/", m["target"]).rstrip("/") for m in raw["mounts"] or []]
         stats["checked"] += 1
         stats[f"release {release}"] += 1
@@ -383,6 +421,7 @@ def test_accepted_field_values_give_a_config_both_checkers_accept() -> None:
 # ---------------------------------------------------------------------------------------------
 # (b) refused values: an InvalidFieldException naming the field, the target and the value
 # ---------------------------------------------------------------------------------------------
+
 
 def _catalogue_shape(exc: InvalidFieldException, alias: str, bad: Any) -> None:
     msg = str(exc)
@@ -422,8 +461,9 @@ def test_sizes_given_as_numbers_are_refused(alias: str, bad: int) -> None:
 BAD_ENV_ENTRY = st.one_of(
     ENV_NAME,  # no '='
     st.builds(lambda n, v: f"{n}={v}", st.from_regex(r"[0-9][A-Za-z0-9_]{0,6}", fullmatch=True), ENV_VALUE),
-    st.builds(lambda n, v: f"{n}={v}", st.from_regex(r"[A-Za-z_]{1,4}[-.: ][A-Za-z0-9_]{0,4}", fullmatch=True),
-              ENV_VALUE),
+    st.builds(
+        lambda n, v: f"{n}={v}", st.from_regex(r"[A-Za-z_]{1,4}[-.: ][A-Za-z0-9_]{0,4}", fullmatch=True), ENV_VALUE
+    ),
     ENV_VALUE.map(lambda v: f"={v}"),
 )
 
@@ -459,11 +499,16 @@ def test_untrusted_names_with_a_value_are_refused(good: list, name: str, value: 
 
 
 @settings(max_examples=100, deadline=None, database=None)
-@given(mounts(), st.one_of(
-    st.lists(SEGMENT, min_size=1, max_size=3).map("/".join),  # relative
-    st.lists(SEGMENT, min_size=1, max_size=3).map(lambda p: "./" + "/".join(p)),
-    st.lists(SEGMENT, min_size=1, max_size=2).map(lambda p: "/" + "/".join(p) + "/../etc"),
-), st.sampled_from(["hostfs", "sefs", "ramfs"]), st.data())
+@given(
+    mounts(),
+    st.one_of(
+        st.lists(SEGMENT, min_size=1, max_size=3).map("/".join),  # relative
+        st.lists(SEGMENT, min_size=1, max_size=3).map(lambda p: "./" + "/".join(p)),
+        st.lists(SEGMENT, min_size=1, max_size=2).map(lambda p: "/" + "/".join(p) + "/../etc"),
+    ),
+    st.sampled_from(["hostfs", "sefs", "ramfs"]),
+    st.data(),
+)
 def test_relative_mount_targets_are_refused(good: list, target: str, kind: str, data) -> None:
     bad = {"target": target, "type": kind, **({} if kind == "ramfs" else {"source": "./d"})}
     entries = [m for m in good if m["target"].rstrip("/") != target]
@@ -486,8 +531,7 @@ def test_reserved_mount_targets_are_refused(target: str) -> None:
 
 
 @settings(max_examples=80, deadline=None, database=None)
-@given(st.sampled_from([OcclumJavaImageProductIdField, OcclumJavaImageVersionNumberField]),
-       st.integers(65536, 2**63))
+@given(st.sampled_from([OcclumJavaImageProductIdField, OcclumJavaImageVersionNumberField]), st.integers(65536, 2**63))
 def test_ids_above_16_bits_are_refused(cls, bad: int) -> None:
     with pytest.raises(InvalidFieldException) as exc:
         cls(bad, ADDRESS)

@@ -173,7 +173,7 @@ class _AddressField(StringField, AsyncFieldMixin):
 class OcclumJavaImageJdkField(_AddressField):
     alias = "jdk"
     required = True
-    help = "The address of the `dragonwell_jdk` target whose JDK runs the service, e.g. `\":jdk\"`."
+    help = 'The address of the `dragonwell_jdk` target whose JDK runs the service, e.g. `":jdk"`.'
 
 
 class OcclumJavaImageJarField(_AddressField):
@@ -229,7 +229,7 @@ class OcclumJavaImageEnvField(StringSequenceField):
             name, sep, _ = entry.partition("=")
             if not sep or not _ENV_NAME.fullmatch(name):
                 hint = (
-                    f"Write it as e.g. \"{name or 'KEY'}=value\"."
+                    f'Write it as e.g. "{name or "KEY"}=value".'
                     if not sep
                     else "KEY must start with a letter or _ and hold only letters, digits and _."
                 )
@@ -286,7 +286,7 @@ class OcclumSizeField(StringField):
         if isinstance(raw_value, int) and not isinstance(raw_value, bool):
             raise InvalidFieldException(
                 f"The `{cls.alias}` field in target {address} must be a size string such as "
-                f"\"{cls.example}\", but was the number {raw_value}. Occlum reads sizes as strings "
+                f'"{cls.example}", but was the number {raw_value}. Occlum reads sizes as strings '
                 "with a unit: KB, MB, GB (binary, case-sensitive)."
             )
         value = super().compute_value(raw_value, address)
@@ -297,13 +297,13 @@ class OcclumSizeField(StringField):
         except SizeError as e:
             raise InvalidFieldException(
                 f"The `{cls.alias}` field in target {address} must be an Occlum size such as "
-                f"\"{cls.example}\", but was {value!r}: {e}"
-            )
+                f'"{cls.example}", but was {value!r}: {e}'
+            ) from e
         # Occlum maps these regions in pages; 0 or a partial page fails only inside the enclave.
         if size == 0 or size % 4096:
             raise InvalidFieldException(
                 f"The `{cls.alias}` field in target {address} must be a positive multiple of 4KB "
-                f"(the SGX page size), but was {value!r} ({size} bytes). Use e.g. \"{cls.example}\"."
+                f'(the SGX page size), but was {value!r} ({size} bytes). Use e.g. "{cls.example}".'
             )
         return value
 
@@ -321,7 +321,7 @@ def _size_field(alias: str, example: str, key: str, doc: str) -> type[OcclumSize
             "example": example,
             "occlum_key": key,
             "help": help_text(
-                f"{doc} Written to `{key}` in Occlum.json, e.g. `\"{example}\"`. Unset (the default): "
+                f'{doc} Written to `{key}` in Occlum.json, e.g. `"{example}"`. Unset (the default): '
                 "derived from `jvm_options`, `java_threads` and `child_processes` by the JVM sizing model "
                 "for `[occlum].version` (see `pants enclave-memory`). A value set here that cannot hold the "
                 "JVM is an error that shows the arithmetic."
@@ -332,28 +332,40 @@ def _size_field(alias: str, example: str, key: str, doc: str) -> type[OcclumSize
 
 
 OcclumJavaImageUserSpaceSizeField = _size_field(
-    "user_space_size", "1680MB", "resource_limits.user_space_size",
+    "user_space_size",
+    "1680MB",
+    "resource_limits.user_space_size",
     "The enclave's whole user address space: the JVM's heap, metaspace, code cache, thread stacks "
     "and libraries must fit. Without EDMM it is committed when the enclave loads.",
 )
 OcclumJavaImageKernelSpaceHeapSizeField = _size_field(
-    "kernel_space_heap_size", "64MB", "resource_limits.kernel_space_heap_size",
+    "kernel_space_heap_size",
+    "64MB",
+    "resource_limits.kernel_space_heap_size",
     "The LibOS kernel heap. Raise it on `memory allocation of N bytes failed`.",
 )
 OcclumJavaImageKernelSpaceStackSizeField = _size_field(
-    "kernel_space_stack_size", "1MB", "resource_limits.kernel_space_stack_size",
+    "kernel_space_stack_size",
+    "1MB",
+    "resource_limits.kernel_space_stack_size",
     "The LibOS kernel stack per thread.",
 )
 OcclumJavaImageDefaultHeapSizeField = _size_field(
-    "default_heap_size", "256MB", "process.default_heap_size",
+    "default_heap_size",
+    "256MB",
+    "process.default_heap_size",
     "The brk heap of each process (malloc of musl).",
 )
 OcclumJavaImageDefaultStackSizeField = _size_field(
-    "default_stack_size", "4MB", "process.default_stack_size",
+    "default_stack_size",
+    "4MB",
+    "process.default_stack_size",
     "The main-thread stack of each process.",
 )
 OcclumJavaImageDefaultMmapSizeField = _size_field(
-    "default_mmap_size", "1400MB", "process.default_mmap_size",
+    "default_mmap_size",
+    "1400MB",
+    "process.default_mmap_size",
     "The mmap region of each process; reserved per process before Occlum 0.24.2, only a limit after.",
 )
 
@@ -493,7 +505,7 @@ class OcclumJavaImageMountsField(Field):
             if not isinstance(target, str) or not target.startswith("/") or ".." in target.split("/"):
                 raise InvalidFieldException(
                     f"{where} needs `target` to be an absolute path in the enclave (no `..`), but was "
-                    f"{target!r}. Write e.g. \"/data\"."
+                    f'{target!r}. Write e.g. "/data".'
                 )
             normalized = re.sub("/+", "/", target).rstrip("/") or "/"
             if normalized in _RESERVED_MOUNTS:
@@ -502,14 +514,12 @@ class OcclumJavaImageMountsField(Field):
                     f"({', '.join(_RESERVED_MOUNTS)}). Pick another path."
                 )
             if mtype not in _MOUNT_TYPES:
-                raise InvalidFieldException(
-                    f"{where} has type {mtype!r}; allowed: {', '.join(_MOUNT_TYPES)}."
-                )
+                raise InvalidFieldException(f"{where} has type {mtype!r}; allowed: {', '.join(_MOUNT_TYPES)}.")
             if mtype == "ramfs" and source is not None:
                 raise InvalidFieldException(f"{where} is a ramfs, which takes no `source`; remove it.")
             if mtype != "ramfs" and not isinstance(source, str):
                 raise InvalidFieldException(
-                    f"{where} is a {mtype}, which needs `source` (a host path such as \"./data\")."
+                    f'{where} is a {mtype}, which needs `source` (a host path such as "./data").'
                 )
             options = m.get("options") or {}
             if not isinstance(options, dict) or not all(
@@ -517,7 +527,7 @@ class OcclumJavaImageMountsField(Field):
             ):
                 raise InvalidFieldException(
                     f"{where} needs `options` to be a dict of strings or booleans (e.g. "
-                    f"{{\"temporary\": True}}), but was {options!r}."
+                    f'{{"temporary": True}}), but was {options!r}.'
                 )
             mounts.append(MountSpec(normalized, mtype, source, tuple(sorted(options.items()))))
         targets = [m.target for m in mounts]
@@ -543,7 +553,7 @@ class OcclumJavaImageFilesField(DictStringToStringField, AsyncFieldMixin):
     @classmethod
     def compute_value(cls, raw_value: Optional[dict[str, str]], address: Address):
         value = super().compute_value(raw_value, address)
-        for path in (value or {}):
+        for path in value or {}:
             if not path.startswith("/") or path.endswith("/") or ".." in path.split("/"):
                 raise InvalidFieldException(
                     f"The `{cls.alias}` field in target {address} must map absolute file paths "

@@ -27,11 +27,13 @@ from occlum.target_types import (
     OcclumJavaImageUserSpaceSizeField,
     OcclumJavaImageVersionNumberField,
 )
-from occlum.testutil import new_rule_runner
+from occlum_testutil import new_rule_runner
 
 ADDR = Address("svc", target_name="enclave")
 SHA = "0123456789abcdef" * 4
-SIZE_GRAMMAR = 'an integer followed by a case-sensitive binary unit KB, MB, GB, TB or B (1KB = 1024 bytes), e.g. "256MB"'
+SIZE_GRAMMAR = (
+    'an integer followed by a case-sensitive binary unit KB, MB, GB, TB or B (1KB = 1024 bytes), e.g. "256MB"'
+)
 
 
 @pytest.fixture(scope="module")
@@ -85,20 +87,30 @@ IMAGE_ERRORS = [
     # Sizes: Occlum's parser, with a hint for the usual mistake.
     pytest.param(
         {"user_space_size": "256mb"},
-        ["The `user_space_size` field in target svc:enclave must be an Occlum size such as \"1680MB\", but was '256mb'",
-         "units are case-sensitive (write 'MB', not 'mb')", SIZE_GRAMMAR],
+        [
+            "The `user_space_size` field in target svc:enclave must be an Occlum size such as "
+            "\"1680MB\", but was '256mb'",
+            "units are case-sensitive (write 'MB', not 'mb')",
+            SIZE_GRAMMAR,
+        ],
         id="size-lowercase-unit",
     ),
     pytest.param(
         {"user_space_size": "1.5GB"},
-        ["The `user_space_size` field in target svc:enclave", "but was '1.5GB'",
-         "whose number '1.5' is not a whole number; fractions are not allowed, use a smaller unit"],
+        [
+            "The `user_space_size` field in target svc:enclave",
+            "but was '1.5GB'",
+            "whose number '1.5' is not a whole number; fractions are not allowed, use a smaller unit",
+        ],
         id="size-fraction",
     ),
     pytest.param(
         {"user_space_size": "256M"},
-        ["The `user_space_size` field in target svc:enclave", "but was '256M'",
-         "the unit needs a trailing B (write 'MB')"],
+        [
+            "The `user_space_size` field in target svc:enclave",
+            "but was '256M'",
+            "the unit needs a trailing B (write 'MB')",
+        ],
         id="size-unit-without-B",
     ),
     pytest.param(
@@ -108,20 +120,29 @@ IMAGE_ERRORS = [
     ),
     pytest.param(
         {"user_space_size": "256KiB"},
-        ["The `user_space_size` field in target svc:enclave", "but was '256KiB'",
-         "units are already binary; write 'KB', not 'KiB'"],
+        [
+            "The `user_space_size` field in target svc:enclave",
+            "but was '256KiB'",
+            "units are already binary; write 'KB', not 'KiB'",
+        ],
         id="size-KiB",
     ),
     pytest.param(
         {"user_space_size": 256},
-        ["The `user_space_size` field in target svc:enclave must be a size string such as \"1680MB\", "
-         "but was the number 256. Occlum reads sizes as strings with a unit: KB, MB, GB"],
+        [
+            'The `user_space_size` field in target svc:enclave must be a size string such as "1680MB", '
+            "but was the number 256. Occlum reads sizes as strings with a unit: KB, MB, GB"
+        ],
         id="size-bare-number",
     ),
     pytest.param(
         {"kernel_space_heap_size": "bogus"},
-        ["The `kernel_space_heap_size` field in target svc:enclave must be an Occlum size such as \"64MB\", "
-         "but was 'bogus'", "has no recognised unit", SIZE_GRAMMAR],
+        [
+            'The `kernel_space_heap_size` field in target svc:enclave must be an Occlum size such as "64MB", '
+            "but was 'bogus'",
+            "has no recognised unit",
+            SIZE_GRAMMAR,
+        ],
         id="kernel-heap-bogus",
     ),
     pytest.param(
@@ -158,14 +179,18 @@ IMAGE_ERRORS = [
     # env / untrusted_env.
     pytest.param(
         {"env": ["FOO"]},
-        ["The `env` field in target svc:enclave must hold `KEY=VALUE` entries with KEY a variable name, "
-         "but has 'FOO'. Write it as e.g. \"FOO=value\"."],
+        [
+            "The `env` field in target svc:enclave must hold `KEY=VALUE` entries with KEY a variable name, "
+            "but has 'FOO'. Write it as e.g. \"FOO=value\"."
+        ],
         id="env-no-equals",
     ),
     pytest.param(
         {"env": ["1X=y"]},
-        ["The `env` field in target svc:enclave must hold `KEY=VALUE` entries with KEY a variable name, "
-         "but has '1X=y'. KEY must start with a letter or _ and hold only letters, digits and _."],
+        [
+            "The `env` field in target svc:enclave must hold `KEY=VALUE` entries with KEY a variable name, "
+            "but has '1X=y'. KEY must start with a letter or _ and hold only letters, digits and _."
+        ],
         id="env-bad-name",
     ),
     pytest.param(
@@ -175,8 +200,10 @@ IMAGE_ERRORS = [
     ),
     pytest.param(
         {"untrusted_env": ["PORT=80"]},
-        ["The `untrusted_env` field in target svc:enclave must hold variable names (letters, digits, _), "
-         "but has 'PORT=80'. Use just 'PORT'; values come from the host."],
+        [
+            "The `untrusted_env` field in target svc:enclave must hold variable names (letters, digits, _), "
+            "but has 'PORT=80'. Use just 'PORT'; values come from the host."
+        ],
         id="untrusted-env-with-value",
     ),
     pytest.param(
@@ -187,26 +214,34 @@ IMAGE_ERRORS = [
     # mounts.
     pytest.param(
         {"mounts": [{"target": "data", "type": "hostfs", "source": "./data"}]},
-        ["The `mounts` field in target svc:enclave, entry 0 needs `target` to be an absolute path in the enclave",
-         "but was 'data'. Write e.g. \"/data\"."],
+        [
+            "The `mounts` field in target svc:enclave, entry 0 needs `target` to be an absolute path in the enclave",
+            "but was 'data'. Write e.g. \"/data\".",
+        ],
         id="mount-relative-target",
     ),
     pytest.param(
         {"mounts": [{"target": "/data/../host", "type": "ramfs"}]},
-        ["The `mounts` field in target svc:enclave, entry 0 needs `target` to be an absolute path in the enclave "
-         "(no `..`), but was '/data/../host'."],
+        [
+            "The `mounts` field in target svc:enclave, entry 0 needs `target` to be an absolute path in the enclave "
+            "(no `..`), but was '/data/../host'."
+        ],
         id="mount-dotdot-target",
     ),
     pytest.param(
         {"mounts": [{"target": "/data", "type": "ramfs"}, {"target": "/data/", "type": "ramfs"}]},
-        ["The `mounts` field in target svc:enclave mounts ['/data'] more than once. "
-         "Each target path may be mounted once."],
+        [
+            "The `mounts` field in target svc:enclave mounts ['/data'] more than once. "
+            "Each target path may be mounted once."
+        ],
         id="mount-duplicate-target",
     ),
     pytest.param(
         {"mounts": [{"target": "/", "type": "ramfs"}]},
-        ["The `mounts` field in target svc:enclave, entry 0 mounts '/', which Occlum mounts itself "
-         "(/, /host, /proc, /dev). Pick another path."],
+        [
+            "The `mounts` field in target svc:enclave, entry 0 mounts '/', which Occlum mounts itself "
+            "(/, /host, /proc, /dev). Pick another path."
+        ],
         id="mount-root",
     ),
     pytest.param(
@@ -216,8 +251,10 @@ IMAGE_ERRORS = [
     ),
     pytest.param(
         {"mounts": [{"target": "/tmp", "type": "ramfs"}, {"target": "/host", "type": "hostfs", "source": "."}]},
-        ["The `mounts` field in target svc:enclave, entry 1 mounts '/host', which Occlum mounts itself "
-         "(/, /host, /proc, /dev). Pick another path."],
+        [
+            "The `mounts` field in target svc:enclave, entry 1 mounts '/host', which Occlum mounts itself "
+            "(/, /host, /proc, /dev). Pick another path."
+        ],
         id="mount-host",
     ),
     pytest.param(
@@ -232,8 +269,10 @@ IMAGE_ERRORS = [
     ),
     pytest.param(
         {"mounts": [{"target": "/data", "type": "hostfs"}]},
-        ["The `mounts` field in target svc:enclave, entry 0 is a hostfs, which needs `source` "
-         "(a host path such as \"./data\")."],
+        [
+            "The `mounts` field in target svc:enclave, entry 0 is a hostfs, which needs `source` "
+            '(a host path such as "./data").'
+        ],
         id="mount-hostfs-without-source",
     ),
     pytest.param(
@@ -243,39 +282,45 @@ IMAGE_ERRORS = [
     ),
     pytest.param(
         {"mounts": [{"target": "/data", "type": "hostfs", "source": ".", "readonly": True}]},
-        ["The `mounts` field in target svc:enclave, entry 0 has unknown keys ['readonly']; "
-         "allowed: target, type, source, options."],
+        [
+            "The `mounts` field in target svc:enclave, entry 0 has unknown keys ['readonly']; "
+            "allowed: target, type, source, options."
+        ],
         id="mount-unknown-key",
     ),
     pytest.param(
         {"mounts": [{"target": "/data", "type": "sefs", "source": "./d", "options": {"MAC": 1}}]},
-        ["The `mounts` field in target svc:enclave, entry 0 needs `options` to be a dict of strings or booleans "
-         "(e.g. {\"temporary\": True}), but was {'MAC': 1}."],
+        [
+            "The `mounts` field in target svc:enclave, entry 0 needs `options` to be a dict of strings or booleans "
+            "(e.g. {\"temporary\": True}), but was {'MAC': 1}."
+        ],
         id="mount-options-not-strings",
     ),
     pytest.param(
         {"mounts": [{"target": "/data", "type": "sefs", "source": "./d", "options": "ro"}]},
-        ["The `mounts` field in target svc:enclave, entry 0 needs `options` to be a dict of strings or booleans "
-         "(e.g. {\"temporary\": True}), but was 'ro'."],
+        [
+            "The `mounts` field in target svc:enclave, entry 0 needs `options` to be a dict of strings or booleans "
+            "(e.g. {\"temporary\": True}), but was 'ro'."
+        ],
         id="mount-options-not-dict",
     ),
     pytest.param(
         {"mounts": ["/data"]},
-        ["The `mounts` field in target svc:enclave, entry 0 must be a dict with `target` and `type`, "
-         "but was '/data'."],
+        ["The `mounts` field in target svc:enclave, entry 0 must be a dict with `target` and `type`, but was '/data'."],
         id="mount-entry-not-dict",
     ),
     pytest.param(
         {"mounts": {"target": "/data", "type": "ramfs"}},
-        ["The 'mounts' field in target svc:enclave must be a list of dicts, but was",
-         "with type `dict`"],
+        ["The 'mounts' field in target svc:enclave must be a list of dicts, but was", "with type `dict`"],
         id="mounts-not-a-list",
     ),
     # files.
     pytest.param(
         {"files": {"etc/app.yaml": ":config"}},
-        ["The `files` field in target svc:enclave must map absolute file paths in the enclave "
-         "(no `..`, no trailing /), but has 'etc/app.yaml'."],
+        [
+            "The `files` field in target svc:enclave must map absolute file paths in the enclave "
+            "(no `..`, no trailing /), but has 'etc/app.yaml'."
+        ],
         id="files-relative-path",
     ),
     pytest.param(
@@ -291,8 +336,10 @@ IMAGE_ERRORS = [
     # jdk_dir / jar_dir.
     pytest.param(
         {"jdk_dir": "relative"},
-        ["The `jdk_dir` field in target svc:enclave must be an absolute directory in the enclave "
-         "(not `/`, no `..`), but was 'relative'."],
+        [
+            "The `jdk_dir` field in target svc:enclave must be an absolute directory in the enclave "
+            "(not `/`, no `..`), but was 'relative'."
+        ],
         id="jdk-dir-relative",
     ),
     pytest.param(
@@ -307,8 +354,10 @@ IMAGE_ERRORS = [
     ),
     pytest.param(
         {"jar_dir": "/usr/../etc"},
-        ["The `jar_dir` field in target svc:enclave must be an absolute directory in the enclave "
-         "(not `/`, no `..`), but was '/usr/../etc'."],
+        [
+            "The `jar_dir` field in target svc:enclave must be an absolute directory in the enclave "
+            "(not `/`, no `..`), but was '/usr/../etc'."
+        ],
         id="jar-dir-dotdot",
     ),
     pytest.param(
@@ -381,9 +430,7 @@ def test_integer_boundaries_accepted(rule_runner: RuleRunner, field_type: type, 
 
 
 def test_env_and_untrusted_env_accepted(rule_runner: RuleRunner) -> None:
-    tgt = image_target(
-        rule_runner, env=["_X=1", "JAVA_OPTS=-Da=b=c", "EMPTY="], untrusted_env=["PORT", "_HOST2"]
-    )
+    tgt = image_target(rule_runner, env=["_X=1", "JAVA_OPTS=-Da=b=c", "EMPTY="], untrusted_env=["PORT", "_HOST2"])
     # A value may hold `=` and may be empty; only the name is checked.
     assert tgt[OcclumJavaImageEnvField].value == ("_X=1", "JAVA_OPTS=-Da=b=c", "EMPTY=")
     assert tgt[OcclumJavaImageUntrustedEnvField].value == ("PORT", "_HOST2")
@@ -423,38 +470,47 @@ def test_files_and_dirs_accepted(rule_runner: RuleRunner) -> None:
 JDK_ERRORS = [
     pytest.param(
         {"edition": "enterprise"},
-        ["Values for the 'edition' field in target svc:enclave must be one of ['extended', 'standard'], "
-         "but 'enterprise' was provided."],
+        [
+            "Values for the 'edition' field in target svc:enclave must be one of ['extended', 'standard'], "
+            "but 'enterprise' was provided."
+        ],
         id="edition-unknown",
     ),
     pytest.param(
         {"libc": "uclibc"},
-        ["Values for the 'libc' field in target svc:enclave must be one of ['glibc', 'musl'], "
-         "but 'uclibc' was provided."],
+        [
+            "Values for the 'libc' field in target svc:enclave must be one of ['glibc', 'musl'], "
+            "but 'uclibc' was provided."
+        ],
         id="libc-unknown",
     ),
     pytest.param(
         {"url": "ftp://x", "sha256": SHA},
-        ["The `url` field in target svc:enclave must be an https://, http:// or file:// URL, but was 'ftp://x'. "
-         "For a local file use file:///absolute/path."],
+        [
+            "The `url` field in target svc:enclave must be an https://, http:// or file:// URL, but was 'ftp://x'. "
+            "For a local file use file:///absolute/path."
+        ],
         id="url-ftp",
     ),
     pytest.param(
         {"url": "/srv/jdk.tar.gz", "sha256": SHA},
-        ["The `url` field in target svc:enclave must be an https://, http:// or file:// URL, "
-         "but was '/srv/jdk.tar.gz'."],
+        [
+            "The `url` field in target svc:enclave must be an https://, http:// or file:// URL, "
+            "but was '/srv/jdk.tar.gz'."
+        ],
         id="url-bare-path",
     ),
     pytest.param(
         {"url": "https://x/jdk.tar.gz", "sha256": "abc"},
-        ["The `sha256` field in target svc:enclave must be 64 lowercase hex digits, but was 'abc'. "
-         "Compute it with `sha256sum <archive>`."],
+        [
+            "The `sha256` field in target svc:enclave must be 64 lowercase hex digits, but was 'abc'. "
+            "Compute it with `sha256sum <archive>`."
+        ],
         id="sha256-short",
     ),
     pytest.param(
         {"url": "https://x/jdk.tar.gz", "sha256": SHA.upper()},
-        ["The `sha256` field in target svc:enclave must be 64 lowercase hex digits, "
-         f"but was '{SHA.upper()}'."],
+        [f"The `sha256` field in target svc:enclave must be 64 lowercase hex digits, but was '{SHA.upper()}'."],
         id="sha256-uppercase",
     ),
     pytest.param(
@@ -464,20 +520,26 @@ JDK_ERRORS = [
     ),
     pytest.param(
         {"size": 1234},
-        ["The `size` field in target svc:enclave only applies to a `url` pin; known versions carry their own "
-         "size. Remove `size` or add `url` and `sha256`."],
+        [
+            "The `size` field in target svc:enclave only applies to a `url` pin; known versions carry their own "
+            "size. Remove `size` or add `url` and `sha256`."
+        ],
         id="size-without-url",
     ),
     pytest.param(
         {"url": "https://x/jdk.tar.gz"},
-        ["The `dragonwell_jdk` target svc:enclave sets `url` without `sha256`. "
-         "A direct pin needs both: url=... and sha256=..."],
+        [
+            "The `dragonwell_jdk` target svc:enclave sets `url` without `sha256`. "
+            "A direct pin needs both: url=... and sha256=..."
+        ],
         id="url-without-sha256",
     ),
     pytest.param(
         {"sha256": SHA},
-        ["The `dragonwell_jdk` target svc:enclave sets `sha256` without `url`. "
-         "A direct pin needs both: url=... and sha256=..."],
+        [
+            "The `dragonwell_jdk` target svc:enclave sets `sha256` without `url`. "
+            "A direct pin needs both: url=... and sha256=..."
+        ],
         id="sha256-without-url",
     ),
 ]

@@ -5,12 +5,14 @@
 Exit status: 0 all files valid, 1 some file has problems, 2 usage error
 (unknown release, unreadable file, not JSON).
 """
+
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from typing import Any, List, Optional, Sequence, Tuple
+from collections.abc import Sequence
+from typing import Any, Optional
 
 from occlum.config.releases import SUPPORTED_RELEASES, UnknownReleaseError, normalize_release
 from occlum.config.validation import validate_config
@@ -22,7 +24,7 @@ class _Usage(Exception):
     pass
 
 
-def _reject_duplicates(pairs: List[Tuple[str, Any]]) -> dict:
+def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict:
     # serde rejects duplicate fields; Python's json would silently keep the last one.
     seen: dict = {}
     for key, value in pairs:

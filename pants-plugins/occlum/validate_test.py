@@ -6,7 +6,6 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import List
 
 import pytest
 
@@ -19,16 +18,22 @@ LINE = re.compile(r"^(?P<file>.+?): (?P<path>\$\S*): (?P<value>.+?): (?P<rule>.+
 
 def _run(*args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(PLUGINS)}
-    return subprocess.run([sys.executable, "-m", "occlum.validate", *args], capture_output=True, text=True,
-                          env=env, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "occlum.validate", *args], capture_output=True, text=True, env=env, timeout=60
+    )
 
 
 @pytest.fixture
 def good(tmp_path: Path) -> Path:
     inputs = OcclumConfigInputs(
-        user_space_size=1680 * MB, kernel_space_heap_size=64 * MB, kernel_space_stack_size=1 * MB,
-        max_num_of_threads=64, default_heap_size=256 * MB, default_stack_size=4 * MB,
-        default_mmap_size=1400 * MB, entry_points=("/bin",),
+        user_space_size=1680 * MB,
+        kernel_space_heap_size=64 * MB,
+        kernel_space_stack_size=1 * MB,
+        max_num_of_threads=64,
+        default_heap_size=256 * MB,
+        default_stack_size=4 * MB,
+        default_mmap_size=1400 * MB,
+        entry_points=("/bin",),
     )
     path = tmp_path / "good.json"
     path.write_text(json.dumps(render_occlum_json("0.31.0", inputs)))
@@ -58,7 +63,7 @@ def test_valid_file_exits_0(good: Path) -> None:
 def test_invalid_file_exits_1_with_one_line_per_problem(good: Path, bad: Path) -> None:
     proc = _run("--release", "v0.31.0", str(good), str(bad))
     assert proc.returncode == 1
-    lines: List[str] = proc.stdout.splitlines()
+    lines: list[str] = proc.stdout.splitlines()
     assert lines[0] == f"{good}: ok"
     problems = [LINE.match(line) for line in lines[1:]]
     assert all(problems) and len(problems) == 2
@@ -108,6 +113,11 @@ def test_usage() -> None:
 
 def test_does_not_import_pants() -> None:
     code = "import sys, occlum.validate; print(sorted(m for m in sys.modules if m.split('.')[0] == 'pants'))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env={**os.environ, "PYTHONPATH": str(PLUGINS)}, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(PLUGINS)},
+        timeout=60,
+    )
     assert out.returncode == 0 and out.stdout.strip() == "[]"

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from fake_jdk import make_fake_jdk_archive, make_jar
+
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "tests" / "fixtures"))
-from fake_jdk import make_fake_jdk_archive, make_jar  # noqa: E402
 
 PANTS_VENV = Path(sys.executable).parent.parent
 
@@ -26,7 +26,9 @@ PANTS_VENV = Path(sys.executable).parent.parent
 @pytest.fixture(scope="module")
 def dist(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("dist") / "plugin"
-    proc = subprocess.run([str(REPO / "build-support/build-dist"), str(out)], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [str(REPO / "build-support/build-dist"), str(out)], capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return out
 
@@ -75,7 +77,9 @@ def _install_venv(dist: Path, dest: Path) -> Path:
                 subprocess.run(["sed", "-i", f"1s#{PANTS_VENV}#{venv}#", str(script)], check=True)
     proc = subprocess.run(
         [str(venv / "bin/python"), "-m", "pip", "install", "--quiet", "--no-index", str(_wheel(dist))],
-        capture_output=True, text=True, env={**os.environ, "PIP_CONFIG_FILE": os.devnull},
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PIP_CONFIG_FILE": os.devnull},
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return venv
@@ -105,19 +109,38 @@ def test_fresh_monorepo_packages_with_the_installed_wheel(dist: Path, tmp_path: 
     root = tmp_path / "monorepo"
     _fresh_repo(root, tmp_path)
     # The backend comes from the installed wheel, not from this checkout.
-    where = subprocess.run([str(venv / "bin/python"), "-c", "import occlum, occlum.config.releases as r; "
-                            "print(occlum.__file__); print(r.schemas_dir())"],
-                           capture_output=True, text=True, cwd=root, env={"PATH": "/usr/bin:/bin"})
+    where = subprocess.run(
+        [
+            str(venv / "bin/python"),
+            "-c",
+            "import occlum, occlum.config.releases as r; print(occlum.__file__); print(r.schemas_dir())",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=root,
+        env={"PATH": "/usr/bin:/bin"},
+    )
     assert where.returncode == 0, where.stderr
     occlum_file, schemas = where.stdout.split()
     assert occlum_file.startswith(str(venv)) and schemas == str(Path(occlum_file).parent / "schemas")
     assert not any(p.suffix == ".py" for p in root.rglob("*"))
 
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path / "home"),
-           "LC_ALL": "C.UTF-8", "NO_SCIE_WARNING": "1"}
-    args = [str(venv / "bin/pants"), "--no-pantsd", "--no-pantsrc",
-            f"--local-store-dir={tmp_path / 'store'}", f"--named-caches-dir={tmp_path / 'named'}",
-            "package", "--occlum-stage-only=yes", "svc:enclave"]
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(tmp_path / "home"),
+        "LC_ALL": "C.UTF-8",
+        "NO_SCIE_WARNING": "1",
+    }
+    args = [
+        str(venv / "bin/pants"),
+        "--no-pantsd",
+        "--no-pantsrc",
+        f"--local-store-dir={tmp_path / 'store'}",
+        f"--named-caches-dir={tmp_path / 'named'}",
+        "package",
+        "--occlum-stage-only=yes",
+        "svc:enclave",
+    ]
     start = time.monotonic()
     proc = subprocess.run(args, cwd=root, env=env, capture_output=True, text=True, timeout=600)
     took = time.monotonic() - start
@@ -126,8 +149,12 @@ def test_fresh_monorepo_packages_with_the_installed_wheel(dist: Path, tmp_path: 
     out = root / "dist" / "svc" / "enclave"
     config = out / "Occlum.json"
     assert config.is_file(), sorted(str(p.relative_to(root)) for p in (root / "dist").rglob("*"))
-    check = subprocess.run([str(venv / "bin/occlum-validate"), "--release", "0.31.0", str(config)],
-                           capture_output=True, text=True, cwd=tmp_path)
+    check = subprocess.run(
+        [str(venv / "bin/occlum-validate"), "--release", "0.31.0", str(config)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert check.returncode == 0, check.stdout + check.stderr
     doc = json.loads(config.read_text())
     jar = out / "image/usr/lib/spring/app.jar"
@@ -140,5 +167,7 @@ def test_fresh_monorepo_packages_with_the_installed_wheel(dist: Path, tmp_path: 
     for line in (proc.stderr + proc.stdout).splitlines():
         if "Wrote" in line or "stag" in line.lower():
             print("  " + line.strip()[:200])
-    print(f"{config.relative_to(root)}: {check.stdout.strip().split(': ', 1)[-1]} "
-          f"(occlum-validate --release 0.31.0); entry_points={doc['entry_points']}")
+    print(
+        f"{config.relative_to(root)}: {check.stdout.strip().split(': ', 1)[-1]} "
+        f"(occlum-validate --release 0.31.0); entry_points={doc['entry_points']}"
+    )

@@ -15,21 +15,17 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "tests" / "fixtures"))
-sys.path.insert(0, str(REPO / "tests"))
-sys.path.insert(0, str(REPO / "tests" / "integration"))
+from host_jdk import host_java_home, make_host_jdk_archive
+from integration.pants_repo import PANTS, copy_repo, pants_args, pants_env, pin_example_jdk, run_pants
+from occlum_double.make_install import make_fake_occlum_install
 
-from host_jdk import host_java_home, make_host_jdk_archive  # noqa: E402
-from occlum_double.make_install import make_fake_occlum_install  # noqa: E402
-from pants_repo import PANTS, copy_repo, pants_args, pants_env, run_pants, pin_example_jdk  # noqa: E402
+REPO = Path(__file__).resolve().parents[2]
 
 STEPS = r"Starting: (Download|Extract and validate|Running the `shell_command`|occlum new|occlum build|occlum package)"
 
@@ -64,7 +60,12 @@ def test_package_run_and_serve_then_java_edit_reruns_only_what_depends_on_the_ja
     first = _pants(root, args, env, "package", "examples/hello-service:enclave")
     assert first.returncode == 0, first.stderr
     assert set(re.findall(STEPS, first.stderr)) == {
-        "Download", "Extract and validate", "Running the `shell_command`", "occlum new", "occlum build", "occlum package",
+        "Download",
+        "Extract and validate",
+        "Running the `shell_command`",
+        "occlum new",
+        "occlum build",
+        "occlum package",
     }
     dist = root / "dist" / "examples.hello-service"
     meas = json.loads((dist / "enclave.measurements.json").read_text())
@@ -77,8 +78,13 @@ def test_package_run_and_serve_then_java_edit_reruns_only_what_depends_on_the_ja
     build = root / "examples/hello-service/BUILD"
     build.write_text(build.read_text().replace('main_args=["8080"]', f'main_args=["{port}"]'))
     proc = subprocess.Popen(
-        [str(PANTS), *args, "run", "examples/hello-service:enclave"], cwd=root, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        [str(PANTS), *args, "run", "examples/hello-service:enclave"],
+        cwd=root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
     )
     try:
         body, deadline = None, time.monotonic() + 180

@@ -12,21 +12,16 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
 import pytest
 
+import fake_jdk
+from integration.pants_repo import copy_repo, pants_args, pants_env, run_pants
+from occlum.config.validation import validate_config
+
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "tests" / "fixtures"))
-sys.path.insert(0, str(REPO / "pants-plugins"))
-sys.path.insert(0, str(REPO / "tests" / "integration"))
-
-import fake_jdk  # noqa: E402
-
-from occlum.config.validation import validate_config  # noqa: E402
-from pants_repo import copy_repo, pants_args, pants_env, run_pants  # noqa: E402
 
 JDK_FILE = "Alibaba_Dragonwell_Standard_11.0.16.12.8_x64_alpine-linux.tar.gz"
 
@@ -63,7 +58,9 @@ def test_example_packages_and_java_edit_reuses_the_jdk(tmp_path: Path) -> None:
     src.write_text(src.read_text().replace("Hello from an Occlum enclave!", "Hello again!"))
     second = _pants(root, tmp_path, pin, "package", "examples/hello-service:enclave")
     assert second.returncode == 0, second.stderr
-    ran_second = set(re.findall(r"Starting: (Download|Extract and validate|Running the `shell_command`)", second.stderr))
+    ran_second = set(
+        re.findall(r"Starting: (Download|Extract and validate|Running the `shell_command`)", second.stderr)
+    )
     assert ran_second == {"Running the `shell_command`"}, second.stderr
     jar = (out / "image/usr/lib/spring/hello-service.jar").read_bytes()
     with zipfile.ZipFile(io.BytesIO(jar)) as zf:
@@ -74,7 +71,13 @@ def test_bad_field_is_reported_without_traceback_and_nothing_in_dist(tmp_path: P
     root = copy_repo(tmp_path)
     build = root / "examples/hello-service/BUILD"
     build.write_text(build.read_text().replace('main_args=["8080"],', 'main_args=["8080"], user_space_size="256mb",'))
-    result = _pants(root, tmp_path, "11.0.16.12.8|standard|musl|linux_x86_64|" + "0" * 64 + "||file:///none", "package", "examples/hello-service:enclave")
+    result = _pants(
+        root,
+        tmp_path,
+        "11.0.16.12.8|standard|musl|linux_x86_64|" + "0" * 64 + "||file:///none",
+        "package",
+        "examples/hello-service:enclave",
+    )
     assert result.returncode != 0
     assert "The `user_space_size` field in target examples/hello-service:enclave" in result.stderr
     assert "'256mb'" in result.stderr

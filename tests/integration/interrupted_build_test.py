@@ -17,20 +17,17 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-for sub in ("tests/fixtures", "tests", "tests/integration"):
-    sys.path.insert(0, str(REPO / sub))
+from host_jdk import host_java_home, make_host_jdk_archive
+from integration.pants_repo import PANTS, copy_repo, pants_args, pants_env, pin_example_jdk
+from occlum_double.make_install import make_fake_occlum_install
 
-from host_jdk import host_java_home, make_host_jdk_archive  # noqa: E402
-from occlum_double.make_install import make_fake_occlum_install  # noqa: E402
-from pants_repo import PANTS, copy_repo, pants_args, pants_env, pin_example_jdk  # noqa: E402
+REPO = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.skipif(
     shutil.which("javac") is None or host_java_home() is None, reason="needs a host JDK (javac, java)"
@@ -48,8 +45,10 @@ def _setup(work: Path, archive: Path, sha: str, install: Path) -> tuple[Path, li
     pin_example_jdk(root, archive, sha, libc="glibc")
     (work / "sandboxes").mkdir()
     args = pants_args(
-        root, work,
-        f"--occlum-executable-search-paths=['{install / 'build' / 'bin'}']", "--occlum-stage-only=no",
+        root,
+        work,
+        f"--occlum-executable-search-paths=['{install / 'build' / 'bin'}']",
+        "--occlum-stage-only=no",
         # Sandboxes under `work`, so processes a killed Pants leaves behind can be found and stopped.
         f"--local-execution-root-dir={work / 'sandboxes'}",
     )
@@ -58,8 +57,13 @@ def _setup(work: Path, archive: Path, sha: str, install: Path) -> tuple[Path, li
 
 def _start(root: Path, args: list[str], env: dict) -> subprocess.Popen:
     return subprocess.Popen(
-        [str(PANTS), *args, "package", TARGET], cwd=root, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        [str(PANTS), *args, "package", TARGET],
+        cwd=root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
     )
 
 
@@ -132,17 +136,23 @@ def test_killed_builds_leave_no_partial_dist_and_do_not_poison_the_cache(tmp_pat
             t = time.monotonic()
             log, strays = _kill_at(root, args, env, step, tmp_path / "killed")
             dist_files = [p for p in (root / "dist").rglob("*") if not p.is_dir()] if (root / "dist").exists() else []
-            print(f"killed at `Starting: {step}` after {time.monotonic() - t:.1f}s; stray processes killed: "
-                  f"{len(strays)}; files in dist/: {len(dist_files)}")
+            print(
+                f"killed at `Starting: {step}` after {time.monotonic() - t:.1f}s; stray processes killed: "
+                f"{len(strays)}; files in dist/: {len(dist_files)}"
+            )
             assert dist_files == [], f"a killed build left files in dist/: {dist_files}"
 
         t = time.monotonic()
-        final = subprocess.run([str(PANTS), *args, "package", TARGET], cwd=root, env=env,
-                               capture_output=True, text=True, timeout=400)
+        final = subprocess.run(
+            [str(PANTS), *args, "package", TARGET], cwd=root, env=env, capture_output=True, text=True, timeout=400
+        )
         print(f"final build after the kills: {time.monotonic() - t:.1f}s, exit {final.returncode}")
         assert final.returncode == 0, final.stderr[-5000:]
-        reran = set(re.findall(r"Starting: (Download|Extract and validate|occlum new|occlum build|occlum package)",
-                               final.stderr))
+        reran = set(
+            re.findall(
+                r"Starting: (Download|Extract and validate|occlum new|occlum build|occlum package)", final.stderr
+            )
+        )
         print("final build re-ran:", sorted(reran))
         # The steps that completed before a kill came from the store (and were not poisoned); the
         # killed `occlum build` ran again.

@@ -28,9 +28,12 @@ def copy_repo(dest: Path) -> Path:
 def pants_args(root: Path, tmp: Path, *extra: str) -> list[str]:
     """No pantsd and private stores, so every test starts cold and leaves nothing behind."""
     return [
-        "--no-pantsd", "--no-pantsrc",
-        f"--local-store-dir={tmp / 'store'}", f"--named-caches-dir={tmp / 'named'}",
-        f"--pants-workdir={root / '.pants.d'}", f"--pythonpath=['{root / 'pants-plugins'}']",
+        "--no-pantsd",
+        "--no-pantsrc",
+        f"--local-store-dir={tmp / 'store'}",
+        f"--named-caches-dir={tmp / 'named'}",
+        f"--pants-workdir={root / '.pants.d'}",
+        f"--pythonpath=['{root / 'pants-plugins'}']",
         *extra,
     ]
 

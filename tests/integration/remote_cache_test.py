@@ -12,22 +12,26 @@ import json
 import os
 import re
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-for sub in ("tests/fixtures", "tests", "tests/integration", "tests/remote_cache"):
-    sys.path.insert(0, str(REPO / sub))
+import fake_jdk
+from integration.pants_repo import copy_repo, pants_args, pants_env, pin_example_jdk, run_pants
+from occlum_double.make_install import make_fake_occlum_install
+from remote_cache.buildgrid import running_buildgrid
 
-import fake_jdk  # noqa: E402
-from buildgrid import running_buildgrid  # noqa: E402
-from occlum_double.make_install import make_fake_occlum_install  # noqa: E402
-from pants_repo import copy_repo, pants_args, pants_env, pin_example_jdk, run_pants  # noqa: E402
+REPO = Path(__file__).resolve().parents[2]
 
 # Processes whose outcome (ran here, or came from the cache) the test reads from the log.
-STEPS = ("Download", "Extract and validate", "occlum new", "occlum build", "occlum package", "Running the `shell_command`")
+STEPS = (
+    "Download",
+    "Extract and validate",
+    "occlum new",
+    "occlum build",
+    "occlum package",
+    "Running the `shell_command`",
+)
 
 pytestmark = pytest.mark.skipif(shutil.which("javac") is None, reason="the example's jar needs a host javac")
 
@@ -56,11 +60,15 @@ def test_fresh_runner_with_warm_remote_cache_runs_no_step(tmp_path: Path) -> Non
 
         def package(store: str) -> str:
             args = pants_args(
-                root, tmp_path,
-                "--pants-config-files=+['pants.ci.toml']", f"--remote-store-address={address}",
+                root,
+                tmp_path,
+                "--pants-config-files=+['pants.ci.toml']",
+                f"--remote-store-address={address}",
                 f"--occlum-executable-search-paths=['{install / 'build' / 'bin'}']",
             )
-            args = [a if not a.startswith("--local-store-dir=") else f"--local-store-dir={tmp_path / store}" for a in args]
+            args = [
+                a if not a.startswith("--local-store-dir=") else f"--local-store-dir={tmp_path / store}" for a in args
+            ]
             result = run_pants(root, args, env, "package", "examples/hello-service:enclave")
             assert result.returncode == 0, result.stderr[-4000:]
             return result.stderr
@@ -76,7 +84,10 @@ def test_fresh_runner_with_warm_remote_cache_runs_no_step(tmp_path: Path) -> Non
         shutil.rmtree(root / "dist")
         second = package("store-b")
         c2 = counters(second)
-        print("\nrun B counters:", {k: v for k, v in c2.items() if k.startswith(("remote_cache", "local_execution", "local_cache"))})
+        print(
+            "\nrun B counters:",
+            {k: v for k, v in c2.items() if k.startswith(("remote_cache", "local_execution", "local_cache"))},
+        )
         assert ran_locally(second) == set(), second[-3000:]
         assert c2["remote_cache_requests_cached"] >= len(STEPS), c2
         assert c2.get("remote_cache_speculation_local_completed_first", 0) == 0, c2

@@ -18,19 +18,16 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-for sub in ("tests/fixtures", "tests", "tests/integration", "tests/remote_cache"):
-    sys.path.insert(0, str(REPO / sub))
+import fake_jdk
+from integration.pants_repo import copy_repo, pants_args, pants_env, pin_example_jdk, run_pants
+from occlum_double.make_install import make_fake_occlum_install
+from remote_cache.buildgrid import running_buildgrid
 
-import fake_jdk  # noqa: E402
-from buildgrid import running_buildgrid  # noqa: E402
-from occlum_double.make_install import make_fake_occlum_install  # noqa: E402
-from pants_repo import copy_repo, pants_args, pants_env, run_pants, pin_example_jdk  # noqa: E402
+REPO = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.skipif(
     shutil.which("javac") is None or shutil.which("openssl") is None, reason="needs javac and openssl"
@@ -43,13 +40,14 @@ DIST = "dist/examples.hello-service"
 # The key and its secrets
 # ---------------------------------------------------------------------------------------------
 
+
 def _der_read(buf: bytes, i: int) -> tuple[int, int, int]:
     """(tag, start of content, end of content) of the DER element at i."""
     tag, length = buf[i], buf[i + 1]
     i += 2
     if length & 0x80:
         n = length & 0x7F
-        length = int.from_bytes(buf[i:i + n], "big")
+        length = int.from_bytes(buf[i : i + n], "big")
         i += n
     return tag, i, i + length
 
@@ -80,16 +78,21 @@ def rsa_private_key_fields(der: bytes) -> dict:
 def secret_needles(pem_path: Path) -> dict:
     pem = pem_path.read_text()
     assert pem.startswith("-----BEGIN RSA PRIVATE KEY-----"), pem[:40]
-    der = subprocess.run(["openssl", "rsa", "-in", str(pem_path), "-outform", "DER", "-traditional"],
-                         check=True, capture_output=True).stdout
-    der8 = subprocess.run(["openssl", "pkcs8", "-topk8", "-nocrypt", "-in", str(pem_path), "-outform", "DER"],
-                          check=True, capture_output=True).stdout
+    der = subprocess.run(
+        ["openssl", "rsa", "-in", str(pem_path), "-outform", "DER", "-traditional"], check=True, capture_output=True
+    ).stdout
+    der8 = subprocess.run(
+        ["openssl", "pkcs8", "-topk8", "-nocrypt", "-in", str(pem_path), "-outform", "DER"],
+        check=True,
+        capture_output=True,
+    ).stdout
     f = rsa_private_key_fields(der)
     assert rsa_private_key_fields(der8) == f
     assert int.from_bytes(f["e"], "big") == 3 and len(f["n"].lstrip(b"\0")) == 384
     # Cross-check the parser against openssl's own text dump of the private exponent.
-    text = subprocess.run(["openssl", "rsa", "-in", str(pem_path), "-noout", "-text"],
-                          check=True, capture_output=True, text=True).stdout
+    text = subprocess.run(
+        ["openssl", "rsa", "-in", str(pem_path), "-noout", "-text"], check=True, capture_output=True, text=True
+    ).stdout
     block = text.split("privateExponent:")[1].split("prime1:")[0]
     assert int("".join(block.split()).replace(":", ""), 16) == int.from_bytes(f["d"], "big")
 
@@ -114,6 +117,7 @@ def secret_needles(pem_path: Path) -> dict:
 # ---------------------------------------------------------------------------------------------
 # The search: raw bytes of every regular file under a directory
 # ---------------------------------------------------------------------------------------------
+
 
 def search(root: Path, needles: dict) -> tuple[dict, int, int]:
     """({needle name: [files holding it]}, files searched, bytes searched)."""
@@ -142,8 +146,9 @@ def test_signing_key_never_reaches_store_cache_dist_or_workdir(tmp_path: Path) -
     keys = tmp_path / "keys"
     keys.mkdir()
     key = keys / "enclave.pem"
-    subprocess.run(["openssl", "genrsa", "-3", "-traditional", "-out", str(key), "3072"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["openssl", "genrsa", "-3", "-traditional", "-out", str(key), "3072"], check=True, capture_output=True
+    )
     needles = secret_needles(key)
 
     root = copy_repo(tmp_path)
@@ -162,10 +167,13 @@ def test_signing_key_never_reaches_store_cache_dist_or_workdir(tmp_path: Path) -
     env = pants_env(tmp_path)
     with running_buildgrid(tmp_path / "bgd") as (address, cas):
         args = pants_args(
-            root, tmp_path,
-            "--pants-config-files=+['pants.ci.toml']", f"--remote-store-address={address}",
+            root,
+            tmp_path,
+            "--pants-config-files=+['pants.ci.toml']",
+            f"--remote-store-address={address}",
             f"--occlum-executable-search-paths=['{install / 'build' / 'bin'}']",
-            f"--occlum-sign-key={key}", "--occlum-stage-only=no",
+            f"--occlum-sign-key={key}",
+            "--occlum-stage-only=no",
         )
         result = run_pants(root, args, env, "package", "examples/hello-service:enclave")
         assert result.returncode == 0, result.stderr[-5000:]
@@ -175,12 +183,14 @@ def test_signing_key_never_reaches_store_cache_dist_or_workdir(tmp_path: Path) -
         meas = json.loads((root / DIST / "enclave.measurements.json").read_text())
         # The build really signed with this key: MRSIGNER = sha256(modulus, little-endian).
         n = rsa_private_key_fields(
-            subprocess.run(["openssl", "rsa", "-in", str(key), "-outform", "DER"], check=True,
-                           capture_output=True).stdout)["n"].lstrip(b"\0")
+            subprocess.run(
+                ["openssl", "rsa", "-in", str(key), "-outform", "DER"], check=True, capture_output=True
+            ).stdout
+        )["n"].lstrip(b"\0")
         assert meas["mrsigner"] == hashlib.sha256(n[::-1]).hexdigest(), meas
 
         # Positive controls: content known to be in each place, found by the very same search.
-        archive_slice = archive_bytes[len(archive_bytes) // 2:len(archive_bytes) // 2 + 64]
+        archive_slice = archive_bytes[len(archive_bytes) // 2 : len(archive_bytes) // 2 + 64]
         controls = {
             "JDK archive slice": archive_slice,  # the verified download: local store and remote CAS
             "mrenclave": meas["mrenclave"].encode(),  # the measurements file in dist/

@@ -1,12 +1,13 @@
 """Writes a fake /opt/occlum-shaped install that uses the Occlum TEST DOUBLE
 (tests only; see README.md).  Stdlib only."""
+
 import shutil
 import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parents[1]  # <repo>/tests/occlum_double -> <repo>
-TEMPLATES = REPO_ROOT.parent / "shared" / "vectors" / "occlum" / "templates"
+TEMPLATES = REPO_ROOT / "tests" / "data" / "occlum" / "templates"  # see tests/data/occlum/README.md
 
 STUB = """#!/bin/sh
 # Occlum TEST DOUBLE stub of {name} ({release}); tests only, does nothing real.
@@ -46,12 +47,17 @@ def make_fake_occlum_install(dest: Path, release: str = "0.31.0", python: str = 
     major, minor, patch = release.split(".")
     bin_dir = dest / "build" / "bin"
     lib_dir = dest / "build" / "lib"
-    for d in (bin_dir, lib_dir, dest / "include", dest / "etc" / "template",
-              dest / "toolchains" / "gcc" / "x86_64-linux-musl" / "lib", dest / "sgxsdk-tools" / "bin" / "x64"):
+    for d in (
+        bin_dir,
+        lib_dir,
+        dest / "include",
+        dest / "etc" / "template",
+        dest / "toolchains" / "gcc" / "x86_64-linux-musl" / "lib",
+        dest / "sgxsdk-tools" / "bin" / "x64",
+    ):
         d.mkdir(parents=True, exist_ok=True)
     _script(HERE / "occlum", bin_dir / "occlum", python)
-    for name in ("occlum-run", "occlum_exec_client", "occlum_exec_server", "init", "gen_internal_conf",
-                 "sefs-cli_sim"):
+    for name in ("occlum-run", "occlum_exec_client", "occlum_exec_server", "init", "gen_internal_conf", "sefs-cli_sim"):
         p = bin_dir / name
         p.write_text(STUB.format(name=name, release=release))
         p.chmod(0o755)
@@ -61,13 +67,13 @@ def make_fake_occlum_install(dest: Path, release: str = "0.31.0", python: str = 
         "#ifndef _OCCLUM_VERSION_H_\n#define _OCCLUM_VERSION_H_\n\n"
         "// Version = %s (occlum test double)\n"
         "#define OCCLUM_MAJOR_VERSION %s\n#define OCCLUM_MINOR_VERSION %s\n#define OCCLUM_PATCH_VERSION %s\n\n"
-        "#endif\n" % (release, major, minor, patch))
+        "#endif\n" % (release, major, minor, patch)
+    )
     shutil.copyfile(_template_for(release), dest / "etc" / "template" / "Occlum.json")
     shutil.copyfile(HERE / "template_Enclave.pem", dest / "etc" / "template" / "Enclave.pem")
     (dest / "etc" / "localtime").write_bytes(b"TZif2-occlum-test-double-UTC\n")
     musl = dest / "toolchains" / "gcc" / "x86_64-linux-musl" / "lib"
-    for name in ("libc.so", "ld-musl-x86_64.so.1", "libz.so.1", "libstdc++.so.6", "libgcc_s.so.1",
-                 "libgomp.so.1"):
+    for name in ("libc.so", "ld-musl-x86_64.so.1", "libz.so.1", "libstdc++.so.6", "libgcc_s.so.1", "libgomp.so.1"):
         _blob(musl / name, "musl toolchain stand-in %s" % name)
     _script(HERE / "sgx_sign", dest / "sgxsdk-tools" / "bin" / "x64" / "sgx_sign", python)
     return dest

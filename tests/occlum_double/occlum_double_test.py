@@ -1,20 +1,19 @@
 """Tests of the Occlum TEST DOUBLE itself (tests/occlum_double), against the
-contract and the shared vectors with the real checker's verdicts."""
+contract (docs/occlum-contract.md) and the vectors (tests/data/occlum) with the real checker's verdicts."""
+
 import hashlib
 import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from make_install import REPO_ROOT, make_fake_occlum_install  # noqa: E402
+from occlum_double.make_install import REPO_ROOT, make_fake_occlum_install
 
-CASES = REPO_ROOT.parent / "shared" / "vectors" / "occlum" / "cases"
-INDEX = json.loads((CASES / "index.json").read_text()) if (CASES / "index.json").exists() else []
+CASES = REPO_ROOT / "tests" / "data" / "occlum" / "cases"  # see tests/data/occlum/README.md
+INDEX = json.loads((CASES / "index.json").read_text())
 ENV = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "LANG": "C"}
 
 
@@ -27,8 +26,13 @@ def installs(tmp_path_factory):
 def occlum(install, cwd, *args, env=None):
     e = dict(ENV)
     e.update(env or {})
-    return subprocess.run([str(install / "build" / "bin" / "occlum")] + list(args), cwd=str(cwd), env=e,
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+    return subprocess.run(
+        [str(install / "build" / "bin" / "occlum")] + list(args),
+        cwd=str(cwd),
+        env=e,
+        capture_output=True,
+        text=True,
+    )
 
 
 def new_instance(install, parent, name="inst"):
@@ -70,12 +74,16 @@ def test_vectors(case, installs, tmp_path):
         assert "panicked at" in r.stderr
         assert "Built the Occlum" not in r.stdout
         if "enable_kss" not in case["file"]:
-            assert "It is not a valid Occlum configuration file.: Error(\"" in r.stderr
+            assert 'It is not a valid Occlum configuration file.: Error("' in r.stderr
     elif verdict == "empty":
         assert r.returncode != 0
-        assert ("is not correct." in r.stdout or "wrong configuration" in r.stdout
-                or "Mount configuration invalid" in r.stdout or "cache_size" in r.stdout
-                or "disk_size" in r.stdout), r.stdout
+        assert (
+            "is not correct." in r.stdout
+            or "wrong configuration" in r.stdout
+            or "Mount configuration invalid" in r.stdout
+            or "cache_size" in r.stdout
+            or "disk_size" in r.stdout
+        ), r.stdout
         sys_json = "Occlum.json" if case["occlum_version"] == "0.20.0" else ".Occlum_sys.json"
         assert (d / "build" / sys_json).read_bytes() == b""
         assert (d / "build" / "Enclave.xml").read_bytes() == b""
@@ -93,7 +101,7 @@ def test_panic_position(installs, tmp_path):
     r = occlum(inst, d, "build")
     n = len((d / "Occlum.json").read_text().splitlines())
     assert 'Error("missing field `feature`", line: %d, column: 1)' % n in r.stderr
-    (d / "Occlum.json").write_text('{\n  // comment\n}')
+    (d / "Occlum.json").write_text("{\n  // comment\n}")
     r = occlum(inst, d, "build")
     assert 'Error("key must be a string", line: 2, column: 3)' in r.stderr
 
@@ -185,9 +193,14 @@ def mr(inst, d, what):
 
 
 def gen_key(path, bits=3072, e=3):
-    subprocess.run(["openssl", "genrsa", "-3", "-out", str(path), str(bits)] if e == 3 else
-                   ["openssl", "genrsa", "-out", str(path), str(bits)], check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        ["openssl", "genrsa", "-3", "-out", str(path), str(bits)]
+        if e == 3
+        else ["openssl", "genrsa", "-out", str(path), str(bits)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def test_measurements(installs, built, tmp_path):
@@ -197,8 +210,16 @@ def test_measurements(installs, built, tmp_path):
     m1, s1 = mr(inst, d1, "mrenclave"), mr(inst, d1, "mrsigner")
     assert mr(inst, d2, "mrenclave") == m1
     # MRSIGNER is sha256 of the little-endian modulus of the template key
-    mod = subprocess.run(["openssl", "rsa", "-in", str(inst / "etc/template/Enclave.pem"), "-noout", "-modulus"],
-                         stdout=subprocess.PIPE, universal_newlines=True, check=True).stdout.strip().split("=")[1]
+    mod = (
+        subprocess.run(
+            ["openssl", "rsa", "-in", str(inst / "etc/template/Enclave.pem"), "-noout", "-modulus"],
+            stdout=subprocess.PIPE,
+            text=True,
+            check=True,
+        )
+        .stdout.strip()
+        .split("=")[1]
+    )
     assert s1 == hashlib.sha256(bytes.fromhex(mod)[::-1]).hexdigest()
     # image change -> MRENCLAVE changes
     (d2 / "image/bin/x").write_text("x")
@@ -223,22 +244,39 @@ def test_measurements(installs, built, tmp_path):
     tool.chmod(0o755)
     r = occlum(inst, d2, "build", "--sign-tool", str(tool))
     assert r.returncode == 0, r.stderr
-    assert log.read_text().split() == ["sign", "-key", str(inst / "etc/template/Enclave.pem"), "-config",
-                                       "build/Enclave.xml", "-enclave", "build/lib/libocclum-libos.so.0",
-                                       "-out", "build/lib/libocclum-libos.signed.so"]
+    assert log.read_text().split() == [
+        "sign",
+        "-key",
+        str(inst / "etc/template/Enclave.pem"),
+        "-config",
+        "build/Enclave.xml",
+        "-enclave",
+        "build/lib/libocclum-libos.so.0",
+        "-out",
+        "build/lib/libocclum-libos.signed.so",
+    ]
 
 
 def test_print_0200_and_dump(installs, built, tmp_path):
     inst, d = installs["0.20.0"], built["0.20.0"]
     r = occlum(inst, d, "print", "mrenclave")
     assert r.returncode == 1 and "Error: unknown sub-command print" in r.stderr and "Usage:" in r.stdout
-    r = subprocess.run([str(inst / "sgxsdk-tools/bin/x64/sgx_sign"), "dump", "-enclave",
-                        "build/lib/libocclum-libos.signed.so", "-dumpfile", str(tmp_path / "d")], cwd=str(d))
+    r = subprocess.run(
+        [
+            str(inst / "sgxsdk-tools/bin/x64/sgx_sign"),
+            "dump",
+            "-enclave",
+            "build/lib/libocclum-libos.signed.so",
+            "-dumpfile",
+            str(tmp_path / "d"),
+        ],
+        cwd=str(d),
+    )
     assert r.returncode == 0
     lines = (tmp_path / "d").read_text().splitlines()
     i = lines.index("metadata->enclave_css.body.enclave_hash.m:")
-    for l in lines[i + 1:i + 3] + lines[-2:]:
-        toks = l.split()
+    for line in lines[i + 1 : i + 3] + lines[-2:]:
+        toks = line.split()
         assert len(toks) == 16 and all(t.startswith("0x") and len(t) == 4 for t in toks)
     assert lines[-3] == "mrsigner->value:"
     r = occlum(installs["0.31.0"], tmp_path, "--version")
@@ -265,6 +303,7 @@ def test_package(installs, tmp_path):
     r = occlum(inst, d, "package", "--debug", "mypkg")
     assert r.returncode == 0 and "The package mypkg.tar.gz is generated successfully" in r.stdout
     import tarfile
+
     with tarfile.open(str(d / "mypkg.tar.gz")) as t:
         names = t.getnames()
     assert "mypkg/build/lib/libocclum-libos.signed.so" in names and "mypkg/.sgx_mode" in names
@@ -290,8 +329,10 @@ def test_run(installs, tmp_path):
     r = occlum(inst, d, "run", "/bin/hi")
     assert r.returncode == 1 and "not built yet" in r.stdout
     cfg = json.loads((d / "Occlum.json").read_text())
-    cfg["env"] = {"default": ["OCCLUM=yes", "LD_LIBRARY_PATH=/lib:/nope", "FOO=default"],
-                  "untrusted": ["FOO", "OCCLUM_RELEASE_ENCLAVE"]}
+    cfg["env"] = {
+        "default": ["OCCLUM=yes", "LD_LIBRARY_PATH=/lib:/nope", "FOO=default"],
+        "untrusted": ["FOO", "OCCLUM_RELEASE_ENCLAVE"],
+    }
     cfg["metadata"]["debuggable"] = False
     (d / "Occlum.json").write_text(json.dumps(cfg))
     (d / "image/bin/hi").write_text('#!/bin/sh\necho "ARGS=$0 $*"\nenv | sort\nexit ${CODE:-3}\n')
@@ -306,7 +347,7 @@ def test_run(installs, tmp_path):
     assert "FOO=host" in r.stdout and "BAR=" not in r.stdout and "OCCLUM=yes" in r.stdout
     assert "OCCLUM_RELEASE_ENCLAVE=1" in r.stdout
     assert "LD_LIBRARY_PATH=%s/image/lib:/nope" % d in r.stdout
-    env_lines = [l for l in r.stdout.splitlines() if l.startswith("PATH=")]
+    env_lines = [line for line in r.stdout.splitlines() if line.startswith("PATH=")]
     assert env_lines == []
     assert (d / ".__occlum_status").read_text() == "running"
     r = occlum(inst, d, "run", "/opt/hi")

@@ -12,8 +12,8 @@ import os
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 REPO = Path(__file__).resolve().parents[2]
 ENSURE = REPO / "build-support" / "buildgrid" / "ensure-buildgrid"
@@ -76,7 +76,9 @@ def running_buildgrid(workdir: Path) -> Iterator[tuple[str, Path]]:
     cfg = workdir / "buildgrid.yml"
     cfg.write_text(CONFIG.format(port=port, cas=cas))
     log = open(workdir / "bgd.log", "w")
-    proc = subprocess.Popen([bgd, "server", "start", str(cfg)], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [bgd, "server", "start", str(cfg)], stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
     try:
         deadline = time.monotonic() + 60
         while True:

@@ -3,10 +3,12 @@
 The rendered document is shaped like that release's `occlum init` template
 (same keys, same order) so diffs against a hand-made instance stay readable.
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
+from typing import Any, Optional, Union
 
 from occlum.config import releases as rel
 from occlum.config.sizes import SizeError, format_size, parse_size
@@ -14,7 +16,7 @@ from occlum.config.sizes import SizeError, format_size, parse_size
 MOUNT_TYPES = frozenset({"hostfs", "sefs", "ramfs"})
 # Options a user mount may carry, per type (contract 1.7). MAC is reserved for
 # the root image layer, which the renderer writes itself.
-_MOUNT_OPTIONS: Dict[str, frozenset] = {
+_MOUNT_OPTIONS: dict[str, frozenset] = {
     "sefs": frozenset({"temporary", "cache_size"}),
     "hostfs": frozenset(),
     "ramfs": frozenset(),
@@ -47,7 +49,7 @@ class Mount:
     source: Optional[str] = None
     # Sorted (key, value) pairs; a Mapping is accepted and normalised.
     # cache_size may be given as bytes or as an Occlum size string; stored as bytes.
-    options: Tuple[Tuple[str, OptionValue], ...] = ()
+    options: tuple[tuple[str, OptionValue], ...] = ()
 
     def __post_init__(self) -> None:
         _check_abspath("mount target", self.target)
@@ -91,13 +93,14 @@ class Mount:
     def option(self, key: str) -> Optional[OptionValue]:
         return dict(self.options).get(key)
 
-    def to_json(self) -> Dict[str, Any]:
-        doc: Dict[str, Any] = {"target": self.target, "type": self.type}
+    def to_json(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {"target": self.target, "type": self.type}
         if self.source is not None:
             doc["source"] = self.source
         if self.options:
             doc["options"] = {
-                k: format_size(v) if k == "cache_size" else v for k, v in self.options  # type: ignore[arg-type]
+                k: format_size(v) if k == "cache_size" else v
+                for k, v in self.options  # type: ignore[arg-type]
             }
         return doc
 
@@ -127,15 +130,15 @@ class OcclumConfigInputs:
     default_heap_size: int
     default_stack_size: int
     default_mmap_size: int
-    entry_points: Tuple[str, ...]
-    env_default: Tuple[str, ...] = ()
-    env_untrusted: Tuple[str, ...] = ()
+    entry_points: tuple[str, ...]
+    env_default: tuple[str, ...] = ()
+    env_untrusted: tuple[str, ...] = ()
     # Release enclaves by default: a debuggable enclave leaks its memory to the host.
     debuggable: bool = False
     product_id: int = 0
     version_number: int = 0
     user_space_max_size: Optional[int] = None
-    extra_mounts: Tuple[Mount, ...] = field(default=())
+    extra_mounts: tuple[Mount, ...] = field(default=())
 
     def __post_init__(self) -> None:
         for name in ("entry_points", "env_default", "env_untrusted", "extra_mounts"):
@@ -189,37 +192,48 @@ def _check_int(name: str, value: object, lo: int, hi: int) -> None:
         raise ValueError(f"{name} must be an integer in [{lo}, {hi}], got {value!r}")
 
 
-def default_mounts(release: str) -> List[Dict[str, Any]]:
+def default_mounts(release: str) -> list[dict[str, Any]]:
     """The mount list of the release's `occlum init` template (fresh objects)."""
     if not rel.honours_mounts(release):
         # 0.20.0 ignores this list; written as its template has it.
         return [
-            {"target": "/", "type": "unionfs", "options": {"layers": [
-                {"target": "/", "type": "sefs", "source": "./image", "options": {"integrity_only": True}},
-                {"target": "/", "type": "sefs"},
-            ]}},
+            {
+                "target": "/",
+                "type": "unionfs",
+                "options": {
+                    "layers": [
+                        {"target": "/", "type": "sefs", "source": "./image", "options": {"integrity_only": True}},
+                        {"target": "/", "type": "sefs"},
+                    ]
+                },
+            },
             {"target": "/host", "type": "hostfs", "source": "."},
             {"target": "/proc", "type": "procfs"},
             {"target": "/tmp", "type": "sefs", "options": {"temporary": True}},
             {"target": "/dev", "type": "devfs"},
         ]
-    mounts: List[Dict[str, Any]] = [
+    mounts: list[dict[str, Any]] = [
         # MAC "" is a placeholder gen_internal_conf replaces; the key must exist.
-        {"target": "/", "type": "unionfs", "options": {"layers": [
-            {"target": "/", "type": "sefs", "source": "./build/mount/__ROOT", "options": {"MAC": ""}},
-            {"target": "/", "type": "sefs", "source": "./run/mount/__ROOT"},
-        ]}},
+        {
+            "target": "/",
+            "type": "unionfs",
+            "options": {
+                "layers": [
+                    {"target": "/", "type": "sefs", "source": "./build/mount/__ROOT", "options": {"MAC": ""}},
+                    {"target": "/", "type": "sefs", "source": "./run/mount/__ROOT"},
+                ]
+            },
+        },
         {"target": "/host", "type": "hostfs", "source": "."},
     ]
     if rel.has_tmp_in_template(release):
-        mounts.append({"target": "/tmp", "type": "sefs", "source": "./run/mount/tmp",
-                       "options": {"temporary": True}})
+        mounts.append({"target": "/tmp", "type": "sefs", "source": "./run/mount/tmp", "options": {"temporary": True}})
     if not rel.auto_adds_proc_dev(release):
         mounts += [{"target": "/proc", "type": "procfs"}, {"target": "/dev", "type": "devfs"}]
     return mounts
 
 
-def render_occlum_json(release: str, inputs: OcclumConfigInputs) -> Dict[str, Any]:
+def render_occlum_json(release: str, inputs: OcclumConfigInputs) -> dict[str, Any]:
     """The Occlum.json dict for `release`; raises UnsupportedFeatureError for inputs it would ignore."""
     r = rel.parse_release(release)
     if inputs.extra_mounts and not rel.honours_mounts(r):
@@ -233,15 +247,18 @@ def render_occlum_json(release: str, inputs: OcclumConfigInputs) -> Dict[str, An
     heap = format_size(inputs.kernel_space_heap_size)
     stack = format_size(inputs.kernel_space_stack_size)
     if rel.honours_mounts(r):
-        limits: Dict[str, Any] = {"kernel_space_heap_size": heap, "kernel_space_stack_size": stack,
-                                  "user_space_size": user}
+        limits: dict[str, Any] = {
+            "kernel_space_heap_size": heap,
+            "kernel_space_stack_size": stack,
+            "user_space_size": user,
+        }
     else:  # 0.20.0 template order
         limits = {"user_space_size": user, "kernel_space_heap_size": heap, "kernel_space_stack_size": stack}
     if inputs.user_space_max_size is not None and rel.has_user_space_max_size(r):
         limits["user_space_max_size"] = format_size(inputs.user_space_max_size)
     limits["max_num_of_threads"] = inputs.max_num_of_threads
 
-    metadata: Dict[str, Any] = {
+    metadata: dict[str, Any] = {
         "product_id": inputs.product_id,
         "version_number": inputs.version_number,
         "debuggable": inputs.debuggable,
@@ -255,7 +272,7 @@ def render_occlum_json(release: str, inputs: OcclumConfigInputs) -> Dict[str, An
     if rel.has_metadata_amx(r):
         metadata["amx"] = 0
 
-    doc: Dict[str, Any] = {
+    doc: dict[str, Any] = {
         "resource_limits": limits,
         "process": {
             "default_stack_size": format_size(inputs.default_stack_size),
@@ -267,7 +284,7 @@ def render_occlum_json(release: str, inputs: OcclumConfigInputs) -> Dict[str, An
         "metadata": metadata,
     }
     if rel.has_feature_object(r):
-        feature: Dict[str, Any] = {"amx": 0, "pkru": 0}
+        feature: dict[str, Any] = {"amx": 0, "pkru": 0}
         if rel.has_io_uring(r):
             feature["io_uring"] = 0
         feature["enable_edmm"] = False

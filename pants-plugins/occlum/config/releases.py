@@ -3,15 +3,15 @@
 Feature predicates encode the contract's timeline (1.5) so the model and the
 validator agree on what each release understands.
 """
+
 from __future__ import annotations
 
 import json
 import re
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
-from typing import Dict, Tuple
 
-Release = Tuple[int, int, int]
+Release = tuple[int, int, int]
 
 # Every release with a template in shared/vectors/occlum/templates, plus the
 # other tags the contract was read at (v0.26.0, v0.29.1-v0.29.3).
@@ -50,9 +50,7 @@ class UnknownReleaseError(ValueError):
     """A release string that is malformed or not in SUPPORTED_RELEASES."""
 
     def __init__(self, release: object) -> None:
-        super().__init__(
-            f"unknown Occlum release {release!r}; supported releases: {', '.join(SUPPORTED_RELEASES)}"
-        )
+        super().__init__(f"unknown Occlum release {release!r}; supported releases: {', '.join(SUPPORTED_RELEASES)}")
         self.release = release
 
 
@@ -156,7 +154,7 @@ def has_copy_bom(r: str | Release) -> bool:
 
 # Keys a schema generation allows for part of its range only; the validator
 # rejects them before these releases (the real tool would silently ignore them).
-KEY_INTRODUCED: Dict[str, str] = {
+KEY_INTRODUCED: dict[str, str] = {
     "resource_limits.kernel_space_heap_max_size": "0.29.4",
     "resource_limits.user_space_max_size": "0.30.0",
     "resource_limits.init_num_of_threads": "0.30.0",
@@ -170,7 +168,7 @@ KEY_INTRODUCED: Dict[str, str] = {
     "feature.io_uring": "0.31.0",
 }
 # Keys that moved away: where to put them instead.
-KEY_MOVED: Dict[str, str] = {
+KEY_MOVED: dict[str, str] = {
     "metadata.pkru": "feature.pkru (since 0.30.1)",
     "metadata.amx": "feature.amx (since 0.30.1)",
 }
@@ -183,8 +181,8 @@ def schemas_dir() -> Path:
     return bundled if bundled.is_dir() else here.parents[3] / "schemas"
 
 
-@lru_cache(maxsize=None)
-def schema_index() -> Dict[str, str]:
+@cache
+def schema_index() -> dict[str, str]:
     """index.json: release -> schema file name."""
     return json.loads((schemas_dir() / "index.json").read_text(encoding="utf-8"))
 

@@ -4,6 +4,7 @@ Contract 1.2: trim, take the first unit of KB, MB, GB, TB, B that the string
 ends with (case-sensitive), parse the trimmed rest as a Rust usize (ASCII
 digits, optional leading '+'), multiply by the binary unit factor.
 """
+
 from __future__ import annotations
 
 import re
@@ -39,11 +40,9 @@ class SizeError(ValueError):
 def parse_size(text: str) -> int:
     """Return the size in bytes, or raise SizeError where Occlum would say "... is not correct"."""
     if not isinstance(text, str):
-        raise SizeError(
-            f"found {text!r} ({type(text).__name__}); sizes must be JSON strings: {_ALLOWED}"
-        )
+        raise SizeError(f"found {text!r} ({type(text).__name__}); sizes must be JSON strings: {_ALLOWED}")
     trimmed = text.strip(_RUST_WHITESPACE)
-    for unit, factor in _UNITS:
+    for unit, factor in _UNITS:  # noqa: B007 (the match is used after the loop)
         if trimmed.endswith(unit):
             number = trimmed[: -len(unit)].strip(_RUST_WHITESPACE)
             break

@@ -78,8 +78,15 @@ def test_error_messages_say_what_was_found_and_what_is_allowed(text: str, hint: 
 
 @pytest.mark.parametrize(
     "num,text",
-    [(1680 * MB, "1680MB"), (GB, "1GB"), (1536 * MB, "1536MB"), (4 * KB, "4KB"), (2048 * GB, "2048GB"),
-     (1025 * KB, "1025KB"), (64 * MB, "64MB")],
+    [
+        (1680 * MB, "1680MB"),
+        (GB, "1GB"),
+        (1536 * MB, "1536MB"),
+        (4 * KB, "4KB"),
+        (2048 * GB, "2048GB"),
+        (1025 * KB, "1025KB"),
+        (64 * MB, "64MB"),
+    ],
 )
 def test_format_size_is_canonical(num: int, text: str) -> None:
     assert format_size(num) == text

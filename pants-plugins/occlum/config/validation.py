@@ -5,12 +5,14 @@ keys), then the cross-field rules gen_internal_conf / the LibOS apply in code
 (contract 1.6). Both the "crash" and the "silently empty output" failure
 classes, and the run-time-only failures, become Problems here.
 """
+
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Union
+from functools import cache
+from typing import Any, Optional, Union
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
@@ -70,19 +72,19 @@ _StrictValidator = extend(
 )
 
 
-@lru_cache(maxsize=None)
+@cache
 def _validator(release: str) -> Draft202012Validator:
     schema = json.loads(rel.schema_file_for(release).read_text(encoding="utf-8"))
     return _StrictValidator(schema)
 
 
-def validate_config(release: str, doc: Any) -> List[Problem]:
+def validate_config(release: str, doc: Any) -> list[Problem]:
     """All problems with `doc` (a parsed Occlum.json) for `release`; [] means valid.
 
     Raises UnknownReleaseError for an unsupported release.
     """
     release = rel.normalize_release(release)
-    problems: Dict[tuple, Problem] = {}
+    problems: dict[tuple, Problem] = {}
     for error in _validator(release).iter_errors(doc):
         for p in _from_schema_error(release, error):
             problems.setdefault(p.sort_key(), p)
@@ -136,9 +138,13 @@ def _from_schema_error(release: str, e: ValidationError) -> Iterator[Problem]:
         for key in e.instance:
             if key not in allowed:
                 hint = _key_hint(release, _dotted(parts + [key]))
-                rule = f"unknown key: {hint}" if hint else (
-                    f"unknown key (Occlum {release} silently ignores it; likely a typo); "
-                    f"allowed: {', '.join(allowed)}"
+                rule = (
+                    f"unknown key: {hint}"
+                    if hint
+                    else (
+                        f"unknown key (Occlum {release} silently ignores it; likely a typo); "
+                        f"allowed: {', '.join(allowed)}"
+                    )
                 )
                 yield Problem(json_path(parts + [key]), e.instance[key], rule)
         return
@@ -167,7 +173,8 @@ def _from_schema_error(release: str, e: ValidationError) -> Iterator[Problem]:
 
 # ------------------------------------------------------------ cross-field rules
 
-def _size_at(doc: Dict[str, Any], section: str, key: str) -> Optional[int]:
+
+def _size_at(doc: dict[str, Any], section: str, key: str) -> Optional[int]:
     """A size that is present and parses; None otherwise (the schema reports bad ones)."""
     value = doc.get(section, {}).get(key) if isinstance(doc.get(section), dict) else None
     try:
@@ -176,7 +183,7 @@ def _size_at(doc: Dict[str, Any], section: str, key: str) -> Optional[int]:
         return None
 
 
-def _cross_field(release: str, doc: Dict[str, Any]) -> Iterator[Problem]:
+def _cross_field(release: str, doc: dict[str, Any]) -> Iterator[Problem]:
     r = rel.parse_release(release)
     limits = doc.get("resource_limits") if isinstance(doc.get("resource_limits"), dict) else {}
 
@@ -193,21 +200,30 @@ def _cross_field(release: str, doc: Dict[str, Any]) -> Iterator[Problem]:
 
     # Keys the generation's schema allows but this point release predates.
     if "kernel_space_heap_max_size" in limits and not rel.has_kernel_space_heap_max_size(r):
-        yield Problem("$.resource_limits.kernel_space_heap_max_size", limits["kernel_space_heap_max_size"],
-                      f"unknown key: {_key_hint(release, 'resource_limits.kernel_space_heap_max_size')}")
+        yield Problem(
+            "$.resource_limits.kernel_space_heap_max_size",
+            limits["kernel_space_heap_max_size"],
+            f"unknown key: {_key_hint(release, 'resource_limits.kernel_space_heap_max_size')}",
+        )
 
     user = _size_at(doc, "resource_limits", "user_space_size")
     user_max = _size_at(doc, "resource_limits", "user_space_max_size")
     if user is not None and user_max is not None and user > user_max:
-        yield Problem("$.resource_limits.user_space_size", limits["user_space_size"],
-                      f"user_space_size is larger than user_space_max_size "
-                      f"{limits['user_space_max_size']!r}: wrong configuration")
+        yield Problem(
+            "$.resource_limits.user_space_size",
+            limits["user_space_size"],
+            f"user_space_size is larger than user_space_max_size "
+            f"{limits['user_space_max_size']!r}: wrong configuration",
+        )
     heap = _size_at(doc, "resource_limits", "kernel_space_heap_size")
     heap_max = _size_at(doc, "resource_limits", "kernel_space_heap_max_size")
     if heap is not None and heap_max is not None and heap > heap_max:
-        yield Problem("$.resource_limits.kernel_space_heap_size", limits["kernel_space_heap_size"],
-                      f"kernel_space_heap_size is larger than kernel_space_heap_max_size "
-                      f"{limits['kernel_space_heap_max_size']!r}: wrong configuration")
+        yield Problem(
+            "$.resource_limits.kernel_space_heap_size",
+            limits["kernel_space_heap_size"],
+            f"kernel_space_heap_size is larger than kernel_space_heap_max_size "
+            f"{limits['kernel_space_heap_max_size']!r}: wrong configuration",
+        )
 
     mounts = doc.get("mount")
     if rel.honours_mounts(r) and isinstance(mounts, list):
@@ -218,7 +234,7 @@ def _cross_field(release: str, doc: Dict[str, Any]) -> Iterator[Problem]:
             yield from _mount_rules(release, parts, m, kernel_heap)
 
 
-def _walk_mounts(mounts: List[Any], parts: List[PathPart]) -> Iterator[tuple]:
+def _walk_mounts(mounts: list[Any], parts: list[PathPart]) -> Iterator[tuple]:
     for i, m in enumerate(mounts):
         if isinstance(m, dict):
             yield parts + [i], m
@@ -227,45 +243,62 @@ def _walk_mounts(mounts: List[Any], parts: List[PathPart]) -> Iterator[tuple]:
                 yield from _walk_mounts(layers, parts + [i, "options", "layers"])
 
 
-def _root_mount(mounts: List[Any]) -> Iterator[Problem]:
-    roots = [(i, m) for i, m in enumerate(mounts)
-             if isinstance(m, dict) and m.get("target") == "/" and m.get("type") == "unionfs"]
+def _root_mount(mounts: list[Any]) -> Iterator[Problem]:
+    roots = [
+        (i, m)
+        for i, m in enumerate(mounts)
+        if isinstance(m, dict) and m.get("target") == "/" and m.get("type") == "unionfs"
+    ]
     if not roots:
         targets = [m.get("target") for m in mounts if isinstance(m, dict)]
-        yield Problem("$.mount", targets,
-                      'the root UnionFS is not valid: add an entry with target "/" and type "unionfs"')
+        yield Problem(
+            "$.mount", targets, 'the root UnionFS is not valid: add an entry with target "/" and type "unionfs"'
+        )
         return
     i, root = roots[0]
     opts = root.get("options")
     layers = opts.get("layers") if isinstance(opts, dict) else None
     if not isinstance(layers, list) or not layers:
-        yield Problem(json_path(["mount", i, "options", "layers"]), MISSING if layers is None else layers,
-                      "the root UnionFS must be given layers")
+        yield Problem(
+            json_path(["mount", i, "options", "layers"]),
+            MISSING if layers is None else layers,
+            "the root UnionFS must be given layers",
+        )
         return
     image_ok = any(
-        isinstance(layer, dict) and layer.get("target") == "/" and layer.get("type") == "sefs"
-        and isinstance(layer.get("options"), dict) and "MAC" in layer["options"]
+        isinstance(layer, dict)
+        and layer.get("target") == "/"
+        and layer.get("type") == "sefs"
+        and isinstance(layer.get("options"), dict)
+        and "MAC" in layer["options"]
         for layer in layers
     )
     if not image_ok:
-        yield Problem(json_path(["mount", i, "options", "layers"]), layers,
-                      'the image SEFS in layers is not valid: one layer needs target "/", type "sefs" '
-                      'and options.MAC ("" is fine; the build fills it in)')
+        yield Problem(
+            json_path(["mount", i, "options", "layers"]),
+            layers,
+            'the image SEFS in layers is not valid: one layer needs target "/", type "sefs" '
+            'and options.MAC ("" is fine; the build fills it in)',
+        )
 
 
-def _unique_targets(mounts: List[Any]) -> Iterator[Problem]:
-    seen: Dict[Any, int] = {}
+def _unique_targets(mounts: list[Any]) -> Iterator[Problem]:
+    seen: dict[Any, int] = {}
     for i, m in enumerate(mounts):
         if isinstance(m, dict) and isinstance(m.get("target"), str):
             if m["target"] in seen:
-                yield Problem(json_path(["mount", i, "target"]), m["target"],
-                              f"mount target already used by $.mount[{seen[m['target']]}]")
+                yield Problem(
+                    json_path(["mount", i, "target"]),
+                    m["target"],
+                    f"mount target already used by $.mount[{seen[m['target']]}]",
+                )
             else:
                 seen[m["target"]] = i
 
 
-def _mount_rules(release: str, parts: List[PathPart], m: Dict[str, Any],
-                 kernel_heap: Optional[int]) -> Iterator[Problem]:
+def _mount_rules(
+    release: str, parts: list[PathPart], m: dict[str, Any], kernel_heap: Optional[int]
+) -> Iterator[Problem]:
     opts = m.get("options") if isinstance(m.get("options"), dict) else {}
     kind = m.get("type")
     if opts.get("temporary") is True and "MAC" in opts:
@@ -283,24 +316,31 @@ def _mount_rules(release: str, parts: List[PathPart], m: Dict[str, Any],
             except SizeError:
                 size = None  # reported by the schema
             if size is not None and (
-                size < SEFS_MIN_CACHE_SIZE or size % SEFS_CACHE_PAGE
-                or (kernel_heap is not None and size > kernel_heap)
+                size < SEFS_MIN_CACHE_SIZE or size % SEFS_CACHE_PAGE or (kernel_heap is not None and size > kernel_heap)
             ):
-                yield Problem(where, value,
-                              f"the cache_size must be at least {SEFS_MIN_CACHE_SIZE} bytes, a multiple of "
-                              f"{SEFS_CACHE_PAGE}, and at most the kernel heap max ({kernel_heap} bytes)")
+                yield Problem(
+                    where,
+                    value,
+                    f"the cache_size must be at least {SEFS_MIN_CACHE_SIZE} bytes, a multiple of "
+                    f"{SEFS_CACHE_PAGE}, and at most the kernel heap max ({kernel_heap} bytes)",
+                )
     if kind == "ext2":
         if "disk_size" not in opts:
-            yield Problem(json_path(parts + ["options", "disk_size"]), MISSING,
-                          "the disk_size must be specified for ext2")
+            yield Problem(
+                json_path(parts + ["options", "disk_size"]), MISSING, "the disk_size must be specified for ext2"
+            )
         elif isinstance(opts["disk_size"], str):
             try:
                 size = parse_size(opts["disk_size"])
             except SizeError:
                 size = None
             if size is not None and size < EXT2_MIN_DISK_SIZE:
-                yield Problem(json_path(parts + ["options", "disk_size"]), opts["disk_size"],
-                              f"the disk_size is too small; the minimum is 5GB ({EXT2_MIN_DISK_SIZE} bytes)")
+                yield Problem(
+                    json_path(parts + ["options", "disk_size"]),
+                    opts["disk_size"],
+                    f"the disk_size is too small; the minimum is 5GB ({EXT2_MIN_DISK_SIZE} bytes)",
+                )
     elif "disk_size" in opts:
-        yield Problem(json_path(parts + ["options", "disk_size"]), opts["disk_size"],
-                      "disk_size applies to ext2 mounts only")
+        yield Problem(
+            json_path(parts + ["options", "disk_size"]), opts["disk_size"], "disk_size applies to ext2 mounts only"
+        )

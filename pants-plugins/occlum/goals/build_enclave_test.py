@@ -19,11 +19,9 @@ from pants.testutil.rule_runner import RuleRunner
 
 from occlum.goals.package_image import OcclumJavaImageFieldSet
 from occlum.goals.run_image import OcclumJavaImageRunFieldSet
-from occlum.testutil import REPO_ROOT, ServedJdk, fake_jdk, new_rule_runner, serve_fake_jdk
 from occlum.toolchain.probe_tool import mrsigner_of_pem
-
-sys.path.insert(0, str(REPO_ROOT / "tests"))
-from occlum_double.make_install import make_fake_occlum_install  # noqa: E402
+from occlum_double.make_install import make_fake_occlum_install
+from occlum_testutil import REPO_ROOT, ServedJdk, fake_jdk, new_rule_runner, serve_fake_jdk
 
 ADDR = Address("svc", target_name="enclave")
 TEMPLATE_KEY = REPO_ROOT / "tests" / "occlum_double" / "template_Enclave.pem"
@@ -48,9 +46,7 @@ def rule_runner(served: ServedJdk, tmp_path: Path) -> RuleRunner:
     return rr
 
 
-def configure(
-    rr: RuleRunner, served: ServedJdk, install: Path | None, *extra: str, version: str | None = None
-) -> None:
+def configure(rr: RuleRunner, served: ServedJdk, install: Path | None, *extra: str, version: str | None = None) -> None:
     opts = [f"--dragonwell-known-versions=['{served.pin()}']"]
     if install is not None:
         opts.append(f"--occlum-executable-search-paths=['{install / 'build' / 'bin'}']")
@@ -93,7 +89,9 @@ def test_full_build_writes_package_and_measurements(rule_runner: RuleRunner, ser
     members = tar_members(files["svc/enclave.tar.gz"])
     assert "enclave/build/lib/libocclum-libos.signed.so" in members
     assert members["enclave/.sgx_mode"].strip() == b"HW"
-    assert json.loads(members["enclave/Occlum.json"])["entry_points"] == ["/usr/lib/jvm/java-11-alibaba-dragonwell/jre/bin"]
+    assert json.loads(members["enclave/Occlum.json"])["entry_points"] == [
+        "/usr/lib/jvm/java-11-alibaba-dragonwell/jre/bin"
+    ]
     assert not any("/image/" in m for m in members)  # occlum package never ships image/
     # The CLI's absolute links into the install survive every step as links, not copies.
     link = members["enclave/build/bin/occlum-run"]
@@ -107,7 +105,9 @@ def test_full_build_writes_package_and_measurements(rule_runner: RuleRunner, ser
     assert {oct(m.mode) for m in infos if m.isfile()} <= {"0o644", "0o755"}
 
 
-def test_mrenclave_follows_the_config_not_the_key(rule_runner: RuleRunner, served: ServedJdk, installs: dict, tmp_path: Path) -> None:
+def test_mrenclave_follows_the_config_not_the_key(
+    rule_runner: RuleRunner, served: ServedJdk, installs: dict, tmp_path: Path
+) -> None:
     configure(rule_runner, served, installs["0.31.0"])
     write(rule_runner)
     base = json.loads(package(rule_runner)[1]["svc/enclave.measurements.json"])
@@ -115,7 +115,9 @@ def test_mrenclave_follows_the_config_not_the_key(rule_runner: RuleRunner, serve
     assert json.loads(package(rule_runner)[1]["svc/enclave.measurements.json"])["mrenclave"] != base["mrenclave"]
     key = tmp_path / "keys" / "enclave.pem"
     key.parent.mkdir()
-    subprocess.run(["openssl", "genrsa", "-3", "-traditional", "-out", str(key), "3072"], check=True, capture_output=True)
+    subprocess.run(
+        ["openssl", "genrsa", "-3", "-traditional", "-out", str(key), "3072"], check=True, capture_output=True
+    )
     configure(rule_runner, served, installs["0.31.0"], f"--occlum-sign-key={key}")
     write(rule_runner)
     built, files = package(rule_runner)
@@ -127,14 +129,18 @@ def test_mrenclave_follows_the_config_not_the_key(rule_runner: RuleRunner, serve
     assert all(body[:64] not in content for content in files.values())
 
 
-def test_release_build_refuses_the_template_key(rule_runner: RuleRunner, served: ServedJdk, installs: dict, tmp_path: Path) -> None:
+def test_release_build_refuses_the_template_key(
+    rule_runner: RuleRunner, served: ServedJdk, installs: dict, tmp_path: Path
+) -> None:
     configure(rule_runner, served, installs["0.31.0"])
     write(rule_runner, debuggable=False)
     msg = error(rule_runner)
     assert "signed with Occlum's template key" in msg and "[occlum].sign_key" in msg and "svc:enclave" in msg
     key = tmp_path / "k" / "release.pem"
     key.parent.mkdir()
-    subprocess.run(["openssl", "genrsa", "-3", "-traditional", "-out", str(key), "3072"], check=True, capture_output=True)
+    subprocess.run(
+        ["openssl", "genrsa", "-3", "-traditional", "-out", str(key), "3072"], check=True, capture_output=True
+    )
     configure(rule_runner, served, installs["0.31.0"], f"--occlum-sign-key={key}")
     meas = json.loads(package(rule_runner)[1]["svc/enclave.measurements.json"])
     assert meas["debuggable"] is False
@@ -169,7 +175,9 @@ def test_weak_key_is_refused(rule_runner: RuleRunner, served: ServedJdk, install
     assert "2048-bit RSA key with exponent 65537" in error(rule_runner)
 
 
-def test_sign_tool_and_env_vars_reach_occlum_build(rule_runner: RuleRunner, served: ServedJdk, installs: dict, tmp_path: Path) -> None:
+def test_sign_tool_and_env_vars_reach_occlum_build(
+    rule_runner: RuleRunner, served: ServedJdk, installs: dict, tmp_path: Path
+) -> None:
     log = tmp_path / "sign-tool.log"
     tool = tmp_path / "hsm-sign"
     real = installs["0.31.0"] / "sgxsdk-tools" / "bin" / "x64" / "sgx_sign"
@@ -223,12 +231,16 @@ def test_no_toolchain(rule_runner: RuleRunner, served: ServedJdk, tmp_path: Path
     write(rule_runner)
     msg = error(rule_runner)
     assert "no `occlum` CLI was found" in msg and f"{tmp_path}/none" in msg and "stage_only" in msg
-    configure(rule_runner, served, None, f"--occlum-executable-search-paths=['{tmp_path}/none']", "--occlum-stage-only=auto")
+    configure(
+        rule_runner, served, None, f"--occlum-executable-search-paths=['{tmp_path}/none']", "--occlum-stage-only=auto"
+    )
     built, files = package(rule_runner)
     assert "svc/enclave/Occlum.json" in files and built.artifacts[0].relpath == "svc/enclave"
 
 
-def test_stage_only_yes_skips_an_installed_toolchain(rule_runner: RuleRunner, served: ServedJdk, installs: dict) -> None:
+def test_stage_only_yes_skips_an_installed_toolchain(
+    rule_runner: RuleRunner, served: ServedJdk, installs: dict
+) -> None:
     configure(rule_runner, served, installs["0.31.0"], "--occlum-stage-only=yes")
     write(rule_runner)
     assert "svc/enclave/image/usr/lib/spring/app.jar" in package(rule_runner)[1]
@@ -252,9 +264,17 @@ def test_run_request(rule_runner: RuleRunner, served: ServedJdk, installs: dict)
     req = rule_runner.request(RunRequest, [OcclumJavaImageRunFieldSet.create(tgt)])
     occlum = str(installs["0.31.0"] / "build" / "bin" / "occlum")
     assert req.args[3:] == (
-        "{chroot}/occlum_instance", occlum, "run", "/usr/lib/jvm/java-11-alibaba-dragonwell/jre/bin/java",
-        "-XX:-UseCompressedOops", "-Dos.name=Linux", "-Xmx512m", "-XX:MaxMetaspaceSize=64m",
-        "-jar", "/usr/lib/spring/app.jar", "8080",
+        "{chroot}/occlum_instance",
+        occlum,
+        "run",
+        "/usr/lib/jvm/java-11-alibaba-dragonwell/jre/bin/java",
+        "-XX:-UseCompressedOops",
+        "-Dos.name=Linux",
+        "-Xmx512m",
+        "-XX:MaxMetaspaceSize=64m",
+        "-jar",
+        "/usr/lib/spring/app.jar",
+        "8080",
     )
 
 
@@ -282,14 +302,18 @@ def test_check_reproducible_names_what_differs(
     # A signing tool that stamps each signature with the time: the classic non-reproducible step.
     real = installs["0.31.0"] / "sgxsdk-tools" / "bin" / "x64" / "sgx_sign"
     tool = tmp_path / "stamping-sign"
-    stamp = "import json,sys,time; p=sys.argv[1]; d=json.load(open(p)); d['signed_at']=time.time_ns(); json.dump(d, open(p, 'w'))"
+    stamp = (
+        "import json,sys,time; p=sys.argv[1]; d=json.load(open(p)); "
+        "d['signed_at']=time.time_ns(); json.dump(d, open(p, 'w'))"
+    )
     tool.write_text(f'#!/bin/sh\n{real} "$@" || exit $?\n{sys.executable} -c "{stamp}" "$9"\n')
     tool.chmod(0o755)
     write(rule_runner)
     args = [
         f"--dragonwell-known-versions=['{served.pin()}']",
         f"--occlum-executable-search-paths=['{installs['0.31.0'] / 'build' / 'bin'}']",
-        "--occlum-stage-only=no", f"--occlum-sign-tool={tool}",
+        "--occlum-stage-only=no",
+        f"--occlum-sign-tool={tool}",
     ]
     result = rule_runner.run_goal_rule(CheckReproducible, global_args=args, args=["svc:enclave"])
     assert result.exit_code == 1

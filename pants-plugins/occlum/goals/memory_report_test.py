@@ -6,7 +6,7 @@ import pytest
 from pants.testutil.rule_runner import RuleRunner
 
 from occlum.goals.memory_report import EnclaveMemory
-from occlum.testutil import new_rule_runner
+from occlum_testutil import new_rule_runner
 
 
 @pytest.fixture
@@ -37,7 +37,9 @@ def test_report_for_default_image(rule_runner: RuleRunner) -> None:
 
 
 def test_report_per_release(rule_runner: RuleRunner) -> None:
-    out20 = rule_runner.run_goal_rule(EnclaveMemory, global_args=["--occlum-version=0.20.0"], args=["svc:enclave"]).stdout
+    out20 = rule_runner.run_goal_rule(
+        EnclaveMemory, global_args=["--occlum-version=0.20.0"], args=["svc:enclave"]
+    ).stdout
     out31 = rule_runner.run_goal_rule(EnclaveMemory, args=["svc:enclave"]).stdout
     assert "on Occlum 0.20.0" in out20 and "on Occlum 0.31.0" in out31
     # Before 0.24.2 every JVM mapping must fit the per-process mmap region; later it is one pool.

@@ -10,22 +10,28 @@ from dataclasses import dataclass
 from pants.core.goals.package import BuiltPackage, BuiltPackageArtifact, PackageFieldSet
 from pants.core.util_rules.environments import EnvironmentField
 from pants.engine.addresses import Addresses, UnparsedAddressInputs
-from pants.engine.fs import AddPrefix, CreateDigest, Digest, DigestEntries, FileContent, FileEntry, MergeDigests, SymlinkEntry
+from pants.engine.fs import (
+    AddPrefix,
+    CreateDigest,
+    Digest,
+    DigestEntries,
+    FileContent,
+    FileEntry,
+    MergeDigests,
+    SymlinkEntry,
+)
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.engine.unions import UnionRule
 from pants.util.frozendict import FrozenDict
 from pants.util.logging import LogLevel
 
 from occlum.config.model import Mount, OcclumConfigInputs
+from occlum.config.releases import has_package_debug
 from occlum.jar.inspect_jar import JarError, check_runs_on
 from occlum.jvm.options import effective_jvm_options, java_command
 from occlum.subsystems.occlum import OcclumSubsystem, SgxMode, StageOnly
-from occlum.util_rules.enclave import EnclaveBuildRequest
-from occlum.config.releases import has_package_debug
-from occlum.util_rules.occlum_steps import OcclumStepError, BuiltOcclumInstance, OcclumMeasurements, OcclumPackage, OcclumPackageRequest
-from occlum.util_rules.occlum_toolchain import MaybeOcclumToolchain
 from occlum.target_types import (
-    OcclumSizeField,
+    OcclumJavaImageChildProcessesField,
     OcclumJavaImageDebuggableField,
     OcclumJavaImageDefaultHeapSizeField,
     OcclumJavaImageDefaultMmapSizeField,
@@ -34,6 +40,7 @@ from occlum.target_types import (
     OcclumJavaImageFilesField,
     OcclumJavaImageJarDirField,
     OcclumJavaImageJarField,
+    OcclumJavaImageJavaThreadsField,
     OcclumJavaImageJdkDirField,
     OcclumJavaImageJdkField,
     OcclumJavaImageJvmOptionsField,
@@ -41,8 +48,6 @@ from occlum.target_types import (
     OcclumJavaImageKernelSpaceStackSizeField,
     OcclumJavaImageMainArgsField,
     OcclumJavaImageMaxNumOfThreadsField,
-    OcclumJavaImageJavaThreadsField,
-    OcclumJavaImageChildProcessesField,
     OcclumJavaImageMemoryHeadroomField,
     OcclumJavaImageMountsField,
     OcclumJavaImageOutputPathField,
@@ -50,13 +55,23 @@ from occlum.target_types import (
     OcclumJavaImageUntrustedEnvField,
     OcclumJavaImageUserSpaceSizeField,
     OcclumJavaImageVersionNumberField,
+    OcclumSizeField,
 )
+from occlum.util_rules.copy_bom import render_copy_bom
 from occlum.util_rules.dragonwell_jdk import DownloadedDragonwellJdk, DragonwellJdkRequest
+from occlum.util_rules.enclave import EnclaveBuildRequest
 from occlum.util_rules.image_files import ImageFiles, ImageFilesRequest
 from occlum.util_rules.image_layout import ImageLayout, ImageLayoutRequest, ImagePart
-from occlum.util_rules.copy_bom import render_copy_bom
 from occlum.util_rules.memory_plan import KNOBS, MemoryPlan, plan_memory
 from occlum.util_rules.occlum_config import OcclumConfig, OcclumConfigRequest, check_release
+from occlum.util_rules.occlum_steps import (
+    BuiltOcclumInstance,
+    OcclumMeasurements,
+    OcclumPackage,
+    OcclumPackageRequest,
+    OcclumStepError,
+)
+from occlum.util_rules.occlum_toolchain import MaybeOcclumToolchain
 from occlum.util_rules.service_jar import ServiceJar, ServiceJarError, ServiceJarRequest
 
 logger = logging.getLogger(__name__)
@@ -135,9 +150,7 @@ def enclave_env(jdk_dir: str, user_env: tuple[str, ...]) -> tuple[str, ...]:
 
 
 @rule(desc="Staging an Occlum instance", level=LogLevel.DEBUG)
-async def stage_occlum_instance(
-    field_set: OcclumJavaImageFieldSet, occlum: OcclumSubsystem
-) -> StagedOcclumInstance:
+async def stage_occlum_instance(field_set: OcclumJavaImageFieldSet, occlum: OcclumSubsystem) -> StagedOcclumInstance:
     # 0. Memory limits first: a limit that cannot hold the JVM fails before any download.
     memory = memory_plan_for(field_set, check_release(occlum.version))
     for finding in memory.findings:
@@ -156,7 +169,7 @@ async def stage_occlum_instance(
     try:
         check_runs_on(jar.info, jdk.info.java_major, jdk.info.java_version)
     except JarError as e:
-        raise ServiceJarError(f"The `jar` field of {field_set.address} names {jar.source}: {e}")
+        raise ServiceJarError(f"The `jar` field of {field_set.address} names {jar.source}: {e}") from e
 
     # 2. Where things go in the enclave, and the config that points at them.
     jdk_dir = field_set.jdk_dir.value or f"/usr/lib/jvm/java-{jdk.info.java_major}-alibaba-dragonwell/jre"
@@ -178,8 +191,7 @@ async def stage_occlum_instance(
         product_id=field_set.product_id.value,
         version_number=field_set.version_number.value,
         extra_mounts=tuple(
-            Mount(target=m.target, type=m.type, source=m.source, options=m.options)
-            for m in field_set.mounts.value
+            Mount(target=m.target, type=m.type, source=m.source, options=m.options) for m in field_set.mounts.value
         ),
     )
     config, files = await MultiGet(
@@ -261,7 +273,7 @@ async def build_enclave_package(request: EnclavePackageRequest, occlum: OcclumSu
         raise OcclumStepError(
             f"Occlum {built.toolchain.release} cannot package a SIM instance (`occlum package` only "
             f"takes hardware-mode instances before 0.24.0), so {field_set.address} cannot be packaged "
-            "with `[occlum].sgx_mode = \"SIM\"`. Use `sgx_mode = \"HW\"` (building needs no SGX) or "
+            'with `[occlum].sgx_mode = "SIM"`. Use `sgx_mode = "HW"` (building needs no SGX) or '
             "`[occlum].stage_only`."
         )
     needs_debug = (debuggable or sim) and has_debug_flag
@@ -302,7 +314,7 @@ def _bom_entries(entries: DigestEntries) -> list[tuple[str, str, str]]:
     for e in entries:
         if not e.path.startswith("image/"):
             continue
-        path = e.path[len("image"):]
+        path = e.path[len("image") :]
         if isinstance(e, FileEntry):
             out.append((path, "file", e.file_digest.fingerprint))
         elif isinstance(e, SymlinkEntry):
@@ -320,11 +332,11 @@ async def package_occlum_java_image(field_set: OcclumJavaImageFieldSet, occlum: 
     # 1. Stage only: by choice, or (with `auto`) because there is no toolchain here.
     skipped = None
     if occlum.stage_only == StageOnly.YES:
-        skipped = "`[occlum].stage_only = \"yes\"`"
+        skipped = '`[occlum].stage_only = "yes"`'
     elif occlum.stage_only == StageOnly.AUTO:
         maybe = await Get(MaybeOcclumToolchain)
         if maybe.toolchain is None:
-            skipped = f"no `occlum` CLI on {', '.join(maybe.searched) or 'the search path'} and `[occlum].stage_only = \"auto\"`"
+            skipped = f'no `occlum` CLI on {", ".join(maybe.searched) or "the search path"} and `[occlum].stage_only = "auto"`'
     if skipped is not None:
         logger.warning(
             f"{field_set.address}: staged the instance only (Occlum.json + image/ in dist/{output}); "
@@ -333,9 +345,7 @@ async def package_occlum_java_image(field_set: OcclumJavaImageFieldSet, occlum: 
         # A copy_bom file beside it, so Occlum's own `copy_bom` can rebuild the same image.
         entries = await Get(DigestEntries, Digest, staged.digest)
         bom = render_copy_bom(_bom_entries(entries)).encode()
-        bom_digest = await Get(
-            Digest, CreateDigest([FileContent(f"{os.path.basename(output)}.copy_bom.yaml", bom)])
-        )
+        bom_digest = await Get(Digest, CreateDigest([FileContent(f"{os.path.basename(output)}.copy_bom.yaml", bom)]))
         digest = await Get(Digest, MergeDigests([staged.digest, bom_digest]))
         return BuiltPackage(await Get(Digest, AddPrefix(digest, output)), (_staged_artifact(staged, output),))
 

@@ -12,8 +12,8 @@ from pants.testutil.rule_runner import RuleRunner
 
 from occlum.goals.package_image import OcclumJavaImageFieldSet
 from occlum.target_types import OcclumJavaImageReferencesFieldSet
-from occlum.testutil import Package, ServedJdk, fake_jdk, new_rule_runner, package_image, serve_fake_jdk
 from occlum.util_rules.dependency_inference import InferOcclumImageReferences
+from occlum_testutil import Package, ServedJdk, fake_jdk, new_rule_runner, package_image, serve_fake_jdk
 
 JRE = "/usr/lib/jvm/java-11-alibaba-dragonwell/jre"
 ADDR = Address("svc", target_name="enclave")
@@ -93,8 +93,13 @@ def test_default_package_layout_config_and_summary(rule_runner: RuleRunner, serv
     assert summary["jdk"]["sha256"] == served.sha256
     assert summary["jar"]["main_class"] == "app.Main"
     assert summary["command"] == [
-        f"{JRE}/bin/java", "-XX:-UseCompressedOops", "-Dos.name=Linux", "-Xmx512m",
-        "-XX:MaxMetaspaceSize=64m", "-jar", "/usr/lib/spring/app.jar",
+        f"{JRE}/bin/java",
+        "-XX:-UseCompressedOops",
+        "-Dos.name=Linux",
+        "-Xmx512m",
+        "-XX:MaxMetaspaceSize=64m",
+        "-jar",
+        "/usr/lib/spring/app.jar",
     ]
 
 
@@ -178,7 +183,10 @@ def test_threads_and_metadata_fields(rule_runner: RuleRunner) -> None:
 
 def test_env_and_untrusted_env(rule_runner: RuleRunner) -> None:
     cfg = build(rule_runner, env=["SPRING_PROFILES_ACTIVE=prod"], untrusted_env=["PORT"]).config
-    assert cfg["env"]["default"] == [f"LD_LIBRARY_PATH={JRE}/lib/server:{JRE}/lib:{JRE}/../lib", "SPRING_PROFILES_ACTIVE=prod"]
+    assert cfg["env"]["default"] == [
+        f"LD_LIBRARY_PATH={JRE}/lib/server:{JRE}/lib:{JRE}/../lib",
+        "SPRING_PROFILES_ACTIVE=prod",
+    ]
     assert cfg["env"]["untrusted"] == ["PORT"]
     # A user LD_LIBRARY_PATH replaces the default one.
     cfg = build(rule_runner, env=["LD_LIBRARY_PATH=/opt/lib"]).config
@@ -188,8 +196,14 @@ def test_env_and_untrusted_env(rule_runner: RuleRunner) -> None:
 def test_jvm_options_and_main_args_shape_the_command(rule_runner: RuleRunner) -> None:
     summary = build(rule_runner, jvm_options=["-Xmx1g", "-XX:+UseCompressedOops"], main_args=["--port", "9000"]).summary
     assert summary["command"] == [
-        f"{JRE}/bin/java", "-Dos.name=Linux", "-Xmx1g", "-XX:+UseCompressedOops",
-        "-jar", "/usr/lib/spring/app.jar", "--port", "9000",
+        f"{JRE}/bin/java",
+        "-Dos.name=Linux",
+        "-Xmx1g",
+        "-XX:+UseCompressedOops",
+        "-jar",
+        "/usr/lib/spring/app.jar",
+        "--port",
+        "9000",
     ]
 
 
@@ -281,7 +295,9 @@ def test_dependency_inference_links_jdk_jar_and_files(rule_runner: RuleRunner) -
         InferredDependencies, [InferOcclumImageReferences(OcclumJavaImageReferencesFieldSet.create(tgt))]
     )
     assert set(inferred.include) == {
-        Address("svc", target_name="jdk"), Address("svc", target_name="app"), Address("svc", target_name="config"),
+        Address("svc", target_name="jdk"),
+        Address("svc", target_name="app"),
+        Address("svc", target_name="config"),
     }
 
 
@@ -302,7 +318,7 @@ def test_staged_instance_has_a_copy_bom_listing_every_file_with_its_hash(rule_ru
         for copy in target.get("copy", []):
             for f in copy.get("files", []):
                 listed[f"{target['target'].rstrip('/')}/{f['name']}"] = f["hash"]
-    image_files = {p[len("svc/enclave/image"):]: c for p, c in pkg.files.items() if p.startswith("svc/enclave/image/")}
+    image_files = {p[len("svc/enclave/image") :]: c for p, c in pkg.files.items() if p.startswith("svc/enclave/image/")}
     assert listed == {p: hashlib.sha256(c).hexdigest() for p, c in image_files.items()}
-    links = {(t["target"], l["linkname"]): l["src"] for t in bom["targets"] for l in t.get("createlinks", [])}
+    links = {(t["target"], link["linkname"]): link["src"] for t in bom["targets"] for link in t.get("createlinks", [])}
     assert links == {("/usr/lib/jvm/java-11-alibaba-dragonwell/jre/lib", "libjsig.so"): "server/libjsig.so"}

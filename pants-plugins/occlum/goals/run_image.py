@@ -42,8 +42,13 @@ async def run_occlum_java_image(field_set: OcclumJavaImageRunFieldSet, bash: Bas
     return RunRequest(
         digest=instance,
         args=(
-            bash.path, "-c", 'cd "$0" && exec "$@"', f"{{chroot}}/{INSTANCE}",
-            built.toolchain.occlum, "run", *staged.summary["command"],
+            bash.path,
+            "-c",
+            'cd "$0" && exec "$@"',
+            f"{{chroot}}/{INSTANCE}",
+            built.toolchain.occlum,
+            "run",
+            *staged.summary["command"],
         ),
     )
 

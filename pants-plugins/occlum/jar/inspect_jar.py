@@ -11,7 +11,7 @@ import re
 import struct
 import zipfile
 from dataclasses import dataclass
-from typing import Dict, Optional, Tuple
+from typing import Optional
 
 CLASS_MAGIC = b"\xca\xfe\xba\xbe"
 MANIFEST = "META-INF/MANIFEST.MF"
@@ -33,7 +33,7 @@ class JarInfo:
     max_class_entry: Optional[str] = None  # one entry that has max_class_major
 
 
-def parse_manifest(text: str) -> Dict[str, str]:
+def parse_manifest(text: str) -> dict[str, str]:
     """Main section of a JAR manifest. Continuation lines start with exactly one space
     that is dropped (the spec wraps at 72 bytes, even mid-word)."""
     attrs = {}  # type: Dict[str, str]
@@ -54,7 +54,7 @@ def parse_manifest(text: str) -> Dict[str, str]:
     return attrs
 
 
-def _attr(attrs: Dict[str, str], name: str) -> Optional[str]:
+def _attr(attrs: dict[str, str], name: str) -> Optional[str]:
     # Manifest attribute names are case-insensitive.
     for key, value in attrs.items():
         if key.lower() == name.lower():
@@ -65,7 +65,7 @@ def _attr(attrs: Dict[str, str], name: str) -> Optional[str]:
 def class_major_to_java(major: int) -> int:
     """Class-file major version -> Java feature version (52 -> 8, 55 -> 11, 61 -> 17)."""
     if major < 45:
-        raise ValueError("class-file major version {} predates Java 1.0 (45)".format(major))
+        raise ValueError(f"class-file major version {major} predates Java 1.0 (45)")
     return major - 44
 
 
@@ -82,8 +82,8 @@ def _class_major(zf: zipfile.ZipFile, info: zipfile.ZipInfo, jar_name: str) -> i
         head = f.read(8)
     if len(head) < 8 or head[:4] != CLASS_MAGIC:
         raise JarError(
-            "{}: entry {} is not a valid class file (starts with {!r}, expected magic "
-            "CAFEBABE); the jar is corrupt. Rebuild it".format(jar_name, info.filename, head[:4])
+            f"{jar_name}: entry {info.filename} is not a valid class file (starts with {head[:4]!r}, expected magic "
+            "CAFEBABE); the jar is corrupt. Rebuild it"
         )
     _minor, major = struct.unpack(">HH", head[4:8])
     return major
@@ -94,17 +94,17 @@ def _open_zip(content: bytes, jar_name: str) -> zipfile.ZipFile:
         return zipfile.ZipFile(io.BytesIO(content))
     except (zipfile.BadZipFile, OSError, ValueError) as e:
         raise JarError(
-            "{} is not a jar (zip) file ({}; {} bytes); point the target at the built "
-            "executable jar".format(jar_name, e, len(content))
-        )
+            f"{jar_name} is not a jar (zip) file ({e}; {len(content)} bytes); point the target at the built "
+            "executable jar"
+        ) from e
 
 
-def _read_manifest(zf: zipfile.ZipFile, jar_name: str) -> Dict[str, str]:
+def _read_manifest(zf: zipfile.ZipFile, jar_name: str) -> dict[str, str]:
     info = next((i for i in zf.infolist() if i.filename.upper() == MANIFEST), None)
     if info is None:
         raise JarError(
-            "{} has no META-INF/MANIFEST.MF, so it is not an executable jar; build it with "
-            "`jar --create --main-class ...` or your build tool's Main-Class setting".format(jar_name)
+            f"{jar_name} has no META-INF/MANIFEST.MF, so it is not an executable jar; build it with "
+            "`jar --create --main-class ...` or your build tool's Main-Class setting"
         )
     return parse_manifest(zf.read(info).decode("utf-8", "replace"))
 
@@ -117,7 +117,7 @@ def inspect_jar(content: bytes, jar_name: str) -> JarInfo:
         raise
     except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, ValueError) as e:
         # e.g. a CRC error or an encrypted entry while reading a member.
-        raise JarError("{} is a corrupt jar (zip) file: {}; rebuild it".format(jar_name, e))
+        raise JarError(f"{jar_name} is a corrupt jar (zip) file: {e}; rebuild it") from e
 
 
 def _inspect(zf: zipfile.ZipFile, jar_name: str) -> JarInfo:
@@ -125,14 +125,12 @@ def _inspect(zf: zipfile.ZipFile, jar_name: str) -> JarInfo:
     main_class = _attr(attrs, "Main-Class")
     if main_class is None:
         raise JarError(
-            "{} is not an executable jar: its META-INF/MANIFEST.MF has no Main-Class; "
-            "build it with `jar --main-class ...` / set Main-Class in your build tool".format(jar_name)
+            f"{jar_name} is not an executable jar: its META-INF/MANIFEST.MF has no Main-Class; "
+            "build it with `jar --main-class ...` / set Main-Class in your build tool"
         )
     start_class = _attr(attrs, "Start-Class")
     names = zf.namelist()
-    is_boot = main_class.startswith(SPRING_LOADER_PREFIX) and any(
-        n.startswith("BOOT-INF/") for n in names
-    )
+    is_boot = main_class.startswith(SPRING_LOADER_PREFIX) and any(n.startswith("BOOT-INF/") for n in names)
     max_major, max_entry, count = _scan_classes(zf, jar_name)
     return JarInfo(
         main_class=main_class,
@@ -145,7 +143,7 @@ def _inspect(zf: zipfile.ZipFile, jar_name: str) -> JarInfo:
     )
 
 
-def _scan_classes(zf: zipfile.ZipFile, jar_name: str) -> Tuple[Optional[int], Optional[str], int]:
+def _scan_classes(zf: zipfile.ZipFile, jar_name: str) -> tuple[Optional[int], Optional[str], int]:
     max_major = None  # type: Optional[int]
     max_entry = None  # type: Optional[str]
     checked = [i for i in zf.infolist() if _is_checked_class(i.filename)]  # type: List[zipfile.ZipInfo]
@@ -163,12 +161,17 @@ def check_runs_on(info: JarInfo, jdk_java_major: int, jdk_version: str) -> None:
     needed = class_major_to_java(info.max_class_major)
     if needed <= jdk_java_major:
         return
-    where = " (e.g. {})".format(info.max_class_entry) if info.max_class_entry else ""
+    where = f" (e.g. {info.max_class_entry})" if info.max_class_entry else ""
     raise JarError(
         "{}: classes are compiled for Java {} (class-file major version {}){} but the "
         "image's JDK is Java {} (JAVA_VERSION={}); compile with `javac --release {}` or "
         "use a newer JDK".format(
-            info.jar_name or "the jar", needed, info.max_class_major, where,
-            jdk_java_major, jdk_version, jdk_java_major,
+            info.jar_name or "the jar",
+            needed,
+            info.max_class_major,
+            where,
+            jdk_java_major,
+            jdk_version,
+            jdk_java_major,
         )
     )

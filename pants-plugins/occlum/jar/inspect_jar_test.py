@@ -1,12 +1,9 @@
 from __future__ import annotations
 
-import sys
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tests" / "fixtures"))
 
 from fake_jdk import class_bytes, make_jar  # noqa: E402
 from occlum.jar.inspect_jar import (  # noqa: E402

@@ -27,24 +27,23 @@ import tarfile
 import tempfile
 import zipfile
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import IO, Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import IO, Any, Optional, Union
 
-DEFAULT_MAX_BYTES = 2 * 1024 ** 3
+DEFAULT_MAX_BYTES = 2 * 1024**3
 DEFAULT_MAX_RATIO = 200.0
 # Below this many uncompressed bytes a high ratio cannot hurt anyone (and tiny archives
 # full of tar padding compress absurdly well), so the ratio limit only applies above it.
-RATIO_FLOOR_BYTES = 1024 ** 2
-_CHUNK = 1024 ** 2
+RATIO_FLOOR_BYTES = 1024**2
+_CHUNK = 1024**2
 _MAX_SYMLINK_HOPS = 40
 
 EXIT_OK = 0
 EXIT_REFUSED = 2
 EXIT_INTERNAL = 3
 
-MUSL_HINT = (
-    "Occlum runs musl JDKs (Dragonwell publishes them as *_x64_alpine-linux.tar.gz)"
-)
+MUSL_HINT = "Occlum runs musl JDKs (Dragonwell publishes them as *_x64_alpine-linux.tar.gz)"
 
 
 class JdkArchiveError(Exception):
@@ -77,40 +76,38 @@ class ElfInfo:
 # --------------------------------------------------------------------------- names
 
 
-def split_member_name(name: str) -> List[str]:
+def split_member_name(name: str) -> list[str]:
     """Split an archive member name into path parts, refusing anything that could
     land outside the extraction directory."""
     if "\x00" in name or "\\" in name:
         raise JdkArchiveError(
-            "archive member {!r} contains a NUL or backslash; only plain POSIX paths "
-            "are allowed. Repack the archive with ordinary file names".format(name)
+            f"archive member {name!r} contains a NUL or backslash; only plain POSIX paths "
+            "are allowed. Repack the archive with ordinary file names"
         )
     if name.startswith("/"):
         raise JdkArchiveError(
-            "archive member {!r} has an absolute path; only paths relative to the "
+            f"archive member {name!r} has an absolute path; only paths relative to the "
             "archive's single top folder are allowed. Repack it with relative paths "
-            "(e.g. `tar czf jdk.tar.gz <dir>/`)".format(name)
+            "(e.g. `tar czf jdk.tar.gz <dir>/`)"
         )
     parts = [p for p in name.split("/") if p not in ("", ".")]
     if ".." in parts:
         raise JdkArchiveError(
-            "archive member {!r} contains a `..` component; paths that climb out of "
+            f"archive member {name!r} contains a `..` component; paths that climb out of "
             "the archive are not allowed. This is not a genuine JDK archive: re-download "
-            "it from the vendor".format(name)
+            "it from the vendor"
         )
     return parts
 
 
-def resolve_link(
-    link_parts: Sequence[str], target: str, links: Dict[Tuple[str, ...], str]
-) -> List[str]:
+def resolve_link(link_parts: Sequence[str], target: str, links: dict[tuple[str, ...], str]) -> list[str]:
     """Resolve a symlink target against the archive tree, following other symlinks
     in the archive the way the kernel would. A purely lexical normpath is not enough:
     `a -> b/c/../..` with `b/c -> .` looks harmless lexically but escapes for real."""
 
-    def walk(stack: List[str], target: str, hops: int) -> List[str]:
+    def walk(stack: list[str], target: str, hops: int) -> list[str]:
         if target.startswith("/"):
-            raise JdkArchiveError("goes through the absolute target {!r}".format(target))
+            raise JdkArchiveError(f"goes through the absolute target {target!r}")
         for comp in target.split("/"):
             if comp in ("", "."):
                 continue
@@ -158,9 +155,9 @@ def check_members(members: Sequence[Member], *, max_bytes: int = DEFAULT_MAX_BYT
             continue  # "./" itself: harmless, carries nothing
         if parts in seen:
             raise JdkArchiveError(
-                "archive member {!r} appears more than once; duplicate names are not "
+                f"archive member {m.name!r} appears more than once; duplicate names are not "
                 "allowed because a later copy could silently replace a checked one. "
-                "Repack the archive without duplicates".format(m.name)
+                "Repack the archive without duplicates"
             )
         seen[parts] = m
     top = _single_top_folder(seen)
@@ -169,9 +166,9 @@ def check_members(members: Sequence[Member], *, max_bytes: int = DEFAULT_MAX_BYT
     total = sum(m.size for m in seen.values() if m.kind == "file")
     if total > max_bytes:
         raise JdkArchiveError(
-            "the archive's members add up to {} bytes uncompressed, above the limit of "
-            "{} bytes; a JDK is well under 1 GiB. Check the pinned file, or raise "
-            "--max-bytes if it really is this big".format(total, max_bytes)
+            f"the archive's members add up to {total} bytes uncompressed, above the limit of "
+            f"{max_bytes} bytes; a JDK is well under 1 GiB. Check the pinned file, or raise "
+            "--max-bytes if it really is this big"
         )
     return top
 
@@ -182,41 +179,38 @@ def _check_kind(m: Member) -> None:
     what = _KIND_WORDS.get(m.kind, "an unsupported entry type")
     extra = ""
     if m.kind == "hardlink":
-        extra = " (to {!r}); hard links are refused outright because they can alias files outside the tree".format(
-            m.linkname
-        )
+        extra = f" (to {m.linkname!r}); hard links are refused outright because they can alias files outside the tree"
     raise JdkArchiveError(
-        "archive member {!r} is {}{}; only regular files, directories and symlinks "
+        f"archive member {m.name!r} is {what}{extra}; only regular files, directories and symlinks "
         "that stay inside the top folder are allowed. Repack the archive without "
-        "it (e.g. `tar --hard-dereference`)".format(m.name, what, extra)
+        "it (e.g. `tar --hard-dereference`)"
     )
 
 
-def _single_top_folder(seen: Dict[Tuple[str, ...], Member]) -> str:
+def _single_top_folder(seen: dict[tuple[str, ...], Member]) -> str:
     tops = sorted({parts[0] for parts in seen})
     if len(tops) != 1:
         shown = ", ".join(tops[:5]) + (", ..." if len(tops) > 5 else "")
         raise JdkArchiveError(
-            "the archive has {} top-level entries ({}) but must contain exactly one "
+            f"the archive has {len(tops)} top-level entries ({shown}) but must contain exactly one "
             "top folder (e.g. dragonwell-11.0.16.12+8-GA/) holding bin/java, lib/ and "
-            "release. Repack it as `tar czf jdk.tar.gz <jdk-dir>/`".format(len(tops), shown)
+            "release. Repack it as `tar czf jdk.tar.gz <jdk-dir>/`"
         )
     top = tops[0]
     entry = seen.get((top,))
     if entry is not None and entry.kind != "dir":
         raise JdkArchiveError(
-            "the archive's only top-level entry {!r} is a {}, not a folder; a JDK archive "
-            "must hold one top folder with bin/java, lib/ and release inside".format(entry.name, entry.kind)
+            f"the archive's only top-level entry {entry.name!r} is a {entry.kind}, not a folder; a JDK archive "
+            "must hold one top folder with bin/java, lib/ and release inside"
         )
     if entry is not None and len(seen) == 1:
         raise JdkArchiveError(
-            "the archive's top folder {!r} is empty; expected bin/java, lib/ and release "
-            "inside it".format(top)
+            f"the archive's top folder {top!r} is empty; expected bin/java, lib/ and release inside it"
         )
     return top
 
 
-def _check_parents(seen: Dict[Tuple[str, ...], Member]) -> None:
+def _check_parents(seen: dict[tuple[str, ...], Member]) -> None:
     # A member under a symlink or file would be written through that link: the
     # classic "lib -> /etc, then lib/passwd" escape.
     for parts, m in seen.items():
@@ -224,13 +218,13 @@ def _check_parents(seen: Dict[Tuple[str, ...], Member]) -> None:
             parent = seen.get(parts[:i])
             if parent is not None and parent.kind != "dir":
                 raise JdkArchiveError(
-                    "archive member {!r} lies under {!r}, which is a {} and not a "
+                    f"archive member {m.name!r} lies under {parent.name!r}, which is a {parent.kind} and not a "
                     "directory; writing through it is not allowed. Repack the archive "
-                    "with real directories".format(m.name, parent.name, parent.kind)
+                    "with real directories"
                 )
 
 
-def _check_symlinks(seen: Dict[Tuple[str, ...], Member]) -> None:
+def _check_symlinks(seen: dict[tuple[str, ...], Member]) -> None:
     # Resolve relative to the top folder: the link must stay inside it after extraction.
     links = {parts[1:]: m.linkname for parts, m in seen.items() if m.kind == "symlink"}
     for parts, m in seen.items():
@@ -240,17 +234,17 @@ def _check_symlinks(seen: Dict[Tuple[str, ...], Member]) -> None:
         if not m.linkname:
             problem = "has an empty target"
         elif m.linkname.startswith("/"):
-            problem = "has an absolute target {!r}".format(m.linkname)
+            problem = f"has an absolute target {m.linkname!r}"
         else:
             try:
                 resolve_link(parts[1:], m.linkname, links)
             except JdkArchiveError as e:
-                problem = "has the target {!r}, which {}".format(m.linkname, e)
+                problem = f"has the target {m.linkname!r}, which {e}"
         if problem:
             raise JdkArchiveError(
-                "archive member {!r} is a symlink that {}; only relative symlinks that "
+                f"archive member {m.name!r} is a symlink that {problem}; only relative symlinks that "
                 "resolve inside the top folder are allowed. This is not a genuine JDK "
-                "archive: re-download it from the vendor".format(m.name, problem)
+                "archive: re-download it from the vendor"
             )
 
 
@@ -259,8 +253,7 @@ def _check_symlinks(seen: Dict[Tuple[str, ...], Member]) -> None:
 
 def _corrupt(e: BaseException) -> JdkArchiveError:
     return JdkArchiveError(
-        "the archive is truncated or corrupt: {}: {}; re-download it and check its "
-        "sha256".format(type(e).__name__, e)
+        f"the archive is truncated or corrupt: {type(e).__name__}: {e}; re-download it and check its sha256"
     )
 
 
@@ -295,16 +288,16 @@ class _TarReader(_Reader):
             self._tf = tarfile.open(**source)
             infos = self._tf.getmembers()
         except _CORRUPT_ERRORS as e:
-            raise _corrupt(e)
+            raise _corrupt(e) from e
         for ti in infos:
             if ti.offset_data + ti.size > self.stream_bytes and ti.isreg():
-                raise _corrupt(EOFError("member {!r} ends past the end of the data".format(ti.name)))
+                raise _corrupt(EOFError(f"member {ti.name!r} ends past the end of the data"))
         self.members = [_member_from_tarinfo(ti) for ti in infos]
 
     def open(self, m: Member) -> IO[bytes]:
         f = self._tf.extractfile(m.ref)
         if f is None:
-            raise JdkArchiveError("archive member {!r} has no data".format(m.name))
+            raise JdkArchiveError(f"archive member {m.name!r} has no data")
         return f
 
     def close(self) -> None:
@@ -323,13 +316,13 @@ def _decompress(path: str, max_bytes: int) -> bytes:
                 total += len(chunk)
                 if total > max_bytes:
                     raise JdkArchiveError(
-                        "the archive decompresses to more than {} bytes (limit --max-bytes); "
+                        f"the archive decompresses to more than {max_bytes} bytes (limit --max-bytes); "
                         "a JDK is well under 1 GiB. Check the pinned file, or raise "
-                        "--max-bytes if it really is this big".format(max_bytes)
+                        "--max-bytes if it really is this big"
                     )
                 chunks.append(chunk)
     except _CORRUPT_ERRORS as e:
-        raise _corrupt(e)
+        raise _corrupt(e) from e
     return b"".join(chunks)
 
 
@@ -360,19 +353,19 @@ class _ZipReader(_Reader):
             infos = self._zf.infolist()
             self.members = [self._member(zi) for zi in infos]
         except _CORRUPT_ERRORS as e:
-            raise _corrupt(e)
+            raise _corrupt(e) from e
         self.stream_bytes = sum(m.size for m in self.members)
 
     def _member(self, zi: zipfile.ZipInfo) -> Member:
         if zi.flag_bits & 0x1:
-            raise JdkArchiveError("archive member {!r} is encrypted; encrypted zips are not supported".format(zi.filename))
+            raise JdkArchiveError(f"archive member {zi.filename!r} is encrypted; encrypted zips are not supported")
         mode = zi.external_attr >> 16 if zi.create_system == 3 else 0
         fmt = stat.S_IFMT(mode)
         if zi.filename.endswith("/") or fmt == stat.S_IFDIR:
             return Member(zi.filename, "dir", 0, mode or 0o755, "", zi)
         if fmt == stat.S_IFLNK:
             if zi.file_size > 4096:
-                raise JdkArchiveError("archive member {!r} is a symlink with a {}-byte target".format(zi.filename, zi.file_size))
+                raise JdkArchiveError(f"archive member {zi.filename!r} is a symlink with a {zi.file_size}-byte target")
             target = self._zf.read(zi).decode("utf-8", "replace")
             return Member(zi.filename, "symlink", 0, mode, target, zi)
         if fmt in (stat.S_IFCHR, stat.S_IFBLK):
@@ -394,7 +387,7 @@ def open_archive(path: str, max_bytes: int = DEFAULT_MAX_BYTES) -> _Reader:
         with open(path, "rb") as f:
             head = f.read(512)
     except OSError as e:
-        raise JdkArchiveError("cannot read the archive {!r}: {}".format(path, e))
+        raise JdkArchiveError(f"cannot read the archive {path!r}: {e}") from e
     if head[:2] == b"\x1f\x8b":
         return _TarReader(path, True, max_bytes)
     if head[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
@@ -402,10 +395,10 @@ def open_archive(path: str, max_bytes: int = DEFAULT_MAX_BYTES) -> _Reader:
     if head[257:262] == b"ustar":
         return _TarReader(path, False, max_bytes)
     if not head:
-        raise JdkArchiveError("the archive {!r} is an empty file; re-download it".format(path))
+        raise JdkArchiveError(f"the archive {path!r} is an empty file; re-download it")
     raise JdkArchiveError(
-        "the archive {!r} is not a .tar.gz, .tgz, .tar or .zip file (first bytes {!r}); "
-        "pin the vendor's .tar.gz asset".format(path, head[:8])
+        f"the archive {path!r} is not a .tar.gz, .tgz, .tar or .zip file (first bytes {head[:8]!r}); "
+        "pin the vendor's .tar.gz asset"
     )
 
 
@@ -415,11 +408,9 @@ def check_ratio(uncompressed: int, compressed: int, max_ratio: float) -> None:
     ratio = uncompressed / compressed
     if ratio > max_ratio:
         raise JdkArchiveError(
-            "the archive expands {:.0f}x ({} compressed bytes -> {} uncompressed), above "
-            "the allowed ratio of {:g}; real JDK archives expand about 2-3x, so this looks "
-            "like a decompression bomb. Check the pinned file, or raise --max-ratio".format(
-                ratio, compressed, uncompressed, max_ratio
-            )
+            f"the archive expands {ratio:.0f}x ({compressed} compressed bytes -> {uncompressed} uncompressed), above "
+            f"the allowed ratio of {max_ratio:g}; real JDK archives expand about 2-3x, so this looks "
+            "like a decompression bomb. Check the pinned file, or raise --max-ratio"
         )
 
 
@@ -430,7 +421,7 @@ def _normalized_mode(m: Member) -> int:
     return 0o755 if m.mode & 0o111 else 0o644
 
 
-def extract_members(reader: _Reader, dest: str, max_bytes: int) -> Tuple[int, int]:
+def extract_members(reader: _Reader, dest: str, max_bytes: int) -> tuple[int, int]:
     """Write the top folder's contents into the (fresh, empty) directory dest.
     Returns (regular files written, bytes written)."""
     entries = []  # type: List[Tuple[List[str], Member]]
@@ -473,16 +464,16 @@ def _write_file(reader: _Reader, m: Member, path: str, budget: int) -> int:
                 try:
                     chunk = src.read(_CHUNK)
                 except _CORRUPT_ERRORS as e:
-                    raise _corrupt(e)
+                    raise _corrupt(e) from e
                 if not chunk:
                     break
                 count += len(chunk)
                 # Headers can lie (zip) or be bypassed; count what actually streams out.
                 if count > m.size or count > budget:
                     raise JdkArchiveError(
-                        "archive member {!r} streams more data than its header declares "
-                        "({} bytes) or than --max-bytes allows; the archive is corrupt or "
-                        "hostile. Re-download it".format(m.name, m.size)
+                        f"archive member {m.name!r} streams more data than its header declares "
+                        f"({m.size} bytes) or than --max-bytes allows; the archive is corrupt or "
+                        "hostile. Re-download it"
                     )
                 out.write(chunk)
         finally:
@@ -503,19 +494,19 @@ def read_elf(f: IO[bytes]) -> ElfInfo:
     f.seek(0)
     ident = f.read(64)
     if len(ident) < 16 or ident[:4] != b"\x7fELF":
-        raise JdkArchiveError("it is not an ELF file (first bytes {!r})".format(ident[:4]))
+        raise JdkArchiveError(f"it is not an ELF file (first bytes {ident[:4]!r})")
     elf_class, data = ident[4], ident[5]
     if elf_class != 2:
-        raise JdkArchiveError("it is a 32-bit ELF file (EI_CLASS={}); a 64-bit build is needed".format(elf_class))
+        raise JdkArchiveError(f"it is a 32-bit ELF file (EI_CLASS={elf_class}); a 64-bit build is needed")
     if data not in (1, 2) or len(ident) < 64:
-        raise JdkArchiveError("its ELF header is malformed (EI_DATA={}, {} bytes)".format(data, len(ident)))
+        raise JdkArchiveError(f"its ELF header is malformed (EI_DATA={data}, {len(ident)} bytes)")
     end = "<" if data == 1 else ">"
     e_type, e_machine = struct.unpack(end + "HH", ident[16:20])
     (e_phoff,) = struct.unpack(end + "Q", ident[32:40])
     e_phentsize, e_phnum = struct.unpack(end + "HH", ident[54:58])
     interp = None
     if e_phnum and e_phentsize < 56:
-        raise JdkArchiveError("its ELF program header size {} is malformed".format(e_phentsize))
+        raise JdkArchiveError(f"its ELF program header size {e_phentsize} is malformed")
     for i in range(e_phnum):
         f.seek(e_phoff + i * e_phentsize)
         ph = f.read(56)
@@ -524,7 +515,7 @@ def read_elf(f: IO[bytes]) -> ElfInfo:
         p_type, _flags, p_offset, _vaddr, _paddr, p_filesz = struct.unpack(end + "IIQQQQ", ph[:40])
         if p_type == PT_INTERP:
             if p_filesz > 4096:
-                raise JdkArchiveError("its PT_INTERP is implausibly long ({} bytes)".format(p_filesz))
+                raise JdkArchiveError(f"its PT_INTERP is implausibly long ({p_filesz} bytes)")
             f.seek(p_offset)
             raw = f.read(p_filesz)
             if len(raw) < p_filesz:
@@ -533,7 +524,7 @@ def read_elf(f: IO[bytes]) -> ElfInfo:
     return ElfInfo(elf_class, e_type, e_machine, interp)
 
 
-def read_elf_interpreter(data_or_path: Union[bytes, str, "os.PathLike[str]"]) -> Optional[str]:
+def read_elf_interpreter(data_or_path: Union[bytes, str, os.PathLike[str]]) -> Optional[str]:
     """PT_INTERP of an ELF64 file given as bytes or a path; None for static binaries."""
     if isinstance(data_or_path, (bytes, bytearray)):
         return read_elf(io.BytesIO(bytes(data_or_path))).interpreter
@@ -554,7 +545,7 @@ def libc_of_interpreter(interp: Optional[str]) -> str:
 _RELEASE_LINE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_.]*)\s*=\s*(.*?)\s*$")
 
 
-def parse_release(text: str) -> Dict[str, str]:
+def parse_release(text: str) -> dict[str, str]:
     """Parse a JDK `release` file (KEY="value" lines; unquoted values tolerated)."""
     out = {}  # type: Dict[str, str]
     for line in text.splitlines():
@@ -574,14 +565,14 @@ def java_major(version: str) -> int:
     """Feature version: 11 for "11.0.16", 8 for "1.8.0_292", 17 for "17", 21 for "21-ea"."""
     mt = re.match(r"^\s*(\d+)(?:\.(\d+))?", version)
     if not mt:
-        raise JdkArchiveError("JAVA_VERSION={!r} is not a Java version number".format(version))
+        raise JdkArchiveError(f"JAVA_VERSION={version!r} is not a Java version number")
     first = int(mt.group(1))
     if first == 1 and mt.group(2) is not None:
         return int(mt.group(2))
     return first
 
 
-def validate_jdk(root: str, expect_libc: str) -> Dict[str, Any]:
+def validate_jdk(root: str, expect_libc: str) -> dict[str, Any]:
     """Check an extracted JDK tree; returns the facts for the info JSON (minus counts)."""
     release = _read_release(root)
     version = release["JAVA_VERSION"]
@@ -589,7 +580,7 @@ def validate_jdk(root: str, expect_libc: str) -> Dict[str, Any]:
         info = _validate_binaries(root, expect_libc)
         major = java_major(version)
     except JdkArchiveError as e:
-        raise JdkArchiveError("{} (JAVA_VERSION={})".format(e, version))
+        raise JdkArchiveError(f"{e} (JAVA_VERSION={version})") from e
     info.update(
         java_version=version,
         java_major=major,
@@ -599,7 +590,7 @@ def validate_jdk(root: str, expect_libc: str) -> Dict[str, Any]:
     return info
 
 
-def _read_release(root: str) -> Dict[str, str]:
+def _read_release(root: str) -> dict[str, str]:
     path = os.path.join(root, "release")
     if not os.path.isfile(path):
         raise JdkArchiveError(
@@ -608,17 +599,17 @@ def _read_release(root: str) -> Dict[str, str]:
             "not a partial or custom one"
         )
     with open(path, "rb") as f:
-        release = parse_release(f.read(1024 ** 2).decode("utf-8", "replace"))
+        release = parse_release(f.read(1024**2).decode("utf-8", "replace"))
     if not release.get("JAVA_VERSION"):
         raise JdkArchiveError(
             "the JDK's `release` file has no JAVA_VERSION line (keys found: {}); expected "
-            "e.g. JAVA_VERSION=\"11.0.16\". Check that the archive is an unmodified vendor "
+            'e.g. JAVA_VERSION="11.0.16". Check that the archive is an unmodified vendor '
             "JDK".format(", ".join(sorted(release)) or "none")
         )
     return release
 
 
-def _validate_binaries(root: str, expect_libc: str) -> Dict[str, Any]:
+def _validate_binaries(root: str, expect_libc: str) -> dict[str, Any]:
     java = os.path.join(root, "bin", "java")
     if not os.path.isfile(java):
         raise JdkArchiveError(
@@ -630,16 +621,17 @@ def _validate_binaries(root: str, expect_libc: str) -> Dict[str, Any]:
         with open(java, "rb") as f:
             elf = read_elf(f)
     except JdkArchiveError as e:
-        raise JdkArchiveError("the JDK's bin/java is not a usable executable: {}; pin a Linux x64 JDK build".format(e))
+        raise JdkArchiveError(f"the JDK's bin/java is not a usable executable: {e}; pin a Linux x64 JDK build") from e
     if elf.e_type not in (2, 3):
         raise JdkArchiveError(
-            "the JDK's bin/java is an ELF {} (e_type {}), not an executable; pin a Linux "
-            "x64 JDK build".format(_ET_NAMES.get(elf.e_type, "file"), elf.e_type)
+            "the JDK's bin/java is an ELF {} (e_type {}), not an executable; pin a Linux x64 JDK build".format(
+                _ET_NAMES.get(elf.e_type, "file"), elf.e_type
+            )
         )
     if elf.e_machine != EM_X86_64:
         raise JdkArchiveError(
-            "the JDK's bin/java is built for ELF machine {} but Occlum runs x86-64 only "
-            "(e_machine 62); pin an *_x64_alpine-linux build".format(elf.e_machine)
+            f"the JDK's bin/java is built for ELF machine {elf.e_machine} but Occlum runs x86-64 only "
+            "(e_machine 62); pin an *_x64_alpine-linux build"
         )
     if not os.stat(java).st_mode & 0o111:
         raise JdkArchiveError("the JDK's bin/java is not marked executable in the archive; repack it with mode 0755")
@@ -657,19 +649,17 @@ def _validate_binaries(root: str, expect_libc: str) -> Dict[str, Any]:
 def _libc_mismatch(libc: str, interp: Optional[str], expect: str) -> str:
     found = {
         "static": "has no PT_INTERP (a static or unusual build)",
-        "unknown": "uses an unrecognised loader (PT_INTERP {})".format(interp),
-    }.get(libc, "is a {} build (PT_INTERP {})".format(libc, interp))
+        "unknown": f"uses an unrecognised loader (PT_INTERP {interp})",
+    }.get(libc, f"is a {libc} build (PT_INTERP {interp})")
     pin = "pin an *_alpine-linux build" if expect == "musl" else "pin a glibc (*_x64_linux) build"
-    fix = "set libc='{}' or {}".format(libc, pin) if libc in ("musl", "glibc") else pin
-    return "the JDK's bin/java {} but the target declares libc='{}'. {}; {}".format(
-        found, expect, MUSL_HINT, fix
-    )
+    fix = f"set libc='{libc}' or {pin}" if libc in ("musl", "glibc") else pin
+    return f"the JDK's bin/java {found} but the target declares libc='{expect}'. {MUSL_HINT}; {fix}"
 
 
 # --------------------------------------------------------------------------- main
 
 
-def run(args: argparse.Namespace) -> Dict[str, Any]:
+def run(args: argparse.Namespace) -> dict[str, Any]:
     reader = open_archive(args.archive, args.max_bytes)
     try:
         top = check_members(reader.members, max_bytes=args.max_bytes)
@@ -679,10 +669,10 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
         reader.close()
 
 
-def _extract_and_validate(reader: _Reader, top: str, args: argparse.Namespace) -> Dict[str, Any]:
+def _extract_and_validate(reader: _Reader, top: str, args: argparse.Namespace) -> dict[str, Any]:
     out_dir = os.path.abspath(args.out_dir)
     if os.path.lexists(out_dir):
-        raise JdkArchiveError("the output directory {!r} already exists; it must not".format(args.out_dir))
+        raise JdkArchiveError(f"the output directory {args.out_dir!r} already exists; it must not")
     # Same parent as the final dir so the closing rename is atomic; with the usual
     # relative --out-dir this is the sandbox cwd.
     tmp = tempfile.mkdtemp(prefix=".jdk-extract-", dir=os.path.dirname(out_dir))
@@ -703,7 +693,7 @@ def _extract_and_validate(reader: _Reader, top: str, args: argparse.Namespace) -
         raise
 
 
-def _write_json_tmp(info: Dict[str, Any], info_out: str) -> str:
+def _write_json_tmp(info: dict[str, Any], info_out: str) -> str:
     fd, path = tempfile.mkstemp(prefix=".jdk-info-", dir=os.path.dirname(os.path.abspath(info_out)))
     with os.fdopen(fd, "w") as f:
         json.dump(info, f, indent=2, sort_keys=True)
@@ -731,12 +721,10 @@ def main(argv: Sequence[str]) -> int:
         run(args)
         return EXIT_OK
     except JdkArchiveError as e:
-        sys.stderr.write("error: {}: {}\n".format(label, e))
+        sys.stderr.write(f"error: {label}: {e}\n")
         return EXIT_REFUSED
     except Exception as e:  # never a traceback: Pants shows stderr to the user verbatim
-        sys.stderr.write(
-            "error: {}: failed to extract {!r}: {}: {}\n".format(label, args.archive, type(e).__name__, e)
-        )
+        sys.stderr.write(f"error: {label}: failed to extract {args.archive!r}: {type(e).__name__}: {e}\n")
         return EXIT_INTERNAL
 
 

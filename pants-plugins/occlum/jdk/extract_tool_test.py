@@ -6,14 +6,12 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import List, Sequence
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tests" / "fixtures"))
 
 import fake_jdk  # noqa: E402
 from fake_jdk import TarMember, make_fake_jdk_archive, make_tar  # noqa: E402
@@ -35,8 +33,17 @@ def work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def run_tool(archive: Path, expect_libc: str = "musl", extra: Sequence[str] = ()) -> int:
     argv = [
-        "--archive", str(archive), "--out-dir", "jdk", "--info-out", "jdk-info.json",
-        "--expect-libc", expect_libc, "--label", LABEL, *extra,
+        "--archive",
+        str(archive),
+        "--out-dir",
+        "jdk",
+        "--info-out",
+        "jdk-info.json",
+        "--expect-libc",
+        expect_libc,
+        "--label",
+        LABEL,
+        *extra,
     ]
     return extract_tool.main(argv)
 
@@ -97,10 +104,15 @@ def test_archive_bytes_are_deterministic(tmp_path: Path) -> None:
 def test_glibc_jdk(tmp_path: Path, work: Path, capsys) -> None:
     archive = make_fake_jdk_archive(tmp_path / "jdk.tar.gz", libc="glibc")
     err = assert_refused(
-        work, archive, capsys,
+        work,
+        archive,
+        capsys,
         "is a glibc build (PT_INTERP /lib64/ld-linux-x86-64.so.2)",
-        "declares libc='musl'", "Occlum runs musl JDKs", "set libc='glibc'",
-        "_alpine-linux", "JAVA_VERSION=11.0.16",
+        "declares libc='musl'",
+        "Occlum runs musl JDKs",
+        "set libc='glibc'",
+        "_alpine-linux",
+        "JAVA_VERSION=11.0.16",
     )
     assert "Traceback" not in err
     assert run_tool(archive, expect_libc="glibc") == 0
@@ -221,9 +233,7 @@ def test_truncated_gzip(tmp_path: Path, work: Path, capsys, fraction: float) -> 
 
 
 def test_truncated_plain_tar(tmp_path: Path, work: Path, capsys) -> None:
-    archive = make_fake_jdk_archive(
-        tmp_path / "jdk.tar", extra_members=[TarMember("lib/zz", data=os.urandom(100_000))]
-    )
+    archive = make_fake_jdk_archive(tmp_path / "jdk.tar", extra_members=[TarMember("lib/zz", data=os.urandom(100_000))])
     data = archive.read_bytes()
     archive.write_bytes(data[: len(data) // 2])
     assert_refused(work, archive, capsys, "truncated or corrupt")
@@ -253,7 +263,7 @@ def test_zip_symlink_escape(tmp_path: Path, work: Path, capsys) -> None:
         (["release"], ["no `release` file"]),
     ],
 )
-def test_missing_jdk_parts(tmp_path: Path, work: Path, capsys, omit: List[str], words: List[str]) -> None:
+def test_missing_jdk_parts(tmp_path: Path, work: Path, capsys, omit: list[str], words: list[str]) -> None:
     archive = make_fake_jdk_archive(tmp_path / "jdk.tar.gz", omit=omit)
     assert_refused(work, archive, capsys, *words)
 
@@ -267,7 +277,7 @@ def test_non_elf_java(tmp_path: Path, work: Path, capsys) -> None:
     archive = make_fake_jdk_archive(
         tmp_path / "jdk.tar.gz",
         omit=["bin/java"],
-        extra_members=[TarMember("bin/java", data=b"#!/bin/sh\nexec java17 \"$@\"\n", mode=0o755)],
+        extra_members=[TarMember("bin/java", data=b'#!/bin/sh\nexec java17 "$@"\n', mode=0o755)],
     )
     assert_refused(work, archive, capsys, "bin/java is not a usable executable", "not an ELF", "JAVA_VERSION=11.0.16")
 
@@ -285,7 +295,9 @@ def test_aarch64_java(tmp_path: Path, work: Path, capsys) -> None:
 
 def test_read_elf_interpreter() -> None:
     assert extract_tool.read_elf_interpreter(fake_jdk.make_elf()) == fake_jdk.MUSL_LOADER
-    assert extract_tool.read_elf_interpreter(fake_jdk.make_elf(interpreter=fake_jdk.GLIBC_LOADER)) == fake_jdk.GLIBC_LOADER
+    assert (
+        extract_tool.read_elf_interpreter(fake_jdk.make_elf(interpreter=fake_jdk.GLIBC_LOADER)) == fake_jdk.GLIBC_LOADER
+    )
     assert extract_tool.read_elf_interpreter(fake_jdk.make_elf(interpreter=None)) is None
     with pytest.raises(JdkArchiveError, match="not an ELF"):
         extract_tool.read_elf_interpreter(b"MZ\x90\x00")
@@ -315,21 +327,27 @@ def test_parse_release_and_java_major() -> None:
 
 
 def test_check_members_returns_top() -> None:
-    members = [Member(TOP, "dir"), Member(TOP + "/bin/java", "file", 10, 0o755), Member("./" + TOP + "/jre", "symlink", linkname=".")]
+    members = [
+        Member(TOP, "dir"),
+        Member(TOP + "/bin/java", "file", 10, 0o755),
+        Member("./" + TOP + "/jre", "symlink", linkname="."),
+    ]
     assert extract_tool.check_members(members) == TOP
 
 
 _names = st.lists(
-    st.text(alphabet="ab./\\\x00", min_size=0, max_size=8).map(lambda s: "t/" + s if not s.startswith(("/", ".")) else s),
+    st.text(alphabet="ab./\\\x00", min_size=0, max_size=8).map(
+        lambda s: "t/" + s if not s.startswith(("/", ".")) else s
+    ),
     max_size=6,
 )
 
 
 @settings(max_examples=200, deadline=None)
 @given(_names, st.lists(st.text(alphabet="ab./", max_size=8), max_size=3))
-def test_check_members_never_crashes(names: List[str], targets: List[str]) -> None:
+def test_check_members_never_crashes(names: list[str], targets: list[str]) -> None:
     members = [Member(n, "file", 1) for n in names]
-    members += [Member("t/l{}".format(i), "symlink", linkname=t) for i, t in enumerate(targets)]
+    members += [Member(f"t/l{i}", "symlink", linkname=t) for i, t in enumerate(targets)]
     try:
         top = extract_tool.check_members(members)
     except JdkArchiveError:
@@ -348,13 +366,32 @@ def test_script_runs_standalone(tmp_path: Path) -> None:
     make_fake_jdk_archive(sandbox / "jdk.tgz")
     glibc = make_fake_jdk_archive(sandbox / "glibc.tgz", libc="glibc")
     env = {"PATH": os.environ.get("PATH", ""), "PYTHONNOUSERSITE": "1"}
-    base = [sys.executable, "-I", "extract_tool.py", "--info-out", "info.json", "--expect-libc", "musl", "--label", LABEL]
-    ok = subprocess.run(base + ["--archive", "jdk.tgz", "--out-dir", "jdk"], cwd=str(sandbox), env=env,
-                        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    base = [
+        sys.executable,
+        "-I",
+        "extract_tool.py",
+        "--info-out",
+        "info.json",
+        "--expect-libc",
+        "musl",
+        "--label",
+        LABEL,
+    ]
+    ok = subprocess.run(
+        base + ["--archive", "jdk.tgz", "--out-dir", "jdk"],
+        cwd=str(sandbox),
+        env=env,
+        capture_output=True,
+    )
     assert ok.returncode == 0, ok.stderr
     assert json.loads((sandbox / "info.json").read_text())["java_major"] == 11
-    bad = subprocess.run(base + ["--archive", glibc.name, "--out-dir", "jdk2"], cwd=str(sandbox), env=env,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+    bad = subprocess.run(
+        base + ["--archive", glibc.name, "--out-dir", "jdk2"],
+        cwd=str(sandbox),
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert bad.returncode == 2
     assert bad.stderr.startswith("error: " + LABEL) and "Traceback" not in bad.stderr
     assert not (sandbox / "jdk2").exists()

@@ -54,7 +54,7 @@ def fetch_one(url: str, sha256: str, size: int | None, out: str, timeout: float)
         raise
     except (urllib.error.URLError, OSError, ValueError) as e:
         reason = getattr(e, "reason", None) or e
-        raise FetchError(f"could not download: {reason}")
+        raise FetchError(f"could not download: {reason}") from e
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

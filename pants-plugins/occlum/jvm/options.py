@@ -17,7 +17,9 @@ def effective_jvm_options(user_options: tuple[str, ...]) -> tuple[str, ...]:
     added = tuple(
         flag
         for flag, user_forms in OCCLUM_JVM_DEFAULTS
-        if not any(opt == form or (form.endswith("=") and opt.startswith(form)) for opt in user_options for form in user_forms)
+        if not any(
+            opt == form or (form.endswith("=") and opt.startswith(form)) for opt in user_options for form in user_forms
+        )
     )
     return (*added, *user_options)
 

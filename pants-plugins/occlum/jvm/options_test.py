@@ -16,5 +16,10 @@ def test_one_default_kept_when_other_set() -> None:
 
 def test_java_command() -> None:
     assert java_command("/jre", ("-Xmx1g",), "/usr/lib/spring/app.jar", ("--port", "80")) == (
-        "/jre/bin/java", "-Xmx1g", "-jar", "/usr/lib/spring/app.jar", "--port", "80",
+        "/jre/bin/java",
+        "-Xmx1g",
+        "-jar",
+        "/usr/lib/spring/app.jar",
+        "--port",
+        "80",
     )

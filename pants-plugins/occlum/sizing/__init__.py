@@ -1,4 +1,5 @@
 """JVM-aware enclave memory sizing (docs/memory-sizing.md)."""
+
 from occlum.sizing.checks import Finding, check_limits
 from occlum.sizing.jvm_options import JvmOptionError, JvmOptions, parse_jvm_options
 from occlum.sizing.model import Budget, Component, Limit, SizingError, derive_limits, epc_estimate

@@ -6,11 +6,13 @@ what follows is the jar and the program's own arguments, which HotSpot does not 
 Like HotSpot, the last occurrence of an option wins, and `-Xmx` and `-XX:MaxHeapSize`
 (likewise `-Xms`/`-XX:InitialHeapSize`, `-Xss`/`-XX:ThreadStackSize`) set the same flag.
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Callable, Dict, Optional, Sequence, Tuple
+from typing import Callable, Optional
 
 from occlum.config.sizes import GB, KB, MB, TB
 
@@ -69,12 +71,12 @@ def _percent(option: str, value: str) -> float:
 
 
 # Prefix options (-Xmx512m) and -XX:Name=value options, mapped to (field, value parser).
-_X_OPTIONS: Tuple[Tuple[str, str, Callable[[str, str], object]], ...] = (
+_X_OPTIONS: tuple[tuple[str, str, Callable[[str, str], object]], ...] = (
     ("-Xmx", "max_heap", _size),
     ("-Xms", "initial_heap", _size),
     ("-Xss", "thread_stack", _size),
 )
-_XX_VALUES: Dict[str, Tuple[str, Callable[[str, str], object]]] = {
+_XX_VALUES: dict[str, tuple[str, Callable[[str, str], object]]] = {
     "MaxHeapSize": ("max_heap", _size),
     "InitialHeapSize": ("initial_heap", _size),
     "MaxMetaspaceSize": ("max_metaspace", _size),
@@ -85,7 +87,7 @@ _XX_VALUES: Dict[str, Tuple[str, Callable[[str, str], object]]] = {
     "MaxRAMPercentage": ("max_ram_percentage", _percent),
     "MaxRAM": ("max_ram", _size),
 }
-_XX_FLAGS: Dict[str, str] = {"UseCompressedOops": "compressed_oops", "TieredCompilation": "tiered_compilation"}
+_XX_FLAGS: dict[str, str] = {"UseCompressedOops": "compressed_oops", "TieredCompilation": "tiered_compilation"}
 
 
 def parse_jvm_options(options: Sequence[str]) -> JvmOptions:
@@ -96,12 +98,12 @@ def parse_jvm_options(options: Sequence[str]) -> JvmOptions:
             break
         for prefix, field, parse in _X_OPTIONS:
             if opt.startswith(prefix):
-                parsed = replace(parsed, **{field: parse(prefix, opt[len(prefix):])})
+                parsed = replace(parsed, **{field: parse(prefix, opt[len(prefix) :])})
                 break
         else:
             if not opt.startswith("-XX:"):
                 continue
-            body = opt[len("-XX:"):]
+            body = opt[len("-XX:") :]
             if body[:1] in "+-" and body[1:] in _XX_FLAGS:
                 parsed = replace(parsed, **{_XX_FLAGS[body[1:]]: body[0] == "+"})
                 continue

@@ -46,15 +46,36 @@ def test_nothing_given_is_all_defaults() -> None:
 
 
 def test_last_occurrence_wins_across_spellings() -> None:
-    opts = parse_jvm_options(["-Xmx1g", "-XX:MaxHeapSize=256m", "-Xss1m", "-XX:ThreadStackSize=256",
-                              "-XX:+UseCompressedOops", "-XX:-UseCompressedOops"])
+    opts = parse_jvm_options(
+        [
+            "-Xmx1g",
+            "-XX:MaxHeapSize=256m",
+            "-Xss1m",
+            "-XX:ThreadStackSize=256",
+            "-XX:+UseCompressedOops",
+            "-XX:-UseCompressedOops",
+        ]
+    )
     assert (opts.max_heap, opts.thread_stack, opts.compressed_oops) == (256 * MB, 256 * KB, False)
     assert parse_jvm_options(["-XX:MaxHeapSize=256m", "-Xmx1g"]).max_heap == GB
 
 
 def test_unknown_options_and_program_args_are_ignored() -> None:
-    opts = parse_jvm_options(["-Dos.name=Linux", "-cp", "a.jar", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=x",
-                              "-XX:MaxMetaspaceSizeX=oops", "-verbose:gc", "-Xmx64m", "-jar", "app.jar", "-Xmx9g"])
+    opts = parse_jvm_options(
+        [
+            "-Dos.name=Linux",
+            "-cp",
+            "a.jar",
+            "-XX:+UseG1GC",
+            "-XX:MaxGCPauseMillis=x",
+            "-XX:MaxMetaspaceSizeX=oops",
+            "-verbose:gc",
+            "-Xmx64m",
+            "-jar",
+            "app.jar",
+            "-Xmx9g",
+        ]
+    )
     assert opts == JvmOptions(max_heap=64 * MB)
 
 
@@ -68,14 +89,26 @@ SIZE_FORM = "a whole number of bytes, optionally followed by k/K, m/M, g/G or t/
         ("-Xmx", f"JVM option -Xmx has the malformed value ''; expected {SIZE_FORM}"),
         ("-Xms1.5g", f"JVM option -Xms has the malformed value '1.5g'; expected {SIZE_FORM}"),
         ("-Xss-1k", f"JVM option -Xss has the malformed value '-1k'; expected {SIZE_FORM}"),
-        ("-XX:MaxMetaspaceSize=64MB", f"JVM option -XX:MaxMetaspaceSize has the malformed value '64MB'; expected {SIZE_FORM}"),
+        (
+            "-XX:MaxMetaspaceSize=64MB",
+            f"JVM option -XX:MaxMetaspaceSize has the malformed value '64MB'; expected {SIZE_FORM}",
+        ),
         ("-XX:MaxHeapSize=", f"JVM option -XX:MaxHeapSize has the malformed value ''; expected {SIZE_FORM}"),
-        ("-XX:MaxDirectMemorySize", "JVM option -XX:MaxDirectMemorySize has the malformed value ''; expected "
-                                    f"-XX:MaxDirectMemorySize=<value> with {SIZE_FORM}"),
-        ("-XX:MaxRAMPercentage=75%", "JVM option -XX:MaxRAMPercentage has the malformed value '75%'; expected "
-                                     "a decimal number from 0 to 100, e.g. 75.0"),
-        ("-XX:MaxRAMPercentage=150", "JVM option -XX:MaxRAMPercentage has the malformed value '150'; expected "
-                                     "a decimal number from 0 to 100, e.g. 75.0"),
+        (
+            "-XX:MaxDirectMemorySize",
+            "JVM option -XX:MaxDirectMemorySize has the malformed value ''; expected "
+            f"-XX:MaxDirectMemorySize=<value> with {SIZE_FORM}",
+        ),
+        (
+            "-XX:MaxRAMPercentage=75%",
+            "JVM option -XX:MaxRAMPercentage has the malformed value '75%'; expected "
+            "a decimal number from 0 to 100, e.g. 75.0",
+        ),
+        (
+            "-XX:MaxRAMPercentage=150",
+            "JVM option -XX:MaxRAMPercentage has the malformed value '150'; expected "
+            "a decimal number from 0 to 100, e.g. 75.0",
+        ),
     ],
 )
 def test_malformed_values_name_option_value_and_form(option: str, message: str) -> None:

@@ -11,11 +11,12 @@ Sources (docs/memory-sizing.md has the full argument):
 
 Everything is in bytes; every component and limit is rounded up to whole MB (so also to 4 KiB).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Optional, Tuple
+from typing import Optional
 
 from occlum.config.releases import has_kernel_space_heap_max_size, parse_release
 from occlum.config.sizes import GB, MB, TB
@@ -77,8 +78,8 @@ class Budget:
     java_threads: int
     child_processes: int
     headroom_percent: float
-    components: Tuple[Component, ...]
-    limits: Tuple[Limit, ...]
+    components: tuple[Component, ...]
+    limits: tuple[Limit, ...]
 
     @property
     def mmap_total(self) -> int:
@@ -129,8 +130,16 @@ def derive_limits(
         raise JvmOptionError("-Xms", mb(mb_ceil(jvm.initial_heap)), "at most the maximum heap size (-Xmx)")
 
     def budget_for(heap: int, heap_source: str) -> Budget:
-        return _budget(release, jvm, heap, heap_source, java_threads, child_processes,
-                       Fraction(str(headroom_percent)), child_mmap_size)
+        return _budget(
+            release,
+            jvm,
+            heap,
+            heap_source,
+            java_threads,
+            child_processes,
+            Fraction(str(headroom_percent)),
+            child_mmap_size,
+        )
 
     if jvm.max_heap is not None:
         return budget_for(mb_ceil(jvm.max_heap), "-Xmx/-XX:MaxHeapSize")
@@ -147,6 +156,7 @@ def derive_limits(
 
     if jvm.max_ram is not None:  # an explicit -XX:MaxRAM replaces the RAM the JVM detects
         return ergonomic(jvm.max_ram, "-XX:MaxRAM")
+
     # Inside Occlum sysinfo() reports the user space as total RAM, so the heap is a share of the
     # user space it helps to size: find the smallest user space U that holds the budget for
     # heap = pct% of U. The need grows slower than U unless heap (+ default direct memory) alone
@@ -187,8 +197,7 @@ def _budget(
     if jvm.max_metaspace is not None:
         comps.append(Component("metaspace", mb_ceil(jvm.max_metaspace), "-XX:MaxMetaspaceSize"))
     else:
-        comps.append(Component("metaspace", MODELLED_UNLIMITED_METASPACE,
-                               "not set (unlimited): modelled as 256MB"))
+        comps.append(Component("metaspace", MODELLED_UNLIMITED_METASPACE, "not set (unlimited): modelled as 256MB"))
         if jvm.compressed_oops is not False:
             size = jvm.compressed_class_space or DEFAULT_COMPRESSED_CLASS_SPACE
             src = "-XX:CompressedClassSpaceSize" if jvm.compressed_class_space else "default 1GB"
@@ -204,13 +213,23 @@ def _budget(
     else:
         comps.append(Component("direct memory", heap, "default: the max heap"))
     xss = jvm.thread_stack if jvm.thread_stack is not None else DEFAULT_THREAD_STACK
-    comps.append(Component("thread stacks", mb_ceil(threads * xss),
-                           f"{threads} threads x {_fmt_small(xss)} ({'-Xss' if jvm.thread_stack else 'default -Xss'})"))
+    comps.append(
+        Component(
+            "thread stacks",
+            mb_ceil(threads * xss),
+            f"{threads} threads x {_fmt_small(xss)} ({'-Xss' if jvm.thread_stack else 'default -Xss'})",
+        )
+    )
     # G1 (JDK 11's default collector): two mark bitmaps (heap/64 each) plus card table, block
     # offset table and card counts (heap/512 each).
-    comps.append(Component("GC data structures", mb_ceil(Fraction(heap, 32) + Fraction(3 * heap, 512)),
-                           "G1: heap/32 + 3 x heap/512"))
-    comps.append(Component("JVM libraries + lib/modules", JVM_LIBRARIES, "estimate: libjvm + JDK libs 32MB, jimage 128MB"))
+    comps.append(
+        Component(
+            "GC data structures", mb_ceil(Fraction(heap, 32) + Fraction(3 * heap, 512)), "G1: heap/32 + 3 x heap/512"
+        )
+    )
+    comps.append(
+        Component("JVM libraries + lib/modules", JVM_LIBRARIES, "estimate: libjvm + JDK libs 32MB, jimage 128MB")
+    )
     comps.append(Component("JVM native malloc", JVM_NATIVE_MALLOC, "estimate: symbol tables, JIT, GC queues", "brk"))
 
     mmaps = [c for c in comps if c.region == "mmap"]
@@ -220,7 +239,9 @@ def _budget(
     mmap_how = f"{sum_text} = {mb(mmap_sum)}, + headroom {float(headroom):g}% = {mb(mmap_need)}"
     brk = JVM_NATIVE_MALLOC
     per_process = ELF_PER_PROCESS + brk + DEFAULT_STACK_SIZE
-    fixed_text = f"ELF {mb(ELF_PER_PROCESS)} + default_heap_size {mb(brk)} + default_stack_size {mb(DEFAULT_STACK_SIZE)}"
+    fixed_text = (
+        f"ELF {mb(ELF_PER_PROCESS)} + default_heap_size {mb(brk)} + default_stack_size {mb(DEFAULT_STACK_SIZE)}"
+    )
 
     if not pools_user_space(release):
         mmap_how = f"every JVM mapping must fit the per-process region (before 0.24.2): {mmap_how}"
@@ -230,26 +251,32 @@ def _budget(
         user_how += f" x {1 + children} processes = {mb(user)}" if children else ""
         user_how += "; each process reserves its region at creation (before 0.24.2)"
     else:
-        mmap_how = (f"not reserved since 0.24.2, but still the default RLIMIT_AS, so kept at the JVM's mmaps: "
-                    f"{mmap_how}")
+        mmap_how = f"not reserved since 0.24.2, but still the default RLIMIT_AS, so kept at the JVM's mmaps: {mmap_how}"
         user = mmap_need + (1 + children) * per_process + children * child_mmap_size
         user_how = f"one pool (0.24.2+): JVM mmaps {mb(mmap_need)} + {fixed_text}"
         if children:
-            user_how += (f" + {children} child processes x ({mb(per_process)} fixed + {mb(child_mmap_size)} mmaps)")
+            user_how += f" + {children} child processes x ({mb(per_process)} fixed + {mb(child_mmap_size)} mmaps)"
         user_how += f" = {mb(user)}"
         if parse_release(release) >= (0, 30, 0):
-            user_how += ("; the static size without EDMM (user_space_max_size replaces it if set)")
+            user_how += "; the static size without EDMM (user_space_max_size replaces it if set)"
     limits = (
         Limit("user_space_size", user, user_how),
         Limit("default_mmap_size", mmap_need, mmap_how),
         Limit("default_heap_size", brk, f"the JVM's own mallocs (brk), estimate {mb(brk)}"),
-        Limit("default_stack_size", DEFAULT_STACK_SIZE,
-              "Occlum template 4MB: the launcher's main thread only waits; Java threads get -Xss stacks"),
+        Limit(
+            "default_stack_size",
+            DEFAULT_STACK_SIZE,
+            "Occlum template 4MB: the launcher's main thread only waits; Java threads get -Xss stacks",
+        ),
         Limit("kernel_space_heap_size", KERNEL_SPACE_HEAP, "64MB as in every Occlum Java demo (contract 3.5)"),
         Limit("kernel_space_stack_size", KERNEL_SPACE_STACK, "1MB, the template and demo value (raise on 0x1009)"),
-        Limit("max_num_of_threads", threads + children,
-              f"{threads} Java threads" + (f" + {children} child processes x 1 thread" if children else "")
-              + f" = {threads + children} (one TCS per LibOS thread)"),
+        Limit(
+            "max_num_of_threads",
+            threads + children,
+            f"{threads} Java threads"
+            + (f" + {children} child processes x 1 thread" if children else "")
+            + f" = {threads + children} (one TCS per LibOS thread)",
+        ),
     )
     return Budget(release, threads, children, float(headroom), tuple(comps), limits)
 
@@ -282,6 +309,9 @@ def epc_estimate(budget: Budget, limits: Optional[dict] = None) -> Limit:
     kheap = given["kernel_space_heap_max_size"] if use_max else pick("kernel_space_heap_size")
     kstack, threads = pick("kernel_space_stack_size"), pick("max_num_of_threads")
     total = user + kheap + threads * kstack
-    return Limit("enclave_memory", total,
-                 f"user space {mb(user)} + kernel heap {mb(kheap)} + {threads} threads x kernel stack "
-                 f"{_fmt_small(kstack)} = {mb(mb_ceil(total))} (plus a few MB of LibOS code and TCS pages)")
+    return Limit(
+        "enclave_memory",
+        total,
+        f"user space {mb(user)} + kernel heap {mb(kheap)} + {threads} threads x kernel stack "
+        f"{_fmt_small(kstack)} = {mb(mb_ceil(total))} (plus a few MB of LibOS code and TCS pages)",
+    )

@@ -9,12 +9,22 @@ from occlum.sizing.model import SizingError, derive_limits, epc_estimate
 # The seed demo's options plus the two flags the plugin adds (contract 3.1, 3.6).
 DEMO = parse_jvm_options(["-XX:-UseCompressedOops", "-Dos.name=Linux", "-Xmx512m", "-XX:MaxMetaspaceSize=64m"])
 DEMO_COMPONENTS = {
-    "Java heap": 512, "metaspace": 64, "code cache": 240, "direct memory": 512, "thread stacks": 64,
-    "GC data structures": 19, "JVM libraries + lib/modules": 160, "JVM native malloc": 32,
+    "Java heap": 512,
+    "metaspace": 64,
+    "code cache": 240,
+    "direct memory": 512,
+    "thread stacks": 64,
+    "GC data structures": 19,
+    "JVM libraries + lib/modules": 160,
+    "JVM native malloc": 32,
 }
 DEMO_LIMITS = {
-    "user_space_size": 1785 * MB, "default_mmap_size": 1729 * MB, "default_heap_size": 32 * MB,
-    "default_stack_size": 4 * MB, "kernel_space_heap_size": 64 * MB, "kernel_space_stack_size": 1 * MB,
+    "user_space_size": 1785 * MB,
+    "default_mmap_size": 1729 * MB,
+    "default_heap_size": 32 * MB,
+    "default_stack_size": 4 * MB,
+    "kernel_space_heap_size": 64 * MB,
+    "kernel_space_stack_size": 1 * MB,
     "max_num_of_threads": 64,
 }
 
@@ -66,8 +76,13 @@ def test_hotspot_defaults_when_options_are_absent() -> None:
     # Unlimited metaspace -> 256MB; compressed oops on by default -> 1GB class space.
     assert sizes["metaspace"] == 256 and sizes["compressed class space"] == 1024
     assert sizes["code cache"] == 240 and sizes["direct memory"] == 1024 and sizes["thread stacks"] == 10
-    b = derive_limits("0.31.0", parse_jvm_options(["-Xmx1g", "-XX:-UseCompressedOops", "-XX:-TieredCompilation",
-                                                   "-Xss256k", "-XX:MaxDirectMemorySize=16m"]), java_threads=10)
+    b = derive_limits(
+        "0.31.0",
+        parse_jvm_options(
+            ["-Xmx1g", "-XX:-UseCompressedOops", "-XX:-TieredCompilation", "-Xss256k", "-XX:MaxDirectMemorySize=16m"]
+        ),
+        java_threads=10,
+    )
     sizes = {c.name: c.size // MB for c in b.components}
     assert "compressed class space" not in sizes
     assert (sizes["code cache"], sizes["direct memory"], sizes["thread stacks"]) == (48, 16, 3)
@@ -99,13 +114,21 @@ def test_ram_percentage_that_can_never_fit() -> None:
 def test_xms_above_xmx() -> None:
     with pytest.raises(JvmOptionError) as e:
         derive_limits("0.31.0", parse_jvm_options(["-Xmx256m", "-Xms1g"]))
-    assert str(e.value) == "JVM option -Xms has the malformed value '1024MB'; expected at most the maximum heap size (-Xmx)"
+    assert (
+        str(e.value)
+        == "JVM option -Xms has the malformed value '1024MB'; expected at most the maximum heap size (-Xmx)"
+    )
 
 
 def test_epc_estimate_uses_hand_set_limits() -> None:
     b = derive_limits("0.31.0", DEMO)
-    given = {"user_space_size": MB, "user_space_max_size": 1680 * MB, "kernel_space_heap_size": MB,
-             "kernel_space_heap_max_size": 64 * MB, "max_num_of_threads": 64}
+    given = {
+        "user_space_size": MB,
+        "user_space_max_size": 1680 * MB,
+        "kernel_space_heap_size": MB,
+        "kernel_space_heap_max_size": 64 * MB,
+        "max_num_of_threads": 64,
+    }
     assert epc_estimate(b, given).value == (1680 + 64 + 64) * MB
     # Before 0.30.0 user_space_max_size is ignored (contract 1.5 trap).
     assert epc_estimate(derive_limits("0.20.0", DEMO), {"user_space_size": 1400 * MB}).value == (1400 + 64 + 64) * MB

@@ -1,14 +1,23 @@
 """A plain-text sizing report: JVM budget, Occlum limits, enclave memory, findings."""
+
 from __future__ import annotations
 
-from typing import Mapping, Optional, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Optional
 
 from occlum.sizing.checks import Finding
 from occlum.sizing.model import Budget, epc_estimate, mb, mb_ceil
 
-_KNOBS_IN_BYTES = ("user_space_size", "user_space_max_size", "default_mmap_size", "default_heap_size",
-                   "default_stack_size", "kernel_space_heap_size", "kernel_space_heap_max_size",
-                   "kernel_space_stack_size")
+_KNOBS_IN_BYTES = (
+    "user_space_size",
+    "user_space_max_size",
+    "default_mmap_size",
+    "default_heap_size",
+    "default_stack_size",
+    "kernel_space_heap_size",
+    "kernel_space_heap_max_size",
+    "kernel_space_stack_size",
+)
 
 
 def _show(knob: str, value: int) -> str:
@@ -30,8 +39,9 @@ def render_report(
     for c in budget.components:
         where = "" if c.region == "mmap" else "  [brk heap]"
         lines.append(f"  {c.name:<{width}}  {mb(c.size):>8}  {c.source}{where}")
-    lines.append(f"  {'mmaps total':<{width}}  {mb(budget.mmap_total):>8}  "
-                 f"+ headroom {budget.headroom_percent:g}% on the mmaps")
+    lines.append(
+        f"  {'mmaps total':<{width}}  {mb(budget.mmap_total):>8}  + headroom {budget.headroom_percent:g}% on the mmaps"
+    )
     lines += ["", "Occlum limits"]
     shown = [lim.knob for lim in budget.limits]
     shown += [k for k in ("user_space_max_size", "kernel_space_heap_max_size") if limits.get(k) is not None]
@@ -39,7 +49,11 @@ def render_report(
     for knob in shown:
         hand = limits.get(knob)
         if hand is not None:
-            model = f"; the model derives {_show(knob, budget.value(knob))}" if knob in {l.knob for l in budget.limits} else ""
+            model = (
+                f"; the model derives {_show(knob, budget.value(knob))}"
+                if knob in {limit.knob for limit in budget.limits}
+                else ""
+            )
             lines.append(f"  {knob:<{width}}  {_show(knob, hand):>8}  set by hand{model}")
         else:
             lim = budget.limit(knob)

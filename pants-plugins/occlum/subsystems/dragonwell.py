@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from pants.option.option_types import StrListOption
 from pants.option.subsystem import Subsystem
@@ -130,8 +130,16 @@ class DragonwellSubsystem(Subsystem):
         ),
     )
     fetch_env_vars = StrListOption(
-        default=["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy",
-                 "SSL_CERT_FILE", "SSL_CERT_DIR"],
+        default=[
+            "HTTPS_PROXY",
+            "https_proxy",
+            "HTTP_PROXY",
+            "http_proxy",
+            "NO_PROXY",
+            "no_proxy",
+            "SSL_CERT_FILE",
+            "SSL_CERT_DIR",
+        ],
         help=softwrap(
             """
             Environment variables passed to the download step, as `NAME` (copied from the
@@ -152,4 +160,3 @@ class DragonwellSubsystem(Subsystem):
 
 def describe_pins(pins: Iterable[DragonwellPin]) -> str:
     return bullet_list(sorted(p.describe() for p in pins))
-

@@ -86,7 +86,7 @@ class OcclumSubsystem(Subsystem):
             written and required (e.g. `feature` from 0.30.1, `metadata.enable_kss` from 0.26.3,
             `user_space_max_size` from 0.30.0), and the schema the generated config is checked
             against before anything runs. It must match the toolchain found (read from its
-            `include/occlum_version.h`). Supported: {', '.join(SUPPORTED_RELEASES)}.
+            `include/occlum_version.h`). Supported: {", ".join(SUPPORTED_RELEASES)}.
             """
         ),
     )

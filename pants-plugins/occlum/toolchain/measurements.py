@@ -16,7 +16,7 @@ def _two_lines_after(lines: list[str], marker: str) -> str:
     try:
         i = next(i for i, line in enumerate(lines) if line.strip() == marker)
     except StopIteration:
-        raise MeasurementParseError(f"the dump has no {marker!r} line")
+        raise MeasurementParseError(f"the dump has no {marker!r} line") from None
     tokens = re.findall(r"0x([0-9a-fA-F]{2})", " ".join(lines[i + 1 : i + 3]))
     if len(tokens) != 32:
         raise MeasurementParseError(f"expected 32 bytes after {marker!r}, found {len(tokens)}")

@@ -11,7 +11,9 @@ def _lines(b: bytes) -> str:
 
 
 def test_parse_dump() -> None:
-    dump = f"misc\nmetadata->enclave_css.body.enclave_hash.m:\n{_lines(ENC)}\nother: 1\nmrsigner->value:\n{_lines(SIG)}\n"
+    dump = (
+        f"misc\nmetadata->enclave_css.body.enclave_hash.m:\n{_lines(ENC)}\nother: 1\nmrsigner->value:\n{_lines(SIG)}\n"
+    )
     assert parse_sgx_sign_dump(dump) == (ENC.hex(), SIG.hex())
 
 
@@ -22,7 +24,9 @@ def test_parse_dump_missing_marker() -> None:
 
 def test_parse_dump_short() -> None:
     with pytest.raises(MeasurementParseError, match="found 16"):
-        parse_sgx_sign_dump(f"metadata->enclave_css.body.enclave_hash.m:\n{_lines(ENC)[:79]}\nmrsigner->value:\n{_lines(SIG)}")
+        parse_sgx_sign_dump(
+            f"metadata->enclave_css.body.enclave_hash.m:\n{_lines(ENC)[:79]}\nmrsigner->value:\n{_lines(SIG)}"
+        )
 
 
 def test_parse_print() -> None:

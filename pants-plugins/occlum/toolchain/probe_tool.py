@@ -75,9 +75,9 @@ def rsa_public_numbers(pem: str) -> tuple[int, int]:
     if "ENCRYPTED" in kind or "Proc-Type: 4,ENCRYPTED" in body:
         raise ProbeError("it is encrypted; sgx_sign needs an unencrypted key (keep it outside the repo)")
     try:
-        der = base64.b64decode("".join(l for l in body.splitlines() if ":" not in l), validate=False)
+        der = base64.b64decode("".join(line for line in body.splitlines() if ":" not in line), validate=False)
     except ValueError as e:
-        raise ProbeError(f"its base64 body is invalid: {e}")
+        raise ProbeError(f"its base64 body is invalid: {e}") from e
     tag, seq, _ = _der_read(der, 0)
     items = _der_children(seq)
     if kind == "RSA PRIVATE KEY":  # PKCS#1: version, n, e, ...
@@ -132,9 +132,9 @@ def probe_toolchain(occlum: str) -> dict:
         raise ProbeError(
             f"found {occlum}, but not its {header} (the CLI has no --version; the release is read from "
             "that header). This looks like a runtime-only install; install the full Occlum toolchain"
-        )
+        ) from None
     except ProbeError as e:
-        raise ProbeError(f"cannot read the Occlum release from {header}: {e}")
+        raise ProbeError(f"cannot read the Occlum release from {header}: {e}") from e
     # The identity covers the CLI, its build recipe, the version header and the LibOS/PAL binaries.
     h = hashlib.sha256()
     paths = [os.path.realpath(occlum), header]
@@ -142,7 +142,8 @@ def probe_toolchain(occlum: str) -> dict:
         d = os.path.join(install, sub)
         if os.path.isdir(d):
             paths += sorted(
-                os.path.join(d, n) for n in os.listdir(d)
+                os.path.join(d, n)
+                for n in os.listdir(d)
                 if n.startswith(("occlum_build.mk", "libocclum-libos", "libocclum-pal", "gen_internal_conf"))
                 and os.path.isfile(os.path.join(d, n))
             )
@@ -184,9 +185,9 @@ def main(argv: list[str]) -> int:
                 with open(args.key) as f:
                     pem = f.read()
             except OSError as e:
-                raise ProbeError(f"cannot read it: {e.strerror}")
+                raise ProbeError(f"cannot read it: {e.strerror}") from e
             except UnicodeDecodeError:
-                raise ProbeError("it is not a text PEM file")
+                raise ProbeError("it is not a text PEM file") from None
             out = {"mrsigner": mrsigner_of_pem(pem)}
     except ProbeError as e:
         sys.stderr.write(f"error: {e}\n")

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from occlum.testutil import REPO_ROOT
 from occlum.toolchain.probe_tool import ProbeError, mrsigner_of_pem, probe_toolchain, read_version_header
-
-sys.path.insert(0, str(REPO_ROOT / "tests"))
-from occlum_double.make_install import make_fake_occlum_install  # noqa: E402
+from occlum_double.make_install import make_fake_occlum_install
+from occlum_testutil import REPO_ROOT
 
 TEMPLATE_KEY = REPO_ROOT / "tests" / "occlum_double" / "template_Enclave.pem"
 

@@ -41,7 +41,12 @@ def _already_normal(src: str, members: list) -> bool:
         return False
     names = [m.name for m in members]
     return names == sorted(names) and all(
-        m.mtime == 0 and m.uid == 0 and m.gid == 0 and not m.uname and not m.gname and not m.pax_headers
+        m.mtime == 0
+        and m.uid == 0
+        and m.gid == 0
+        and not m.uname
+        and not m.gname
+        and not m.pax_headers
         and m.mode == normalise(m).mode
         for m in members
     )

@@ -39,9 +39,7 @@ def main(argv: list[str]) -> int:
     args = p.parse_args(argv)
     proc = subprocess.run([args.occlum, "new", args.out], capture_output=True, text=True)
     if proc.returncode != 0:
-        sys.stderr.write(
-            f"error: `occlum new` failed with exit code {proc.returncode}:\n{proc.stdout}{proc.stderr}"
-        )
+        sys.stderr.write(f"error: `occlum new` failed with exit code {proc.returncode}:\n{proc.stdout}{proc.stderr}")
         return 2
     for rel in HOST_DEPENDENT_LOCALTIME:
         path = os.path.join(args.out, rel)

@@ -6,11 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from occlum.testutil import REPO_ROOT
 from occlum.toolchain.skeleton_tool import UTC_TZIF
-
-sys.path.insert(0, str(REPO_ROOT / "tests"))
-from occlum_double.make_install import make_fake_occlum_install  # noqa: E402
+from occlum_double.make_install import make_fake_occlum_install
+from occlum_testutil import REPO_ROOT
 
 TOOL = REPO_ROOT / "pants-plugins" / "occlum" / "toolchain" / "skeleton_tool.py"
 
@@ -19,8 +17,17 @@ def _run(tmp_path: Path, *libs: str) -> subprocess.CompletedProcess:
     install = make_fake_occlum_install(tmp_path / "occlum", "0.31.0")
     # The double copies this file where the real CLI copies the build host's /etc/localtime.
     (install / "etc" / "localtime").write_bytes(b"TZif2 host zone Europe/Somewhere")
-    argv = [sys.executable, str(TOOL), "--occlum", str(install / "build/bin/occlum"),
-            "--install-dir", str(install), "--out", "inst", *[a for lib in libs for a in ("--lib", lib)]]
+    argv = [
+        sys.executable,
+        str(TOOL),
+        "--occlum",
+        str(install / "build/bin/occlum"),
+        "--install-dir",
+        str(install),
+        "--out",
+        "inst",
+        *[a for lib in libs for a in ("--lib", lib)],
+    ]
     return subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True)
 
 

@@ -14,12 +14,14 @@ bom works wherever the staged folder ends up. Rebuild, inside an instance made b
 copy_bom then checks every file's sha256 (`hash`, exit -7 on a mismatch), recreates the
 symlinks, and (autodep) adds the musl libraries the JDK's ELF files need, as the Java demos do.
 """
+
 from __future__ import annotations
 
 import posixpath
 import re
 from collections import defaultdict
-from typing import Dict, Iterable, List, NamedTuple, Sequence, Tuple
+from collections.abc import Iterable, Sequence
+from typing import NamedTuple
 
 import yaml
 
@@ -50,8 +52,8 @@ def _image_path(path: str) -> str:
     return "/" + "/".join(parts)
 
 
-def _check(entries: Iterable[Tuple[str, str, str]]) -> List[BomEntry]:
-    seen: Dict[str, BomEntry] = {}
+def _check(entries: Iterable[tuple[str, str, str]]) -> list[BomEntry]:
+    seen: dict[str, BomEntry] = {}
     for raw in entries:
         e = BomEntry(*raw)
         if e.kind not in KINDS:
@@ -69,7 +71,7 @@ def _check(entries: Iterable[Tuple[str, str, str]]) -> List[BomEntry]:
 
 
 def bom_data(
-    entries: Iterable[Tuple[str, str, str]],
+    entries: Iterable[tuple[str, str, str]],
     *,
     includes: Sequence[str] = ("base.yaml",),
     source_root: str = "${%s}" % SOURCE_VAR,
@@ -77,7 +79,7 @@ def bom_data(
     """The bom as plain data (what `render_copy_bom` dumps)."""
     checked = _check(entries)
     dirs = {e.path for e in checked if e.kind == "dir"}
-    by_parent: Dict[str, Dict[str, list]] = defaultdict(lambda: {"files": [], "links": []})
+    by_parent: dict[str, dict[str, list]] = defaultdict(lambda: {"files": [], "links": []})
     for e in checked:
         parent, name = posixpath.split(e.path)
         if e.kind == "file":
@@ -89,7 +91,7 @@ def bom_data(
             dirs.add(parent)
             parent = posixpath.dirname(parent)
 
-    targets: List[dict] = []
+    targets: list[dict] = []
     if dirs:
         # Directories first (also the empty ones), from the image root: `mkdir -p /<dir>`.
         targets.append({"target": "/", "mkdirs": sorted(d.lstrip("/") for d in dirs)})
@@ -113,7 +115,7 @@ def bom_data(
 
 
 def render_copy_bom(
-    entries: Iterable[Tuple[str, str, str]],
+    entries: Iterable[tuple[str, str, str]],
     *,
     includes: Sequence[str] = ("base.yaml",),
     source_root: str = "${%s}" % SOURCE_VAR,

@@ -29,7 +29,6 @@ from occlum.subsystems.dragonwell import (
     DragonwellSubsystem,
     KnownVersionsError,
 )
-from occlum.util_rules.bundled_tools import tool_error, tool_file, tool_path
 from occlum.target_types import (
     DragonwellEditionField,
     DragonwellJdkTarget,
@@ -39,6 +38,7 @@ from occlum.target_types import (
     DragonwellUrlField,
     DragonwellVersionField,
 )
+from occlum.util_rules.bundled_tools import tool_error, tool_file, tool_path
 
 FETCH_TOOL = "jdk/fetch_tool.py"
 EXTRACT_TOOL = "jdk/extract_tool.py"
@@ -135,7 +135,7 @@ async def get_dragonwell_jdk(
     try:
         pins = dragonwell.pins()
     except KnownVersionsError as e:
-        raise DragonwellJdkError(str(e))
+        raise DragonwellJdkError(str(e)) from e
     pin = resolve_pin(
         tgt.address,
         version=tgt[DragonwellVersionField].value,
@@ -157,8 +157,14 @@ async def get_dragonwell_jdk(
     )
     archive_path = f"archive/{pin.filename}"
     fetch_argv = [
-        python.path, tool_path(FETCH_TOOL), "--sha256", pin.sha256, "--out", archive_path,
-        "--label", label,
+        python.path,
+        tool_path(FETCH_TOOL),
+        "--sha256",
+        pin.sha256,
+        "--out",
+        archive_path,
+        "--label",
+        label,
     ]
     if pin.size is not None:
         fetch_argv += ["--size", str(pin.size)]
@@ -182,9 +188,18 @@ async def get_dragonwell_jdk(
         FallibleProcessResult,
         Process(
             argv=(
-                python.path, tool_path(EXTRACT_TOOL), "--archive", archive_path,
-                "--out-dir", "jdk", "--info-out", "jdk-info.json", "--expect-libc", pin.libc,
-                "--label", label,
+                python.path,
+                tool_path(EXTRACT_TOOL),
+                "--archive",
+                archive_path,
+                "--out-dir",
+                "jdk",
+                "--info-out",
+                "jdk-info.json",
+                "--expect-libc",
+                pin.libc,
+                "--label",
+                label,
             ),
             input_digest=extract_input,
             output_directories=("jdk",),

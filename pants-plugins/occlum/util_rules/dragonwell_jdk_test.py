@@ -10,8 +10,8 @@ from pants.engine.internals.scheduler import ExecutionError
 from pants.testutil.rule_runner import RuleRunner
 
 from occlum.subsystems.dragonwell import DEFAULT_KNOWN_VERSIONS, DragonwellPin
-from occlum.testutil import ServedJdk, fake_jdk, new_rule_runner, package_image, serve_fake_jdk
 from occlum.util_rules.dragonwell_jdk import DragonwellJdkError, resolve_pin
+from occlum_testutil import ServedJdk, fake_jdk, new_rule_runner, package_image, serve_fake_jdk
 
 ADDR = Address("svc", target_name="enclave")
 JDK = Address("svc", target_name="jdk")
@@ -19,7 +19,9 @@ PINS = tuple(DragonwellPin.parse(p) for p in DEFAULT_KNOWN_VERSIONS)
 
 
 def _resolve(**kw) -> DragonwellPin:
-    args = dict(version=None, edition=None, libc="musl", url=None, sha256=None, size=None, pins=PINS, platform="linux_x86_64")
+    args = dict(
+        version=None, edition=None, libc="musl", url=None, sha256=None, size=None, pins=PINS, platform="linux_x86_64"
+    )
     args.update(kw)
     return resolve_pin(JDK, **args)
 
@@ -41,7 +43,9 @@ def test_libc_selects_the_glibc_build() -> None:
 
 def test_pre_edition_release_has_no_edition() -> None:
     assert _resolve(version="11.0.11.7").size == 192995510
-    with pytest.raises(DragonwellJdkError, match=r"pinned with editions: none \(it predates editions\)\. Remove `edition`"):
+    with pytest.raises(
+        DragonwellJdkError, match=r"pinned with editions: none \(it predates editions\)\. Remove `edition`"
+    ):
         _resolve(version="11.0.11.7", edition="standard")
 
 

@@ -14,7 +14,12 @@ from pants.util.strutil import bullet_list
 
 from occlum.config.releases import normalize_release
 from occlum.subsystems.occlum import OcclumSubsystem
-from occlum.util_rules.occlum_steps import BuiltOcclumInstance, OcclumBuildRequest, OcclumSkeleton, OcclumSkeletonRequest
+from occlum.util_rules.occlum_steps import (
+    BuiltOcclumInstance,
+    OcclumBuildRequest,
+    OcclumSkeleton,
+    OcclumSkeletonRequest,
+)
 from occlum.util_rules.occlum_toolchain import (
     MaybeOcclumToolchain,
     OcclumToolchain,
@@ -45,7 +50,7 @@ def toolchain_not_found(address: Address, searched: tuple[str, ...], purpose: st
         "Ways out:\n"
         "  - run Pants inside Occlum's Docker image (occlum/occlum), where it is /opt/occlum/build/bin/occlum;\n"
         "  - point `[occlum].executable_search_paths` at the folder holding `occlum`;\n"
-        "  - set `[occlum].stage_only = \"yes\"` (or \"auto\") to stop after the staged instance "
+        '  - set `[occlum].stage_only = "yes"` (or "auto") to stop after the staged instance '
         "(Occlum.json + image/), which needs no toolchain."
     )
 
@@ -61,7 +66,7 @@ async def required_toolchain(request: RequiredToolchainRequest, occlum: OcclumSu
         raise OcclumToolchainError(
             f"The Occlum toolchain at {tc.install_dir} is release {tc.release} (its "
             f"include/occlum_version.h), but `[occlum].version` is {wanted}. The config schema and "
-            f"the steps must match the toolchain: set `[occlum].version = \"{tc.release}\"`, or point "
+            f'the steps must match the toolchain: set `[occlum].version = "{tc.release}"`, or point '
             f"`[occlum].executable_search_paths` at an Occlum {wanted} install."
         )
     return tc
@@ -75,9 +80,7 @@ async def build_enclave(
     key = occlum.sign_key
     if key is not None:
         if not os.path.isabs(key):
-            raise OcclumToolchainError(
-                f"The option `[occlum].sign_key` must be an absolute path, but was {key!r}."
-            )
+            raise OcclumToolchainError(f"The option `[occlum].sign_key` must be an absolute path, but was {key!r}.")
         if os.path.commonpath([os.path.realpath(key), build_root.path]) == build_root.path:
             raise OcclumToolchainError(
                 f"The option `[occlum].sign_key` points inside the repository ({key}). A private key "
@@ -115,8 +118,6 @@ async def build_enclave(
             nonce=request.nonce,
         ),
     )
-
-
 
 
 def rules():

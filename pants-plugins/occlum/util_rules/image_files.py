@@ -72,9 +72,7 @@ async def resolve_image_files(request: ImageFilesRequest) -> ImageFiles:
             )
         # Re-create under the enclave file name: the image path, not the repo path, decides it.
         fc = content[0]
-        created.append(
-            (path, tgts[0].address, FileContent(os.path.basename(path), fc.content, fc.is_executable))
-        )
+        created.append((path, tgts[0].address, FileContent(os.path.basename(path), fc.content, fc.is_executable)))
     digests = await MultiGet(Get(Digest, CreateDigest([fc])) for _, _, fc in created)
     return ImageFiles(
         tuple(

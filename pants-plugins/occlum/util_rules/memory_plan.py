@@ -6,8 +6,9 @@ needs no JDK download. Errors name the target, the knob and the arithmetic (docs
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping, Optional
+from typing import Optional
 
 from pants.engine.addresses import Address
 
@@ -58,7 +59,9 @@ class MemoryPlan:
             return v if knob == "max_num_of_threads" else format_size(v)
 
         return {
-            "jvm_budget": [{"component": c.name, "size": format_size(c.size), "from": c.source} for c in self.budget.components],
+            "jvm_budget": [
+                {"component": c.name, "size": format_size(c.size), "from": c.source} for c in self.budget.components
+            ],
             "limits": {k: {"value": show(k, v), "how": self.how(k)} for k, v in self.limits.items()},
             "enclave_memory_estimate": format_size(self.epc),
             "warnings": [f.message for f in self.findings if f.severity == "warning"],
@@ -82,13 +85,13 @@ def plan_memory(
     try:
         jvm = parse_jvm_options(effective_jvm_options(jvm_options))
     except JvmOptionError as e:
-        raise OcclumMemoryError(f"The `jvm_options` field in target {address} has a bad value: {e}")
+        raise OcclumMemoryError(f"The `jvm_options` field in target {address} has a bad value: {e}") from e
     try:
         budget = derive_limits(
             release, jvm, java_threads=java_threads, child_processes=child_processes, headroom_percent=headroom_percent
         )
     except SizingError as e:
-        raise OcclumMemoryError(f"Cannot size the enclave of {address} for its `jvm_options`: {e}")
+        raise OcclumMemoryError(f"Cannot size the enclave of {address} for its `jvm_options`: {e}") from e
     findings = check_limits(release, jvm, given, budget)
     errors = [f for f in findings if f.severity == "error"]
     if errors:

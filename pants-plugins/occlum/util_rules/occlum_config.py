@@ -65,8 +65,8 @@ def check_release(release: str) -> str:
         raise OcclumConfigError(
             f"The option `[occlum].version` is {release!r}, which is not a supported Occlum release. "
             f"Supported: {', '.join(SUPPORTED_RELEASES)}. Set it in pants.toml, e.g. "
-            "[occlum]\\nversion = \"0.31.0\"."
-        )
+            '[occlum]\\nversion = "0.31.0".'
+        ) from None
 
 
 @rule(desc="Generating Occlum.json", level=LogLevel.DEBUG)
@@ -81,7 +81,7 @@ async def generate_occlum_config(request: OcclumConfigRequest) -> OcclumConfig:
     try:
         doc = render_occlum_json(release, request.inputs)
     except ValueError as e:  # includes UnsupportedFeatureError: a release lacks what was asked for
-        raise OcclumConfigError(f"Cannot generate Occlum.json for {request.address} (Occlum {release}): {e}")
+        raise OcclumConfigError(f"Cannot generate Occlum.json for {request.address} (Occlum {release}): {e}") from e
     problems = validate_config(release, doc)
     if problems:
         lines = "\n".join(f"  - {field_for_path(p.path)}: {p}" for p in problems)

@@ -38,8 +38,11 @@ INSTANCE_DIRS = ("build", "run", "initfs")
 # What the later steps read (contract §2.5, §4.3), so their sandboxes skip the big trees.
 PACKAGE_INPUTS = (f"{INSTANCE}/**", f"!{INSTANCE}/image/**")
 PRINT_INPUTS = (
-    f"{INSTANCE}/build/lib/libocclum-libos.signed.so", f"{INSTANCE}/Occlum.json",
-    f"{INSTANCE}/.__occlum_status", f"{INSTANCE}/.sgx_mode", f"{INSTANCE}/run/**",
+    f"{INSTANCE}/build/lib/libocclum-libos.signed.so",
+    f"{INSTANCE}/Occlum.json",
+    f"{INSTANCE}/.__occlum_status",
+    f"{INSTANCE}/.sgx_mode",
+    f"{INSTANCE}/run/**",
 )
 INSTANCE_FILES = ("Occlum.json", ".__occlum_status", ".sgx_mode", "init_ra_conf.json")
 SKELETON_TOOL = "toolchain/skeleton_tool.py"
@@ -122,8 +125,14 @@ async def occlum_new(
 ) -> OcclumSkeleton:
     tool = await Get(Digest, CreateDigest([tool_file(SKELETON_TOOL)]))
     argv = [
-        python.path, tool_path(SKELETON_TOOL), "--occlum", request.toolchain.occlum,
-        "--install-dir", request.toolchain.install_dir, "--out", INSTANCE,
+        python.path,
+        tool_path(SKELETON_TOOL),
+        "--occlum",
+        request.toolchain.occlum,
+        "--install-dir",
+        request.toolchain.install_dir,
+        "--out",
+        INSTANCE,
     ]
     for lib in request.runtime_libs:
         argv += ["--lib", lib]
@@ -151,12 +160,10 @@ async def occlum_build(request: OcclumBuildRequest, step_env: OcclumStepEnv) -> 
         Digest, DigestSubset(request.skeleton.digest, PathGlobs(["**", f"!{INSTANCE}/Occlum.json"]))
     )
     staged = await Get(Digest, AddPrefix(request.staged, INSTANCE))
-    skel_snap, staged_snap = await MultiGet(
-        Get(Snapshot, Digest, skeleton_wo_config), Get(Snapshot, Digest, staged)
-    )
+    skel_snap, staged_snap = await MultiGet(Get(Snapshot, Digest, skeleton_wo_config), Get(Snapshot, Digest, staged))
     clashes = sorted(set(skel_snap.files) & set(staged_snap.files))
     if clashes:
-        shown = ", ".join(c[len(INSTANCE) + len("/image"):] for c in clashes[:10])
+        shown = ", ".join(c[len(INSTANCE) + len("/image") :] for c in clashes[:10])
         raise OcclumStepError(
             f"The image of {request.address} puts files where `occlum new` (or `[occlum].runtime_libs`) "
             f"already has them: {shown}. Move them with the `files` field, or drop the library from "
@@ -187,7 +194,9 @@ async def occlum_build(request: OcclumBuildRequest, step_env: OcclumStepEnv) -> 
     )
     if result.exit_code != 0:
         raise _failure(
-            "occlum build", request.address, result,
+            "occlum build",
+            request.address,
+            result,
             "See docs/occlum-toolchain.md#troubleshooting for the message -> field table.",
         )
     built, image = await MultiGet(
@@ -218,7 +227,9 @@ async def occlum_package(
     )
     if result.exit_code != 0:
         raise _failure(
-            "occlum package", request.address, result,
+            "occlum package",
+            request.address,
+            result,
             "See docs/occlum-toolchain.md (SIM vs HW: which instances `occlum package` accepts).",
         )
     # `occlum package` is plain `tar -czf`: re-pack so the bytes depend only on the contents.
@@ -253,8 +264,12 @@ async def occlum_measurements(built: BuiltOcclumInstance, step_env: OcclumStepEn
                 Get(
                     FallibleProcessResult,
                     Process(
-                        argv=(tc.occlum, "print", what), input_digest=signed, working_directory=INSTANCE,
-                        env=env, description=f"occlum print {what}", level=LogLevel.DEBUG,
+                        argv=(tc.occlum, "print", what),
+                        input_digest=signed,
+                        working_directory=INSTANCE,
+                        env=env,
+                        description=f"occlum print {what}",
+                        level=LogLevel.DEBUG,
                     ),
                 )
                 for what in ("mrenclave", "mrsigner")
@@ -262,14 +277,20 @@ async def occlum_measurements(built: BuiltOcclumInstance, step_env: OcclumStepEn
             for r in (enclave, signer):
                 if r.exit_code != 0:
                     raise _failure("occlum print", None, r, "")
-            return OcclumMeasurements(parse_print_output(enclave.stdout.decode()), parse_print_output(signer.stdout.decode()))
+            return OcclumMeasurements(
+                parse_print_output(enclave.stdout.decode()), parse_print_output(signer.stdout.decode())
+            )
         # Before 0.29.1 there is no `occlum print`: dump the SIGSTRUCT with sgx_sign, as its docs do.
         dump = await Get(
             FallibleProcessResult,
             Process(
                 argv=(tc.sgx_sign, "dump", "-enclave", "build/lib/libocclum-libos.signed.so", "-dumpfile", "dump.txt"),
-                input_digest=signed, working_directory=INSTANCE, output_files=("dump.txt",),
-                env=env, description="sgx_sign dump", level=LogLevel.DEBUG,
+                input_digest=signed,
+                working_directory=INSTANCE,
+                output_files=("dump.txt",),
+                env=env,
+                description="sgx_sign dump",
+                level=LogLevel.DEBUG,
             ),
         )
         if dump.exit_code != 0:
@@ -278,7 +299,7 @@ async def occlum_measurements(built: BuiltOcclumInstance, step_env: OcclumStepEn
         mrenclave, mrsigner = parse_sgx_sign_dump(contents[0].content.decode("utf-8", "replace"))
         return OcclumMeasurements(mrenclave, mrsigner)
     except MeasurementParseError as e:
-        raise OcclumStepError(f"Cannot read the measurements of the built enclave: {e}")
+        raise OcclumStepError(f"Cannot read the measurements of the built enclave: {e}") from e
 
 
 def rules():

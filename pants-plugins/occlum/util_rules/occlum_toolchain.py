@@ -97,7 +97,9 @@ async def find_occlum_toolchain(
     # memoized for pantsd's lifetime: re-hashing the LibOS on every run would cost each no-op
     # rebuild ~0.1 s. After upgrading Occlum, restart pantsd (docs/occlum-toolchain.md).
     result = await _probe(
-        python, ("toolchain", "--occlum", paths.first_path.path), "Identify the Occlum toolchain",
+        python,
+        ("toolchain", "--occlum", paths.first_path.path),
+        "Identify the Occlum toolchain",
         ProcessCacheScope.PER_RESTART_SUCCESSFUL,
     )
     if result.exit_code != 0:
@@ -117,9 +119,7 @@ async def find_occlum_toolchain(
 
 
 @rule(desc="Reading the signing key's public identity", level=LogLevel.DEBUG)
-async def signing_key_identity(
-    request: SigningKeyRequest, python: PythonBuildStandaloneBinary
-) -> SigningKeyIdentity:
+async def signing_key_identity(request: SigningKeyRequest, python: PythonBuildStandaloneBinary) -> SigningKeyIdentity:
     # Re-read on every run: a key replaced at the same path must change the build's cache key.
     result = await _probe(
         python, ("mrsigner", "--key", request.path), "Compute the signing key's MRSIGNER", ProcessCacheScope.PER_SESSION

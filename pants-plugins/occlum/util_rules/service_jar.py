@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from pants.core.goals.package import BuiltPackage, EnvironmentAwarePackageRequest, PackageFieldSet
 from pants.core.target_types import FileSourceField
-from pants.engine.addresses import Address, Addresses
+from pants.engine.addresses import Address, Addresses, UnparsedAddressInputs
 from pants.engine.fs import Digest, DigestContents, DigestSubset, PathGlobs, RemovePrefix, Snapshot
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.engine.target import (
@@ -20,7 +20,6 @@ from pants.engine.target import (
     Targets,
     UnexpandedTargets,
 )
-from pants.engine.addresses import UnparsedAddressInputs
 from pants.util.logging import LogLevel
 
 from occlum.jar.inspect_jar import JarError, JarInfo, inspect_jar
@@ -51,9 +50,7 @@ async def get_service_jar(request: ServiceJarRequest) -> ServiceJar:
     # Name the target as written (a `files` generator, not its first generated file), but look
     # at every target it expands to: a generator's files are all candidates.
     addresses = await Get(Addresses, UnparsedAddressInputs, request.jar_field)
-    named, targets = await MultiGet(
-        Get(UnexpandedTargets, Addresses, addresses), Get(Targets, Addresses, addresses)
-    )
+    named, targets = await MultiGet(Get(UnexpandedTargets, Addresses, addresses), Get(Targets, Addresses, addresses))
     tgt = named[0]
     where = f"The `jar` field of {request.image_address} names {tgt.address} (a `{tgt.alias}`)"
 
@@ -64,9 +61,7 @@ async def get_service_jar(request: ServiceJarRequest) -> ServiceJar:
             f"{where}, which can neither be packaged nor holds files. Use a `file`, `deploy_jar`, "
             "`archive`, `experimental_shell_command` or `adhoc_tool` target that yields one .jar."
         )
-    built = await MultiGet(
-        Get(BuiltPackage, EnvironmentAwarePackageRequest(fs)) for fs in per_target.field_sets
-    )
+    built = await MultiGet(Get(BuiltPackage, EnvironmentAwarePackageRequest(fs)) for fs in per_target.field_sets)
     hydrated = await MultiGet(
         Get(
             HydratedSources,
@@ -96,7 +91,7 @@ async def get_service_jar(request: ServiceJarRequest) -> ServiceJar:
     try:
         info = dataclasses.replace(inspect_jar(contents[0].content, path), jar_name=name)
     except JarError as e:
-        raise ServiceJarError(f"{where}: {e}")
+        raise ServiceJarError(f"{where}: {e}") from e
     return ServiceJar(only, name, f"{tgt.address} ({path})", info)
 
 

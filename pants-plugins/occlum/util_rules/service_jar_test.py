@@ -10,7 +10,7 @@ from pants.engine.addresses import Address
 from pants.engine.internals.scheduler import ExecutionError
 from pants.testutil.rule_runner import RuleRunner
 
-from occlum.testutil import Package, ServedJdk, fake_jdk, new_rule_runner, package_image, serve_fake_jdk
+from occlum_testutil import Package, ServedJdk, fake_jdk, new_rule_runner, package_image, serve_fake_jdk
 
 ADDR = Address("svc", target_name="enclave")
 JAR_DIR = "/usr/lib/spring"
@@ -64,8 +64,11 @@ def build_error(rr: RuleRunner) -> str:
 
 
 def test_jar_from_a_file_target(rule_runner: RuleRunner, tmp_path: Path) -> None:
-    write_svc(rule_runner, {"app.jar": jar_bytes(tmp_path, main_class="com.example.Main")},
-              'file(name="app", source="app.jar")')
+    write_svc(
+        rule_runner,
+        {"app.jar": jar_bytes(tmp_path, main_class="com.example.Main")},
+        'file(name="app", source="app.jar")',
+    )
     pkg = build(rule_runner)
     summary = pkg.summary
     assert summary["jar"]["main_class"] == "com.example.Main"
@@ -77,8 +80,11 @@ def test_jar_from_a_file_target(rule_runner: RuleRunner, tmp_path: Path) -> None
 
 
 def test_jar_name_in_the_image_follows_the_file_name(rule_runner: RuleRunner, tmp_path: Path) -> None:
-    write_svc(rule_runner, {"my-service.jar": jar_bytes(tmp_path, "my-service.jar")},
-              'file(name="app", source="my-service.jar")')
+    write_svc(
+        rule_runner,
+        {"my-service.jar": jar_bytes(tmp_path, "my-service.jar")},
+        'file(name="app", source="my-service.jar")',
+    )
     pkg = build(rule_runner)
     jar_paths = {p for p in pkg.image_paths() if p.endswith(".jar")}
     assert jar_paths == {f"{JAR_DIR}/my-service.jar"}
@@ -87,15 +93,21 @@ def test_jar_name_in_the_image_follows_the_file_name(rule_runner: RuleRunner, tm
 
 
 def test_jar_in_a_subfolder_lands_directly_in_jar_dir(rule_runner: RuleRunner, tmp_path: Path) -> None:
-    write_svc(rule_runner, {"build/libs/svc-1.0.jar": jar_bytes(tmp_path, "svc-1.0.jar")},
-              'file(name="app", source="build/libs/svc-1.0.jar")')
+    write_svc(
+        rule_runner,
+        {"build/libs/svc-1.0.jar": jar_bytes(tmp_path, "svc-1.0.jar")},
+        'file(name="app", source="build/libs/svc-1.0.jar")',
+    )
     pkg = build(rule_runner)
     assert {p for p in pkg.image_paths() if p.endswith(".jar")} == {f"{JAR_DIR}/svc-1.0.jar"}
 
 
 def test_jar_from_a_files_target_holding_one_jar(rule_runner: RuleRunner, tmp_path: Path) -> None:
-    write_svc(rule_runner, {"app.jar": jar_bytes(tmp_path), "README.txt": b"docs\n"},
-              'files(name="app", sources=["app.jar", "README.txt"])')
+    write_svc(
+        rule_runner,
+        {"app.jar": jar_bytes(tmp_path), "README.txt": b"docs\n"},
+        'files(name="app", sources=["app.jar", "README.txt"])',
+    )
     pkg = build(rule_runner)
     assert pkg.summary["jar"]["enclave_path"] == f"{JAR_DIR}/app.jar"
     assert not any(p.endswith("README.txt") for p in pkg.image_paths())

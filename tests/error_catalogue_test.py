@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from occlum.error_catalogue import CASES, Case, parse_doc, run_case
-from occlum.testutil import REPO_ROOT
+from error_catalogue import CASES, Case, parse_doc, run_case
+from occlum_testutil import REPO_ROOT
 
 DOC = REPO_ROOT / "docs" / "error-catalogue.md"
 

@@ -1,10 +1,12 @@
-"""Shared helpers for the backend's RuleRunner tests: a rule runner, a served fake JDK, unpacking."""
+"""Shared helpers for the backend's RuleRunner tests: a rule runner, a served fake JDK, unpacking.
+
+Test code: it lives under tests/ and is never shipped in the wheel.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,15 +21,13 @@ from pants.engine.rules import collect_rules
 from pants.engine.target import InferredDependencies
 from pants.testutil.rule_runner import QueryRule, RuleRunner
 
+import fake_jdk  # tests/fixtures is on the test path (pytest.ini)
 from occlum import register
 from occlum.goals.package_image import OcclumJavaImageFieldSet
 from occlum.goals.run_image import OcclumJavaImageRunFieldSet
 from occlum.util_rules.dependency_inference import InferOcclumImageReferences
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO_ROOT / "tests" / "fixtures"))
-
-import fake_jdk  # noqa: E402  (a test fixture module, found through the path above)
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 DEFAULT_JDK_FILE = "Alibaba_Dragonwell_Standard_11.0.16.12.8_x64_alpine-linux.tar.gz"
 
@@ -107,7 +107,7 @@ class Package:
 
     def image_paths(self) -> set:
         prefix = f"{self.root}/image"
-        return {p[len(prefix):] for p in (*self.files, *self.symlinks) if p.startswith(prefix + "/")}
+        return {p[len(prefix) :] for p in (*self.files, *self.symlinks) if p.startswith(prefix + "/")}
 
 
 def package_image(rule_runner: RuleRunner, address: Address) -> Package:

@@ -9,7 +9,6 @@ each one names the target or option, the value found, and what to do.
 from __future__ import annotations
 
 import re
-import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import Callable, Optional
 from pants.engine.addresses import Address
 from pants.testutil.rule_runner import RuleRunner
 
-from occlum.testutil import REPO_ROOT, ServedJdk, fake_jdk, new_rule_runner, package_image, serve_fake_jdk
+from occlum_testutil import ServedJdk, fake_jdk, new_rule_runner, package_image, serve_fake_jdk
 
 ADDR = Address("svc", target_name="enclave")
 
@@ -36,49 +35,169 @@ class Case:
 
 
 CASES = (
-    Case("size-lowercase-unit", "`user_space_size=\"256mb\"`", {"user_space_size": "256mb"}, mentions=("'256mb'", "256MB")),
-    Case("size-fraction", "`user_space_size=\"1.5GB\"`", {"user_space_size": "1.5GB"}, mentions=("'1.5GB'",)),
-    Case("size-short-unit", "`default_mmap_size=\"256M\"`", {"default_mmap_size": "256M"}, mentions=("'256M'",)),
+    Case(
+        "size-lowercase-unit", '`user_space_size="256mb"`', {"user_space_size": "256mb"}, mentions=("'256mb'", "256MB")
+    ),
+    Case("size-fraction", '`user_space_size="1.5GB"`', {"user_space_size": "1.5GB"}, mentions=("'1.5GB'",)),
+    Case("size-short-unit", '`default_mmap_size="256M"`', {"default_mmap_size": "256M"}, mentions=("'256M'",)),
     Case("size-number", "`kernel_space_heap_size=256` (a number)", {"kernel_space_heap_size": 256}, mentions=("256",)),
-    Case("size-bogus", "`default_heap_size=\"bogus\"`", {"default_heap_size": "bogus"}, mentions=("'bogus'",)),
+    Case("size-bogus", '`default_heap_size="bogus"`', {"default_heap_size": "bogus"}, mentions=("'bogus'",)),
     Case("threads-zero", "`max_num_of_threads=0`", {"max_num_of_threads": 0}, mentions=("0",)),
     Case("java-threads-negative", "`java_threads=-4`", {"java_threads": -4}, mentions=("-4",)),
     Case("product-id-16-bit", "`product_id=70000`", {"product_id": 70000}, mentions=("70000", "65535")),
-    Case("env-without-equals", "`env=[\"FOO\"]`", {"env": ["FOO"]}, mentions=("'FOO'", "KEY=VALUE")),
-    Case("env-duplicate", "`env=[\"A=1\", \"A=2\"]`", {"env": ["A=1", "A=2"]}, mentions=("A",)),
-    Case("untrusted-with-value", "`untrusted_env=[\"PORT=80\"]`", {"untrusted_env": ["PORT=80"]}, mentions=("'PORT=80'", "'PORT'")),
-    Case("mount-relative", "a mount with `target=\"data\"`", {"mounts": [{"target": "data", "type": "hostfs", "source": "./d"}]}, mentions=("'data'", "absolute")),
-    Case("mount-duplicate", "two mounts at `/data`", {"mounts": [{"target": "/data", "type": "ramfs"}, {"target": "/data", "type": "ramfs"}]}, mentions=("/data",)),
-    Case("mount-type", "a mount of type `nfs`", {"mounts": [{"target": "/data", "type": "nfs", "source": "x"}]}, mentions=("'nfs'", "hostfs")),
-    Case("mount-reserved", "a mount at `/host`", {"mounts": [{"target": "/host", "type": "ramfs"}]}, mentions=("/host",)),
-    Case("files-relative", "`files={\"etc/app.yml\": \":app\"}`", {"files": {"etc/app.yml": ":app"}}, mentions=("'etc/app.yml'",)),
-    Case("jdk-dir-relative", "`jdk_dir=\"jre\"`", {"jdk_dir": "jre"}, mentions=("'jre'",)),
+    Case("env-without-equals", '`env=["FOO"]`', {"env": ["FOO"]}, mentions=("'FOO'", "KEY=VALUE")),
+    Case("env-duplicate", '`env=["A=1", "A=2"]`', {"env": ["A=1", "A=2"]}, mentions=("A",)),
+    Case(
+        "untrusted-with-value",
+        '`untrusted_env=["PORT=80"]`',
+        {"untrusted_env": ["PORT=80"]},
+        mentions=("'PORT=80'", "'PORT'"),
+    ),
+    Case(
+        "mount-relative",
+        'a mount with `target="data"`',
+        {"mounts": [{"target": "data", "type": "hostfs", "source": "./d"}]},
+        mentions=("'data'", "absolute"),
+    ),
+    Case(
+        "mount-duplicate",
+        "two mounts at `/data`",
+        {"mounts": [{"target": "/data", "type": "ramfs"}, {"target": "/data", "type": "ramfs"}]},
+        mentions=("/data",),
+    ),
+    Case(
+        "mount-type",
+        "a mount of type `nfs`",
+        {"mounts": [{"target": "/data", "type": "nfs", "source": "x"}]},
+        mentions=("'nfs'", "hostfs"),
+    ),
+    Case(
+        "mount-reserved", "a mount at `/host`", {"mounts": [{"target": "/host", "type": "ramfs"}]}, mentions=("/host",)
+    ),
+    Case(
+        "files-relative",
+        '`files={"etc/app.yml": ":app"}`',
+        {"files": {"etc/app.yml": ":app"}},
+        mentions=("'etc/app.yml'",),
+    ),
+    Case("jdk-dir-relative", '`jdk_dir="jre"`', {"jdk_dir": "jre"}, mentions=("'jre'",)),
     Case("jdk-missing", "no `jdk` field", {"jdk": None}, mentions=("jdk",)),
-    Case("edition-unknown", "`edition=\"enterprise\"`", jdk="edition='enterprise'", mentions=("enterprise", "standard")),
-    Case("libc-unknown", "`libc=\"uclibc\"`", jdk="libc='uclibc'", mentions=("uclibc", "musl")),
-    Case("sha256-short", "`sha256=\"abc\"` with a `url`", jdk="url='file:///x.tar.gz', sha256='abc'", mentions=("'abc'", "sha256sum")),
+    Case("edition-unknown", '`edition="enterprise"`', jdk="edition='enterprise'", mentions=("enterprise", "standard")),
+    Case("libc-unknown", '`libc="uclibc"`', jdk="libc='uclibc'", mentions=("uclibc", "musl")),
+    Case(
+        "sha256-short",
+        '`sha256="abc"` with a `url`',
+        jdk="url='file:///x.tar.gz', sha256='abc'",
+        mentions=("'abc'", "sha256sum"),
+    ),
     Case("url-without-sha256", "`url=` without `sha256=`", jdk="url='file:///x.tar.gz'", mentions=("sha256",)),
-    Case("jvm-option-malformed", "`jvm_options=[\"-Xmx512q\"]`", {"jvm_options": ["-Xmx512q"]}, mentions=("-Xmx", "512q")),
-    Case("limit-too-small", "`user_space_size=\"1GB\"` for `-Xmx512m`", {"user_space_size": "1GB"}, mentions=("1024MB", "1785MB")),
-    Case("threads-below-estimate", "`max_num_of_threads=16` with 64 Java threads", {"max_num_of_threads": 16}, mentions=("16", "64")),
-    Case("occlum-release-unknown", "`[occlum].version = \"0.19.0\"`", options=("--occlum-version=0.19.0",), mentions=("'0.19.0'", "0.31.0")),
-    Case("release-lacks-mounts", "`mounts` on Occlum 0.20.0", {"mounts": [{"target": "/data", "type": "ramfs"}]}, options=("--occlum-version=0.20.0",), mentions=("0.20.0", "0.21.0")),
-    Case("jar-target-missing", "`jar=\":nope\"` (no such target)", {"jar": ":nope"}, mentions=("nope",)),
-    Case("jar-duplicate", "`jar` names a `files` target with two jars", {"jar": ":jars"}, mentions=("a.jar", "b.jar", "exactly one")),
-    Case("jar-no-main-class", "a jar whose manifest has no `Main-Class`", setup="no_main_class", mentions=("Main-Class",)),
-    Case("jar-too-new", "a jar compiled for Java 17 in a Java 11 image", setup="java17_jar", mentions=("Java 17", "11.0.16")),
-    Case("jdk-wrong-libc", "a glibc JDK declared `libc=\"musl\"`", setup="glibc_jdk", mentions=("glibc", "musl")),
-    Case("dragonwell-version-unknown", "`version=\"11.0.99.1\"`", jdk="version='11.0.99.1'", setup="table_only", mentions=("11.0.99.1", "11.0.16.12.8")),
-    Case("sha256-mismatch", "an archive whose sha256 differs from the pin", setup="sha_mismatch", mentions=("sha256 mismatch",)),
-    Case("mirror-down", "every URL and mirror unreachable", setup="mirror_down", options=("--dragonwell-mirrors=['file:///srv/down/{filename}']",), mentions=("/srv/down/", "[dragonwell].mirrors")),
-    Case("known-versions-malformed", "a `[dragonwell].known_versions` entry with 3 fields", setup="table_only", options=("--dragonwell-known-versions=['11|standard|musl']",), mentions=("'11|standard|musl'",)),
-    Case("jdk-not-a-jdk", "`jdk=\":app\"` (a `file` target)", {"jdk": ":app"}, mentions=("svc:app", "dragonwell_jdk")),
+    Case(
+        "jvm-option-malformed", '`jvm_options=["-Xmx512q"]`', {"jvm_options": ["-Xmx512q"]}, mentions=("-Xmx", "512q")
+    ),
+    Case(
+        "limit-too-small",
+        '`user_space_size="1GB"` for `-Xmx512m`',
+        {"user_space_size": "1GB"},
+        mentions=("1024MB", "1785MB"),
+    ),
+    Case(
+        "threads-below-estimate",
+        "`max_num_of_threads=16` with 64 Java threads",
+        {"max_num_of_threads": 16},
+        mentions=("16", "64"),
+    ),
+    Case(
+        "occlum-release-unknown",
+        '`[occlum].version = "0.19.0"`',
+        options=("--occlum-version=0.19.0",),
+        mentions=("'0.19.0'", "0.31.0"),
+    ),
+    Case(
+        "release-lacks-mounts",
+        "`mounts` on Occlum 0.20.0",
+        {"mounts": [{"target": "/data", "type": "ramfs"}]},
+        options=("--occlum-version=0.20.0",),
+        mentions=("0.20.0", "0.21.0"),
+    ),
+    Case("jar-target-missing", '`jar=":nope"` (no such target)', {"jar": ":nope"}, mentions=("nope",)),
+    Case(
+        "jar-duplicate",
+        "`jar` names a `files` target with two jars",
+        {"jar": ":jars"},
+        mentions=("a.jar", "b.jar", "exactly one"),
+    ),
+    Case(
+        "jar-no-main-class", "a jar whose manifest has no `Main-Class`", setup="no_main_class", mentions=("Main-Class",)
+    ),
+    Case(
+        "jar-too-new",
+        "a jar compiled for Java 17 in a Java 11 image",
+        setup="java17_jar",
+        mentions=("Java 17", "11.0.16"),
+    ),
+    Case("jdk-wrong-libc", 'a glibc JDK declared `libc="musl"`', setup="glibc_jdk", mentions=("glibc", "musl")),
+    Case(
+        "dragonwell-version-unknown",
+        '`version="11.0.99.1"`',
+        jdk="version='11.0.99.1'",
+        setup="table_only",
+        mentions=("11.0.99.1", "11.0.16.12.8"),
+    ),
+    Case(
+        "sha256-mismatch",
+        "an archive whose sha256 differs from the pin",
+        setup="sha_mismatch",
+        mentions=("sha256 mismatch",),
+    ),
+    Case(
+        "mirror-down",
+        "every URL and mirror unreachable",
+        setup="mirror_down",
+        options=("--dragonwell-mirrors=['file:///srv/down/{filename}']",),
+        mentions=("/srv/down/", "[dragonwell].mirrors"),
+    ),
+    Case(
+        "known-versions-malformed",
+        "a `[dragonwell].known_versions` entry with 3 fields",
+        setup="table_only",
+        options=("--dragonwell-known-versions=['11|standard|musl']",),
+        mentions=("'11|standard|musl'",),
+    ),
+    Case("jdk-not-a-jdk", '`jdk=":app"` (a `file` target)', {"jdk": ":app"}, mentions=("svc:app", "dragonwell_jdk")),
     Case("archive-escapes", "a JDK archive with a `../` member", setup="hostile_archive", mentions=("..",)),
-    Case("files-collide", "`files` puts a file where the jar goes", {"files": {"/usr/lib/spring/app.jar": ":app"}}, mentions=("/usr/lib/spring/app.jar",)),
-    Case("no-toolchain", "`stage_only = \"no\"` and no `occlum` on the search path", setup="no_toolchain", mentions=("/nonexistent/bin", "stage_only")),
-    Case("toolchain-release-mismatch", "an Occlum 0.31.0 toolchain with `[occlum].version = \"0.30.1\"`", toolchain=True, options=("--occlum-version=0.30.1",), mentions=("0.31.0", "0.30.1")),
-    Case("sign-key-relative", "`[occlum].sign_key = \"keys/k.pem\"`", toolchain=True, options=("--occlum-sign-key=keys/k.pem",), mentions=("'keys/k.pem'",)),
-    Case("release-with-template-key", "`debuggable=False` signed with Occlum's template key", {"debuggable": False}, toolchain=True, mentions=("template key", "[occlum].sign_key")),
+    Case(
+        "files-collide",
+        "`files` puts a file where the jar goes",
+        {"files": {"/usr/lib/spring/app.jar": ":app"}},
+        mentions=("/usr/lib/spring/app.jar",),
+    ),
+    Case(
+        "no-toolchain",
+        '`stage_only = "no"` and no `occlum` on the search path',
+        setup="no_toolchain",
+        mentions=("/nonexistent/bin", "stage_only"),
+    ),
+    Case(
+        "toolchain-release-mismatch",
+        'an Occlum 0.31.0 toolchain with `[occlum].version = "0.30.1"`',
+        toolchain=True,
+        options=("--occlum-version=0.30.1",),
+        mentions=("0.31.0", "0.30.1"),
+    ),
+    Case(
+        "sign-key-relative",
+        '`[occlum].sign_key = "keys/k.pem"`',
+        toolchain=True,
+        options=("--occlum-sign-key=keys/k.pem",),
+        mentions=("'keys/k.pem'",),
+    ),
+    Case(
+        "release-with-template-key",
+        "`debuggable=False` signed with Occlum's template key",
+        {"debuggable": False},
+        toolchain=True,
+        mentions=("template key", "[occlum].sign_key"),
+    ),
 )
 
 _EXC = re.compile(r"^(?:[\w.]+\.)?(\w+(?:Error|Exception)): ", re.M)
@@ -87,7 +206,7 @@ _EXC = re.compile(r"^(?:[\w.]+\.)?(\w+(?:Error|Exception)): ", re.M)
 def user_message(error_text: str, tmp: str) -> str:
     """What the user reads: the last exception's message, without engine framing or temp paths."""
     matches = list(_EXC.finditer(error_text))
-    text = error_text[matches[-1].end():] if matches else error_text
+    text = error_text[matches[-1].end() :] if matches else error_text
     text = re.sub(r"^svc/BUILD:\d+: ", "", text.strip())
     return text.replace(tmp, "<tmp>").strip()
 
@@ -110,7 +229,6 @@ class _Env:
             special: Callable[[RuleRunner, list], Optional[str]] = getattr(self, f"_setup_{case.setup}")
             jdk = special(rr, opts) or case.jdk
         if case.toolchain:
-            sys.path.insert(0, str(REPO_ROOT / "tests"))
             from occlum_double.make_install import make_fake_occlum_install
 
             install = make_fake_occlum_install(self.tmp / "occlum", "0.31.0")
