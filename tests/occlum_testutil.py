@@ -23,9 +23,9 @@ from pants.testutil.rule_runner import QueryRule, RuleRunner
 
 import fake_jdk  # tests/fixtures is on the test path (pytest.ini)
 from occlum import register
-from occlum.goals.package_image import OcclumJavaImageFieldSet
 from occlum.goals.run_image import OcclumJavaImageRunFieldSet
 from occlum.util_rules.dependency_inference import InferOcclumImageReferences
+from occlum.util_rules.staged_instance import OcclumJavaImageFieldSet
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -37,7 +37,7 @@ class OcclumRuleRunner(RuleRunner):
 
     base_options: tuple = ()
 
-    def set_options(self, args, **kwargs) -> None:  # type: ignore[override]
+    def set_options(self, args, **kwargs) -> None:
         super().set_options([*self.base_options, *args], **kwargs)
 
 
@@ -121,4 +121,6 @@ def package_image(rule_runner: RuleRunner, address: Address) -> Package:
             links[e.path] = e.target
         elif isinstance(e, FileEntry):
             files[e.path] = contents[e.path]
-    return Package(built.artifacts[0].relpath, files, links)
+    root = built.artifacts[0].relpath
+    assert root is not None
+    return Package(root, files, links)

@@ -5,12 +5,14 @@ from occlum.util_rules import (
     dependency_inference,
     dragonwell_jdk,
     enclave,
+    enclave_package,
     image_files,
     image_layout,
     occlum_config,
     occlum_steps,
     occlum_toolchain,
     service_jar,
+    staged_instance,
 )
 
 
@@ -19,6 +21,7 @@ def rules():
         *dependency_inference.rules(),
         *dragonwell_jdk.rules(),
         *enclave.rules(),
+        *enclave_package.rules(),
         *image_files.rules(),
         *image_layout.rules(),
         *occlum_config.rules(),
@@ -29,4 +32,5 @@ def rules():
         *package_image.rules(),
         *run_image.rules(),
         *service_jar.rules(),
+        *staged_instance.rules(),
     ]

@@ -25,8 +25,9 @@ from pants.engine.target import (
     Target,
     ValidNumbers,
 )
-from pants.util.strutil import help_text
+from pants.util.strutil import help_text, softwrap
 
+from occlum.config.model import Mount, MountError
 from occlum.config.sizes import SizeError, parse_size
 
 # ---------------------------------------------------------------------------------------------
@@ -59,6 +60,7 @@ class DragonwellEditionField(StringField):
 
 
 class DragonwellLibcField(StringField):
+    value: str
     alias = "libc"
     valid_choices = ("musl", "glibc")
     default = "musl"
@@ -312,62 +314,66 @@ class OcclumSizeField(StringField):
         return None if self.value is None else parse_size(self.value)
 
 
-def _size_field(alias: str, example: str, key: str, doc: str) -> type[OcclumSizeField]:
-    return type(
-        f"OcclumJavaImage{''.join(p.title() for p in alias.split('_'))}Field",
-        (OcclumSizeField,),
-        {
-            "alias": alias,
-            "example": example,
-            "occlum_key": key,
-            "help": help_text(
-                f'{doc} Written to `{key}` in Occlum.json, e.g. `"{example}"`. Unset (the default): '
-                "derived from `jvm_options`, `java_threads` and `child_processes` by the JVM sizing model "
-                "for `[occlum].version` (see `pants enclave-memory`). A value set here that cannot hold the "
-                "JVM is an error that shows the arithmetic."
-            ),
-            "__module__": __name__,
-        },
+def _size_help(doc: str, example: str, key: str) -> str:
+    return softwrap(
+        f"""
+        {doc} Written to `{key}` in Occlum.json, e.g. `"{example}"`. Unset (the default): derived
+        from `jvm_options`, `java_threads` and `child_processes` by the JVM sizing model for
+        `[occlum].version` (see `pants enclave-memory`). A value set here that cannot hold the JVM
+        is an error that shows the arithmetic.
+        """
     )
 
 
-OcclumJavaImageUserSpaceSizeField = _size_field(
-    "user_space_size",
-    "1680MB",
-    "resource_limits.user_space_size",
-    "The enclave's whole user address space: the JVM's heap, metaspace, code cache, thread stacks "
-    "and libraries must fit. Without EDMM it is committed when the enclave loads.",
-)
-OcclumJavaImageKernelSpaceHeapSizeField = _size_field(
-    "kernel_space_heap_size",
-    "64MB",
-    "resource_limits.kernel_space_heap_size",
-    "The LibOS kernel heap. Raise it on `memory allocation of N bytes failed`.",
-)
-OcclumJavaImageKernelSpaceStackSizeField = _size_field(
-    "kernel_space_stack_size",
-    "1MB",
-    "resource_limits.kernel_space_stack_size",
-    "The LibOS kernel stack per thread.",
-)
-OcclumJavaImageDefaultHeapSizeField = _size_field(
-    "default_heap_size",
-    "256MB",
-    "process.default_heap_size",
-    "The brk heap of each process (malloc of musl).",
-)
-OcclumJavaImageDefaultStackSizeField = _size_field(
-    "default_stack_size",
-    "4MB",
-    "process.default_stack_size",
-    "The main-thread stack of each process.",
-)
-OcclumJavaImageDefaultMmapSizeField = _size_field(
-    "default_mmap_size",
-    "1400MB",
-    "process.default_mmap_size",
-    "The mmap region of each process; reserved per process before Occlum 0.24.2, only a limit after.",
-)
+class OcclumJavaImageUserSpaceSizeField(OcclumSizeField):
+    alias = "user_space_size"
+    example = "1680MB"
+    occlum_key = "resource_limits.user_space_size"
+    help = _size_help(
+        "The enclave's whole user address space: the JVM's heap, metaspace, code cache, thread stacks "
+        "and libraries must fit. Without EDMM it is committed when the enclave loads.",
+        example,
+        occlum_key,
+    )
+
+
+class OcclumJavaImageKernelSpaceHeapSizeField(OcclumSizeField):
+    alias = "kernel_space_heap_size"
+    example = "64MB"
+    occlum_key = "resource_limits.kernel_space_heap_size"
+    help = _size_help("The LibOS kernel heap. Raise it on `memory allocation of N bytes failed`.", example, occlum_key)
+
+
+class OcclumJavaImageKernelSpaceStackSizeField(OcclumSizeField):
+    alias = "kernel_space_stack_size"
+    example = "1MB"
+    occlum_key = "resource_limits.kernel_space_stack_size"
+    help = _size_help("The LibOS kernel stack per thread.", example, occlum_key)
+
+
+class OcclumJavaImageDefaultHeapSizeField(OcclumSizeField):
+    alias = "default_heap_size"
+    example = "256MB"
+    occlum_key = "process.default_heap_size"
+    help = _size_help("The brk heap of each process (malloc of musl).", example, occlum_key)
+
+
+class OcclumJavaImageDefaultStackSizeField(OcclumSizeField):
+    alias = "default_stack_size"
+    example = "4MB"
+    occlum_key = "process.default_stack_size"
+    help = _size_help("The main-thread stack of each process.", example, occlum_key)
+
+
+class OcclumJavaImageDefaultMmapSizeField(OcclumSizeField):
+    alias = "default_mmap_size"
+    example = "1400MB"
+    occlum_key = "process.default_mmap_size"
+    help = _size_help(
+        "The mmap region of each process; reserved per process before Occlum 0.24.2, only a limit after.",
+        example,
+        occlum_key,
+    )
 
 
 class OcclumJavaImageMaxNumOfThreadsField(IntField):
@@ -384,6 +390,7 @@ class OcclumJavaImageMaxNumOfThreadsField(IntField):
 
 
 class OcclumJavaImageJavaThreadsField(IntField):
+    value: int
     alias = "java_threads"
     default = 64
     valid_numbers = ValidNumbers.positive_only
@@ -398,6 +405,7 @@ class OcclumJavaImageJavaThreadsField(IntField):
 
 
 class OcclumJavaImageChildProcessesField(IntField):
+    value: int
     alias = "child_processes"
     default = 0
     valid_numbers = ValidNumbers.positive_and_zero
@@ -410,6 +418,7 @@ class OcclumJavaImageChildProcessesField(IntField):
 
 
 class OcclumJavaImageMemoryHeadroomField(IntField):
+    value: int
     alias = "memory_headroom"
     default = 10
     valid_numbers = ValidNumbers.positive_and_zero
@@ -422,6 +431,7 @@ class OcclumJavaImageMemoryHeadroomField(IntField):
 
 
 class OcclumJavaImageDebuggableField(BoolField):
+    value: bool
     alias = "debuggable"
     default = True
     help = help_text(
@@ -433,11 +443,12 @@ class OcclumJavaImageDebuggableField(BoolField):
 
 
 class _U16Field(IntField):
+    value: int
     default = 0
     valid_numbers = ValidNumbers.positive_and_zero
 
     @classmethod
-    def compute_value(cls, raw_value: Optional[int], address: Address) -> int:
+    def compute_value(cls, raw_value: Optional[int], address: Address) -> Optional[int]:
         value = super().compute_value(raw_value, address)
         if value is not None and value > 0xFFFF:
             raise InvalidFieldException(
@@ -457,79 +468,35 @@ class OcclumJavaImageVersionNumberField(_U16Field):
     help = "The enclave's security version (ISVSVN, `metadata.version_number`), 0 to 65535."
 
 
-_MOUNT_TYPES = ("hostfs", "sefs", "ramfs")
-_RESERVED_MOUNTS = ("/", "/host", "/proc", "/dev")
-
-
-@dataclass(frozen=True)
-class MountSpec:
-    target: str
-    type: str
-    source: Optional[str]
-    options: tuple[tuple[str, str], ...]
-
-
 class OcclumJavaImageMountsField(Field):
     alias = "mounts"
     default = ()
-    value: tuple[MountSpec, ...]
+    value: tuple[Mount, ...]
     help = help_text(
         """
         Extra file systems, after Occlum's root and `/host` mounts. A list of dicts with
         `target` (absolute path in the enclave), `type` (`hostfs`, `sefs` or `ramfs`), `source`
         (host path; needed for `hostfs` and `sefs`, not allowed for `ramfs`) and optional
-        `options` (dict of strings). Mounts are honoured from Occlum 0.21.0.
+        `options` (a `sefs` takes `temporary` and, from Occlum 0.29.5, `cache_size`). Mounts are
+        honoured from Occlum 0.21.0.
 
             mounts=[{"target": "/data", "type": "hostfs", "source": "./data"}]
         """
     )
 
     @classmethod
-    def compute_value(cls, raw_value: Optional[Any], address: Address) -> tuple[MountSpec, ...]:
+    def compute_value(cls, raw_value: Optional[Any], address: Address) -> tuple[Mount, ...]:
         value = super().compute_value(raw_value, address)
         if value is None:
             return ()
         if not isinstance(value, (list, tuple)):
             raise InvalidFieldTypeException(address, cls.alias, value, expected_type="a list of dicts")
-        mounts: list[MountSpec] = []
-        for i, m in enumerate(value):
-            where = f"The `{cls.alias}` field in target {address}, entry {i}"
-            if not isinstance(m, dict):
-                raise InvalidFieldException(f"{where} must be a dict with `target` and `type`, but was {m!r}.")
-            unknown = sorted(set(m) - {"target", "type", "source", "options"})
-            if unknown:
-                raise InvalidFieldException(
-                    f"{where} has unknown keys {unknown}; allowed: target, type, source, options."
-                )
-            target, mtype, source = m.get("target"), m.get("type"), m.get("source")
-            if not isinstance(target, str) or not target.startswith("/") or ".." in target.split("/"):
-                raise InvalidFieldException(
-                    f"{where} needs `target` to be an absolute path in the enclave (no `..`), but was "
-                    f'{target!r}. Write e.g. "/data".'
-                )
-            normalized = re.sub("/+", "/", target).rstrip("/") or "/"
-            if normalized in _RESERVED_MOUNTS:
-                raise InvalidFieldException(
-                    f"{where} mounts {target!r}, which Occlum mounts itself "
-                    f"({', '.join(_RESERVED_MOUNTS)}). Pick another path."
-                )
-            if mtype not in _MOUNT_TYPES:
-                raise InvalidFieldException(f"{where} has type {mtype!r}; allowed: {', '.join(_MOUNT_TYPES)}.")
-            if mtype == "ramfs" and source is not None:
-                raise InvalidFieldException(f"{where} is a ramfs, which takes no `source`; remove it.")
-            if mtype != "ramfs" and not isinstance(source, str):
-                raise InvalidFieldException(
-                    f'{where} is a {mtype}, which needs `source` (a host path such as "./data").'
-                )
-            options = m.get("options") or {}
-            if not isinstance(options, dict) or not all(
-                isinstance(k, str) and isinstance(v, (str, bool)) for k, v in options.items()
-            ):
-                raise InvalidFieldException(
-                    f"{where} needs `options` to be a dict of strings or booleans (e.g. "
-                    f'{{"temporary": True}}), but was {options!r}.'
-                )
-            mounts.append(MountSpec(normalized, mtype, source, tuple(sorted(options.items()))))
+        mounts: list[Mount] = []
+        for i, raw in enumerate(value):
+            try:
+                mounts.append(Mount.from_dict(raw))
+            except MountError as e:
+                raise InvalidFieldException(f"The `{cls.alias}` field in target {address}, entry {i} {e}") from None
         targets = [m.target for m in mounts]
         dups = sorted({t for t in targets if targets.count(t) > 1})
         if dups:
@@ -593,6 +560,7 @@ class OcclumJavaImageJdkDirField(_ImagePathField):
 
 
 class OcclumJavaImageJarDirField(_ImagePathField):
+    value: str
     alias = "jar_dir"
     default = "/usr/lib/spring"
     help = "The folder of the enclave that holds the jar. Default `/usr/lib/spring`, as in Occlum's Spring Boot demo."

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import pytest
 from pants.engine.addresses import Address
-from pants.engine.target import Target
+from pants.engine.target import Field, Target
 from pants.testutil.rule_runner import RuleRunner
 
+from occlum.config.model import Mount
 from occlum.config.sizes import MB
 from occlum.target_types import (
     DragonwellJdkTarget,
     DragonwellSha256Field,
     DragonwellSizeField,
     DragonwellUrlField,
-    MountSpec,
     OcclumJavaImageEnvField,
     OcclumJavaImageFilesField,
     OcclumJavaImageJarDirField,
@@ -224,9 +224,38 @@ IMAGE_ERRORS = [
         {"mounts": [{"target": "/data/../host", "type": "ramfs"}]},
         [
             "The `mounts` field in target svc:enclave, entry 0 needs `target` to be an absolute path in the enclave "
-            "(no `..`), but was '/data/../host'."
+            "(no `.` or `..`), but was '/data/../host'."
         ],
         id="mount-dotdot-target",
+    ),
+    pytest.param(
+        {"mounts": [{"target": "/data/./x", "type": "ramfs"}]},
+        ["entry 0 needs `target` to be an absolute path in the enclave (no `.` or `..`), but was '/data/./x'."],
+        id="mount-dot-target",
+    ),
+    pytest.param(
+        {"mounts": [{"target": "/data", "type": "sefs", "source": "./s", "options": {"MAC": "x"}}]},
+        [
+            "The `mounts` field in target svc:enclave, entry 0 has options ['MAC'], which a sefs mount does not "
+            "take; allowed: cache_size, temporary."
+        ],
+        id="mount-option-unknown",
+    ),
+    pytest.param(
+        {"mounts": [{"target": "/data", "type": "sefs", "source": "./s", "options": {"temporary": "true"}}]},
+        [
+            "The `mounts` field in target svc:enclave, entry 0 needs `options.temporary` to be True or False, "
+            "but was 'true'."
+        ],
+        id="mount-option-temporary-string",
+    ),
+    pytest.param(
+        {"mounts": [{"target": "/data", "type": "sefs", "source": "./s", "options": {"cache_size": "bogus"}}]},
+        [
+            "The `mounts` field in target svc:enclave, entry 0 needs `options.cache_size` to be a size string "
+            "such as \"1MB\" of whole 4KB pages, at least 192KB, but was 'bogus': found 'bogus'"
+        ],
+        id="mount-option-cache-size-bogus",
     ),
     pytest.param(
         {"mounts": [{"target": "/data", "type": "ramfs"}, {"target": "/data/", "type": "ramfs"}]},
@@ -425,7 +454,7 @@ def test_size_forms_occlum_accepts(rule_runner: RuleRunner, raw: str, expected_b
         pytest.param(OcclumJavaImageMaxNumOfThreadsField, "max_num_of_threads", 1, id="threads-one"),
     ],
 )
-def test_integer_boundaries_accepted(rule_runner: RuleRunner, field_type: type, alias: str, value: int) -> None:
+def test_integer_boundaries_accepted(rule_runner: RuleRunner, field_type: type[Field], alias: str, value: int) -> None:
     assert image_target(rule_runner, **{alias: value})[field_type].value == value
 
 
@@ -442,15 +471,20 @@ def test_mounts_accepted_and_normalised(rule_runner: RuleRunner) -> None:
         mounts=[
             {"target": "/data/", "type": "hostfs", "source": "./data"},
             {"target": "/tmp", "type": "ramfs"},
-            {"target": "//secure//", "type": "sefs", "source": "./s", "options": {"temporary": "true", "MAC": "x"}},
+            {
+                "target": "//secure//",
+                "type": "sefs",
+                "source": "./s",
+                "options": {"temporary": True, "cache_size": "1MB"},
+            },
             {"target": "/hostdata", "type": "hostfs", "source": "/srv"},  # only /host itself is reserved
         ],
     )
     assert tgt[OcclumJavaImageMountsField].value == (
-        MountSpec("/data", "hostfs", "./data", ()),
-        MountSpec("/tmp", "ramfs", None, ()),
-        MountSpec("/secure", "sefs", "./s", (("MAC", "x"), ("temporary", "true"))),
-        MountSpec("/hostdata", "hostfs", "/srv", ()),
+        Mount("/data", "hostfs", "./data", ()),
+        Mount("/tmp", "ramfs", None, ()),
+        Mount("/secure", "sefs", "./s", (("cache_size", 1024 * 1024), ("temporary", True))),
+        Mount("/hostdata", "hostfs", "/srv", ()),
     )
 
 
@@ -458,7 +492,7 @@ def test_files_and_dirs_accepted(rule_runner: RuleRunner) -> None:
     tgt = image_target(
         rule_runner, files={"/etc/app/application.yaml": ":config", "/a..b": ":x"}, jdk_dir="/opt/jdk/", jar_dir="/srv"
     )
-    assert dict(tgt[OcclumJavaImageFilesField].value) == {"/etc/app/application.yaml": ":config", "/a..b": ":x"}
+    assert dict(tgt[OcclumJavaImageFilesField].value or {}) == {"/etc/app/application.yaml": ":config", "/a..b": ":x"}
     assert tgt[OcclumJavaImageJdkDirField].value == "/opt/jdk"  # trailing slash dropped
     assert tgt[OcclumJavaImageJarDirField].value == "/srv"
 

@@ -93,6 +93,7 @@ def _kill_at(root: Path, args: list[str], env: dict, step: str, work: Path) -> t
     seen: list[str] = []
     marker = re.compile(rf"Starting: {re.escape(step)}\b")
     # Drain stdout in the background so a full pipe can never stall Pants.
+    assert proc.stdout is not None and proc.stderr is not None
     threading.Thread(target=proc.stdout.read, daemon=True).start()
     deadline = time.monotonic() + 240
     try:

@@ -24,7 +24,7 @@ def _pythons() -> list[str]:
     except (OSError, subprocess.CalledProcessError):
         pass
     roots.append(os.path.expanduser("~/.pyenv"))
-    found = {}
+    found: dict[str, str] = {}
     for root in roots:
         for minor in ("3.9", "3.10", "3.11", "3.12", "3.13"):
             for exe in sorted(glob.glob(f"{root}/versions/{minor}.*/bin/python{minor}"), reverse=True):

@@ -6,23 +6,25 @@ The rendered document is shaped like that release's `occlum init` template
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Optional, Union
+from typing import Any, Optional, Union, cast
 
 from occlum.config import releases as rel
 from occlum.config.sizes import SizeError, format_size, parse_size
 
-MOUNT_TYPES = frozenset({"hostfs", "sefs", "ramfs"})
-# Options a user mount may carry, per type (contract 1.7). MAC is reserved for
+MOUNT_TYPES = ("hostfs", "sefs", "ramfs")
+MOUNT_KEYS = ("target", "type", "source", "options")
+# Options a user mount may carry, per type (docs/occlum-contract.md §1.7). MAC is reserved for
 # the root image layer, which the renderer writes itself.
-_MOUNT_OPTIONS: dict[str, frozenset] = {
-    "sefs": frozenset({"temporary", "cache_size"}),
-    "hostfs": frozenset(),
-    "ramfs": frozenset(),
+_MOUNT_OPTIONS: dict[str, tuple[str, ...]] = {
+    "sefs": ("cache_size", "temporary"),
+    "hostfs": (),
+    "ramfs": (),
 }
 # Targets owned by the default mount table (or auto-added from 0.29.6).
-RESERVED_TARGETS = frozenset({"/", "/host", "/proc", "/dev"})
+RESERVED_TARGETS = ("/", "/host", "/proc", "/dev")
 PAGE = 4096
 SEFS_MIN_CACHE_SIZE = 196608  # 48 pages; v0.31.0 rootfs.rs
 U16_MAX = 0xFFFF
@@ -35,6 +37,11 @@ class UnsupportedFeatureError(ValueError):
     """The inputs ask for something the chosen release would silently ignore."""
 
 
+class MountError(ValueError):
+    """A mount entry that Occlum cannot take. The message continues `<where the entry is> `,
+    e.g. "The `mounts` field in target //svc:enclave, entry 0 " + message."""
+
+
 def _check_abspath(what: str, path: object) -> None:
     if not isinstance(path, str) or not path.startswith("/") or "\0" in path:
         raise ValueError(f"{what} must be an absolute path string, got {path!r}")
@@ -42,77 +49,135 @@ def _check_abspath(what: str, path: object) -> None:
 
 @dataclass(frozen=True)
 class Mount:
-    """An extra mount appended after the release's default mount table."""
+    """An extra mount appended after the release's default mount table.
+
+    The one place that knows what a user mount may be: the `mounts` field builds these from its
+    dicts (`Mount.from_dict`) and reports a MountError with the field and entry named.
+    """
 
     target: str
     type: str
     source: Optional[str] = None
-    # Sorted (key, value) pairs; a Mapping is accepted and normalised.
+    # Given as a Mapping or as pairs; always sorted (key, value) pairs after __post_init__.
     # cache_size may be given as bytes or as an Occlum size string; stored as bytes.
-    options: tuple[tuple[str, OptionValue], ...] = ()
+    options: Union[Mapping[str, OptionValue], tuple[tuple[str, OptionValue], ...]] = ()
+
+    @classmethod
+    def from_dict(cls, raw: object) -> Mount:
+        """A mount from a BUILD-file dict; `//data/` is read as `/data`."""
+        if not isinstance(raw, dict):
+            raise MountError(f"must be a dict with `target` and `type`, but was {raw!r}.")
+        unknown = sorted(set(raw) - set(MOUNT_KEYS))
+        if unknown:
+            raise MountError(f"has unknown keys {unknown}; allowed: {', '.join(MOUNT_KEYS)}.")
+        options = raw.get("options") or {}
+        if not isinstance(options, dict) or not all(
+            isinstance(k, str) and isinstance(v, (str, bool)) for k, v in options.items()
+        ):
+            raise MountError(
+                "needs `options` to be a dict of strings or booleans (e.g. "
+                f'{{"temporary": True}}), but was {options!r}.'
+            )
+        written = target = raw.get("target")
+        if isinstance(target, str) and target.startswith("/"):
+            target = re.sub("/+", "/", target).rstrip("/") or "/"
+        if target in RESERVED_TARGETS:
+            raise MountError(_reserved(written))
+        return cls(target, raw.get("type"), raw.get("source"), options)  # type: ignore[arg-type]
 
     def __post_init__(self) -> None:
-        _check_abspath("mount target", self.target)
-        parts = self.target.split("/")[1:]
-        if any(p in ("", ".", "..") for p in parts) or self.target in RESERVED_TARGETS:
-            raise ValueError(
-                f"mount target {self.target!r} must be a normalised absolute path other than "
-                f"{', '.join(sorted(RESERVED_TARGETS))}"
+        target = self.target
+        parts = target.split("/")[1:] if isinstance(target, str) else []
+        if (
+            not isinstance(target, str)
+            or not target.startswith("/")
+            or "\0" in target
+            or any(p in ("", ".", "..") for p in parts if target != "/")
+        ):
+            raise MountError(
+                "needs `target` to be an absolute path in the enclave (no `.` or `..`), but was "
+                f'{target!r}. Write e.g. "/data".'
             )
+        if target in RESERVED_TARGETS:
+            raise MountError(_reserved(target))
         if self.type not in MOUNT_TYPES:
-            raise ValueError(f"mount type {self.type!r} is not one of {', '.join(sorted(MOUNT_TYPES))}")
+            raise MountError(f"has type {self.type!r}; allowed: {', '.join(MOUNT_TYPES)}.")
         if self.type == "ramfs":
             if self.source is not None:
-                raise ValueError(f"ramfs mount {self.target!r} takes no source")
+                raise MountError("is a ramfs, which takes no `source`; remove it.")
         elif not isinstance(self.source, str) or not self.source:
-            raise ValueError(f"{self.type} mount {self.target!r} needs a source directory")
+            raise MountError(f'is a {self.type}, which needs `source` (a host path such as "./data").')
         raw = self.options.items() if isinstance(self.options, Mapping) else self.options
         opts = dict(raw)
         allowed = _MOUNT_OPTIONS[self.type]
-        unknown = sorted(set(opts) - allowed)
+        unknown = sorted(set(opts) - set(allowed))
         if unknown:
-            raise ValueError(
-                f"{self.type} mount {self.target!r}: unsupported options {unknown}; "
-                f"allowed: {sorted(allowed) or 'none'}"
+            raise MountError(
+                f"has options {unknown}, which a {self.type} mount does not take; allowed: "
+                f"{', '.join(allowed) or 'none'}."
             )
         if "temporary" in opts and not isinstance(opts["temporary"], bool):
-            raise ValueError(f"mount {self.target!r}: temporary must be a bool, got {opts['temporary']!r}")
+            raise MountError(f"needs `options.temporary` to be True or False, but was {opts['temporary']!r}.")
         if "cache_size" in opts:
-            cache = opts["cache_size"]
-            cache = parse_size(cache) if isinstance(cache, str) else cache
-            if isinstance(cache, bool) or not isinstance(cache, int):
-                raise ValueError(f"mount {self.target!r}: cache_size must be bytes or a size string")
-            if cache < SEFS_MIN_CACHE_SIZE or cache % PAGE:
-                raise ValueError(
-                    f"mount {self.target!r}: cache_size {cache} must be >= {SEFS_MIN_CACHE_SIZE} "
-                    f"and a multiple of {PAGE}"
-                )
-            opts["cache_size"] = cache
+            opts["cache_size"] = _cache_size(opts["cache_size"])
         object.__setattr__(self, "options", tuple(sorted(opts.items())))
 
+    @property
+    def option_pairs(self) -> tuple[tuple[str, OptionValue], ...]:
+        return cast("tuple[tuple[str, OptionValue], ...]", self.options)  # normalised in __post_init__
+
     def option(self, key: str) -> Optional[OptionValue]:
-        return dict(self.options).get(key)
+        return dict(self.option_pairs).get(key)
 
     def to_json(self) -> dict[str, Any]:
         doc: dict[str, Any] = {"target": self.target, "type": self.type}
         if self.source is not None:
             doc["source"] = self.source
-        if self.options:
-            doc["options"] = {
-                k: format_size(v) if k == "cache_size" else v
-                for k, v in self.options  # type: ignore[arg-type]
-            }
+        if self.option_pairs:
+            doc["options"] = {k: format_size(int(v)) if k == "cache_size" else v for k, v in self.option_pairs}
         return doc
 
 
-_SIZE_FIELDS = (
-    "user_space_size",
-    "kernel_space_heap_size",
-    "kernel_space_stack_size",
-    "default_heap_size",
-    "default_stack_size",
-    "default_mmap_size",
+def _reserved(target: object) -> str:
+    return f"mounts {target!r}, which Occlum mounts itself ({', '.join(RESERVED_TARGETS)}). Pick another path."
+
+
+def _cache_size(value: object) -> int:
+    allowed = f'a size string such as "1MB" of whole 4KB pages, at least {format_size(SEFS_MIN_CACHE_SIZE)}'
+    try:
+        cache = parse_size(value) if isinstance(value, str) else value
+    except SizeError as e:
+        raise MountError(f"needs `options.cache_size` to be {allowed}, but was {value!r}: {e}") from None
+    if isinstance(cache, bool) or not isinstance(cache, int) or cache < SEFS_MIN_CACHE_SIZE or cache % PAGE:
+        raise MountError(f"needs `options.cache_size` to be {allowed}, but was {value!r}.")
+    return cache
+
+
+@dataclass(frozen=True)
+class Limit:
+    """One of the resource limits an image may set by hand (else the sizing model derives it).
+
+    `name` is the BUILD field, the OcclumConfigInputs attribute and the memory model's knob;
+    `key` is where Occlum.json holds it.
+    """
+
+    name: str
+    key: str
+    is_size: bool = True
+
+
+# Every hand-settable limit, in one place: the field set, the memory plan, the config inputs and
+# the error messages all iterate over this.
+LIMITS = (
+    Limit("user_space_size", "resource_limits.user_space_size"),
+    Limit("kernel_space_heap_size", "resource_limits.kernel_space_heap_size"),
+    Limit("kernel_space_stack_size", "resource_limits.kernel_space_stack_size"),
+    Limit("max_num_of_threads", "resource_limits.max_num_of_threads", is_size=False),
+    Limit("default_heap_size", "process.default_heap_size"),
+    Limit("default_stack_size", "process.default_stack_size"),
+    Limit("default_mmap_size", "process.default_mmap_size"),
 )
+_SIZE_FIELDS = tuple(limit.name for limit in LIMITS if limit.is_size)
 
 
 @dataclass(frozen=True)
@@ -302,7 +367,10 @@ def render_occlum_json(release: str, inputs: OcclumConfigInputs) -> dict[str, An
 
 
 __all__ = [
+    "LIMITS",
+    "Limit",
     "Mount",
+    "MountError",
     "OcclumConfigInputs",
     "UnsupportedFeatureError",
     "SizeError",

@@ -149,17 +149,19 @@ def test_inputs_are_checked(changes: dict[str, Any], match: str) -> None:
 @pytest.mark.parametrize(
     "kwargs,match",
     [
-        (dict(target="/x", type="ext2", source="./x"), "mount type"),
-        (dict(target="x", type="ramfs"), "absolute"),
-        (dict(target="/", type="ramfs"), "other than"),
-        (dict(target="/proc", type="ramfs"), "other than"),
-        (dict(target="/a/../b", type="ramfs"), "normalised"),
-        (dict(target="/x", type="hostfs"), "needs a source"),
-        (dict(target="/x", type="ramfs", source="./x"), "no source"),
-        (dict(target="/x", type="hostfs", source="/h", options={"temporary": True}), "unsupported options"),
-        (dict(target="/x", type="sefs", source="./x", options={"MAC": ""}), "unsupported options"),
-        (dict(target="/x", type="sefs", source="./x", options={"temporary": "yes"}), "bool"),
-        (dict(target="/x", type="sefs", source="./x", options={"cache_size": "100KB"}), "196608"),
+        (dict(target="/x", type="ext2", source="./x"), "has type"),
+        (dict(target="x", type="ramfs"), "absolute path"),
+        (dict(target="/", type="ramfs"), "Occlum mounts itself"),
+        (dict(target="/proc", type="ramfs"), "Occlum mounts itself"),
+        (dict(target="/a/../b", type="ramfs"), "no `.` or `..`"),
+        (dict(target="/a/./b", type="ramfs"), "no `.` or `..`"),
+        (dict(target="/a//b", type="ramfs"), "no `.` or `..`"),
+        (dict(target="/x", type="hostfs"), "needs `source`"),
+        (dict(target="/x", type="ramfs", source="./x"), "takes no `source`"),
+        (dict(target="/x", type="hostfs", source="/h", options={"temporary": True}), "does not take"),
+        (dict(target="/x", type="sefs", source="./x", options={"MAC": ""}), "does not take"),
+        (dict(target="/x", type="sefs", source="./x", options={"temporary": "yes"}), "True or False"),
+        (dict(target="/x", type="sefs", source="./x", options={"cache_size": "100KB"}), "at least 192KB"),
         (dict(target="/x", type="sefs", source="./x", options={"cache_size": "256mb"}), "case-sensitive"),
     ],
 )
@@ -183,7 +185,7 @@ _segment = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789_-.", min_size=
 )
 _abspath = st.lists(_segment, min_size=1, max_size=3).map(lambda parts: "/" + "/".join(parts))
 _env_key = st.from_regex(r"[A-Z_][A-Z0-9_]{0,10}", fullmatch=True)
-_env_val = st.text(alphabet=st.characters(blacklist_characters="\0", blacklist_categories=("Cs",)), max_size=20)
+_env_val = st.text(alphabet=st.characters(blacklist_characters="\0", blacklist_categories=["Cs"]), max_size=20)
 
 
 @st.composite

@@ -185,7 +185,8 @@ def _size_at(doc: dict[str, Any], section: str, key: str) -> Optional[int]:
 
 def _cross_field(release: str, doc: dict[str, Any]) -> Iterator[Problem]:
     r = rel.parse_release(release)
-    limits = doc.get("resource_limits") if isinstance(doc.get("resource_limits"), dict) else {}
+    raw_limits = doc.get("resource_limits")
+    limits: dict[str, Any] = raw_limits if isinstance(raw_limits, dict) else {}
 
     # Sizes the schema regex accepts but that overflow 64 bits.
     for section in ("resource_limits", "process"):
@@ -299,7 +300,8 @@ def _unique_targets(mounts: list[Any]) -> Iterator[Problem]:
 def _mount_rules(
     release: str, parts: list[PathPart], m: dict[str, Any], kernel_heap: Optional[int]
 ) -> Iterator[Problem]:
-    opts = m.get("options") if isinstance(m.get("options"), dict) else {}
+    raw_opts = m.get("options")
+    opts: dict[str, Any] = raw_opts if isinstance(raw_opts, dict) else {}
     kind = m.get("type")
     if opts.get("temporary") is True and "MAC" in opts:
         yield Problem(json_path(parts + ["options"]), opts, "integrity protected SEFS cannot be temporary")

@@ -17,9 +17,9 @@ from pants.engine.fs import DigestContents
 from pants.engine.internals.scheduler import ExecutionError
 from pants.testutil.rule_runner import RuleRunner
 
-from occlum.goals.package_image import OcclumJavaImageFieldSet
 from occlum.goals.run_image import OcclumJavaImageRunFieldSet
 from occlum.toolchain.probe_tool import mrsigner_of_pem
+from occlum.util_rules.staged_instance import OcclumJavaImageFieldSet
 from occlum_double.make_install import make_fake_occlum_install
 from occlum_testutil import REPO_ROOT, ServedJdk, fake_jdk, new_rule_runner, serve_fake_jdk
 
@@ -74,7 +74,13 @@ def error(rr: RuleRunner) -> str:
 
 def tar_members(data: bytes) -> dict:
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tf:
-        return {m.name: (tf.extractfile(m).read() if m.isfile() else m) for m in tf.getmembers()}
+        return {m.name: (_read(tf, m) if m.isfile() else m) for m in tf.getmembers()}
+
+
+def _read(tf: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
+    f = tf.extractfile(member)
+    assert f is not None, member.name
+    return f.read()
 
 
 def test_full_build_writes_package_and_measurements(rule_runner: RuleRunner, served: ServedJdk, installs: dict) -> None:

@@ -19,7 +19,8 @@ from pants.engine.goal import Goal, GoalSubsystem
 from pants.engine.rules import Get, MultiGet, collect_rules, goal_rule
 from pants.engine.target import Targets
 
-from occlum.goals.package_image import EnclavePackage, EnclavePackageRequest, OcclumJavaImageFieldSet
+from occlum.util_rules.enclave_package import EnclavePackage, EnclavePackageRequest
+from occlum.util_rules.staged_instance import OcclumJavaImageFieldSet
 
 
 class CheckReproducibleSubsystem(GoalSubsystem):
@@ -39,8 +40,9 @@ def _members(data: bytes) -> dict[str, str]:
     out = {}
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tf:
         for m in tf.getmembers():
-            if m.isfile():
-                out[m.name] = f"file {oct(m.mode)} sha256 {hashlib.sha256(tf.extractfile(m).read()).hexdigest()[:16]}"
+            f = tf.extractfile(m) if m.isfile() else None
+            if f is not None:
+                out[m.name] = f"file {oct(m.mode)} sha256 {hashlib.sha256(f.read()).hexdigest()[:16]}"
             elif m.issym():
                 out[m.name] = f"symlink -> {m.linkname}"
             else:

@@ -7,10 +7,10 @@ from pants.engine.goal import Goal, GoalSubsystem
 from pants.engine.rules import collect_rules, goal_rule
 from pants.engine.target import Targets
 
-from occlum.goals.package_image import OcclumJavaImageFieldSet, memory_plan_for
+from occlum.sizing.plan import OcclumMemoryError
 from occlum.subsystems.occlum import OcclumSubsystem
-from occlum.util_rules.memory_plan import OcclumMemoryError
 from occlum.util_rules.occlum_config import check_release
+from occlum.util_rules.staged_instance import OcclumJavaImageFieldSet, memory_plan_for
 
 
 class EnclaveMemorySubsystem(GoalSubsystem):

@@ -10,9 +10,9 @@ from pants.engine.internals.scheduler import ExecutionError
 from pants.engine.target import InferredDependencies
 from pants.testutil.rule_runner import RuleRunner
 
-from occlum.goals.package_image import OcclumJavaImageFieldSet
 from occlum.target_types import OcclumJavaImageReferencesFieldSet
 from occlum.util_rules.dependency_inference import InferOcclumImageReferences
+from occlum.util_rules.staged_instance import OcclumJavaImageFieldSet
 from occlum_testutil import Package, ServedJdk, fake_jdk, new_rule_runner, package_image, serve_fake_jdk
 
 JRE = "/usr/lib/jvm/java-11-alibaba-dragonwell/jre"
@@ -224,6 +224,31 @@ def test_files_field_places_files(rule_runner: RuleRunner) -> None:
 def test_files_collision_with_jar_is_an_error(rule_runner: RuleRunner) -> None:
     msg = build_error(rule_runner, files={"/usr/lib/spring/app.jar": ":config"})
     assert "path(s) claimed twice" in msg and "/usr/lib/spring/app.jar" in msg and "`files`" in msg
+
+
+def test_files_collision_with_a_jdk_symlink_is_an_error(rule_runner: RuleRunner) -> None:
+    # The fake JDK has lib/libjsig.so -> server/libjsig.so: a file there would replace the link.
+    link = "/usr/lib/jvm/java-11-alibaba-dragonwell/jre/lib/libjsig.so"
+    msg = build_error(rule_runner, files={link: ":config"})
+    assert "path(s) claimed twice" in msg, msg
+    assert f"image{link}: from the JDK of svc:jdk and from `files` entry '{link}'" in msg, msg
+
+
+def test_files_under_a_jdk_directory_symlink_is_an_error(rule_runner: RuleRunner) -> None:
+    # A file placed *through* a symlinked directory of the JDK would need the link to be a folder.
+    msg = build_error(rule_runner, files={"/usr/lib/jvm/java-11-alibaba-dragonwell/jre/lib/libjsig.so/x": ":config"})
+    assert "path(s) claimed twice" in msg and "a symlink from the JDK of svc:jdk" in msg, msg
+
+
+def test_files_through_a_jdk_directory_symlink_is_an_error(rule_runner: RuleRunner, tmp_path: Path) -> None:
+    # A JDK whose `legal` is a link to a folder: a `files` entry below it cannot be placed.
+    linked = serve_fake_jdk(
+        tmp_path / "linked", extra_members=[fake_jdk.TarMember("legal", kind="symlink", linkname="conf")]
+    )
+    rule_runner.set_options([f"--dragonwell-known-versions=['{linked.pin()}']"], env_inherit={"PATH"})
+    msg = build_error(rule_runner, files={"/usr/lib/jvm/java-11-alibaba-dragonwell/jre/legal/x": ":config"})
+    assert "path(s) claimed twice" in msg, msg
+    assert "jre/legal: a symlink from the JDK of svc:jdk, but a folder from `files` entry" in msg, msg
 
 
 def test_mounts_field(rule_runner: RuleRunner) -> None:

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 from pants.core.goals.run import RunFieldSet, RunInSandboxBehavior, RunRequest
 from pants.core.util_rules.system_binaries import BashBinary
 from pants.engine.fs import Digest, MergeDigests
 from pants.engine.rules import Get, collect_rules, rule
+from pants.engine.target import WrappedTarget, WrappedTargetRequest
 from pants.util.logging import LogLevel
 
-from occlum.goals.package_image import OcclumJavaImageFieldSet, StagedOcclumInstance
 from occlum.target_types import OcclumJavaImageJarField, OcclumJavaImageJdkField
 from occlum.util_rules.enclave import EnclaveBuildRequest
 from occlum.util_rules.occlum_steps import INSTANCE, BuiltOcclumInstance
+from occlum.util_rules.staged_instance import OcclumJavaImageFieldSet, StagedOcclumInstance
 
 
 @dataclass(frozen=True)
@@ -26,13 +26,11 @@ class OcclumJavaImageRunFieldSet(OcclumJavaImageFieldSet, RunFieldSet):
 
 @rule(desc="Preparing to run an Occlum enclave", level=LogLevel.DEBUG)
 async def run_occlum_java_image(field_set: OcclumJavaImageRunFieldSet, bash: BashBinary) -> RunRequest:
-    # The same fields as `package`: rebuild that field set so the staging rule (and its cache) is shared.
-    package_fs = OcclumJavaImageFieldSet(
-        **{f.name: getattr(field_set, f.name) for f in dataclasses.fields(OcclumJavaImageFieldSet)}
-    )
-    staged = await Get(StagedOcclumInstance, OcclumJavaImageFieldSet, package_fs)
+    # The same fields as `package`, so the staging rule (and its cache) is shared.
+    wrapped = await Get(WrappedTarget, WrappedTargetRequest(field_set.address, description_of_origin="<infallible>"))
+    staged = await Get(StagedOcclumInstance, OcclumJavaImageFieldSet, OcclumJavaImageFieldSet.create(wrapped.target))
     built = await Get(
-        BuiltOcclumInstance, EnclaveBuildRequest(field_set.address, staged.digest, bool(staged.summary["debuggable"]))
+        BuiltOcclumInstance, EnclaveBuildRequest(field_set.address, staged.digest, staged.summary.debuggable)
     )
     # The built instance does not carry image/ (only `occlum build` reads it); put the image the
     # build read (skeleton + staged) back beside build/, so the instance is whole again.
@@ -48,7 +46,7 @@ async def run_occlum_java_image(field_set: OcclumJavaImageRunFieldSet, bash: Bas
             f"{{chroot}}/{INSTANCE}",
             built.toolchain.occlum,
             "run",
-            *staged.summary["command"],
+            *staged.summary.command,
         ),
     )
 

@@ -36,8 +36,8 @@ class JarInfo:
 def parse_manifest(text: str) -> dict[str, str]:
     """Main section of a JAR manifest. Continuation lines start with exactly one space
     that is dropped (the spec wraps at 72 bytes, even mid-word)."""
-    attrs = {}  # type: Dict[str, str]
-    last = None  # type: Optional[str]
+    attrs: dict[str, str] = {}
+    last: Optional[str] = None
     for line in re.split(r"\r\n|\r|\n", text):
         if line == "":
             if attrs:
@@ -144,9 +144,9 @@ def _inspect(zf: zipfile.ZipFile, jar_name: str) -> JarInfo:
 
 
 def _scan_classes(zf: zipfile.ZipFile, jar_name: str) -> tuple[Optional[int], Optional[str], int]:
-    max_major = None  # type: Optional[int]
-    max_entry = None  # type: Optional[str]
-    checked = [i for i in zf.infolist() if _is_checked_class(i.filename)]  # type: List[zipfile.ZipInfo]
+    max_major: Optional[int] = None
+    max_entry: Optional[str] = None
+    checked: list[zipfile.ZipInfo] = [i for i in zf.infolist() if _is_checked_class(i.filename)]
     for info in checked:
         major = _class_major(zf, info, jar_name)
         if max_major is None or major > max_major:

@@ -147,7 +147,7 @@ def check_members(members: Sequence[Member], *, max_bytes: int = DEFAULT_MAX_BYT
             "the archive is empty; expected one top folder holding bin/java, lib/ and "
             "release. Check that the right file was pinned"
         )
-    seen = {}  # type: Dict[Tuple[str, ...], Member]
+    seen: dict[tuple[str, ...], Member] = {}
     for m in members:
         _check_kind(m)
         parts = tuple(split_member_name(m.name))
@@ -261,7 +261,7 @@ _CORRUPT_ERRORS = (EOFError, zlib.error, tarfile.TarError, zipfile.BadZipFile, O
 
 
 class _Reader:
-    members = []  # type: List[Member]
+    members: list[Member] = []
     stream_bytes = 0  # uncompressed tar stream length (tar) or sum of sizes (zip)
 
     def open(self, m: Member) -> IO[bytes]:
@@ -280,7 +280,7 @@ class _TarReader(_Reader):
         if gzipped:
             data = _decompress(path, max_bytes)
             self.stream_bytes = len(data)
-            source = {"fileobj": io.BytesIO(data), "mode": "r:"}
+            source: dict[str, Any] = {"fileobj": io.BytesIO(data), "mode": "r:"}
         else:
             self.stream_bytes = os.path.getsize(path)
             source = {"name": path, "mode": "r:"}
@@ -424,7 +424,7 @@ def _normalized_mode(m: Member) -> int:
 def extract_members(reader: _Reader, dest: str, max_bytes: int) -> tuple[int, int]:
     """Write the top folder's contents into the (fresh, empty) directory dest.
     Returns (regular files written, bytes written)."""
-    entries = []  # type: List[Tuple[List[str], Member]]
+    entries: list[tuple[list[str], Member]] = []
     for m in reader.members:
         parts = split_member_name(m.name)
         if len(parts) > 1:
@@ -547,7 +547,7 @@ _RELEASE_LINE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_.]*)\s*=\s*(.*?)\s*$")
 
 def parse_release(text: str) -> dict[str, str]:
     """Parse a JDK `release` file (KEY="value" lines; unquoted values tolerated)."""
-    out = {}  # type: Dict[str, str]
+    out: dict[str, str] = {}
     for line in text.splitlines():
         if not line.strip() or line.lstrip().startswith("#"):
             continue

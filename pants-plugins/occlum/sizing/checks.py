@@ -98,9 +98,9 @@ def check_limits(
             " (it is the static user space; user_space_size is then ignored)",
         )
         far_larger("user_space_max_size", usm, "user_space_size")
-    elif given("user_space_size") is not None:
-        too_small("user_space_size", given("user_space_size"), "user_space_size", "error")
-        far_larger("user_space_size", given("user_space_size"), "user_space_size")
+    elif (user := given("user_space_size")) is not None:
+        too_small("user_space_size", user, "user_space_size", "error")
+        far_larger("user_space_size", user, "user_space_size")
 
     mmap = given("default_mmap_size")
     if mmap is not None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 from occlum.config.sizes import GB, KB, MB, TB
 
@@ -90,6 +90,11 @@ _XX_VALUES: dict[str, tuple[str, Callable[[str, str], object]]] = {
 _XX_FLAGS: dict[str, str] = {"UseCompressedOops": "compressed_oops", "TieredCompilation": "tiered_compilation"}
 
 
+def _with(parsed: JvmOptions, field: str, value: Any) -> JvmOptions:
+    """`parsed` with one field replaced (the field's name comes from the tables above)."""
+    return replace(parsed, **{field: value})
+
+
 def parse_jvm_options(options: Sequence[str]) -> JvmOptions:
     """Read the sizing-relevant options; raise JvmOptionError on a malformed value."""
     parsed = JvmOptions()
@@ -98,21 +103,21 @@ def parse_jvm_options(options: Sequence[str]) -> JvmOptions:
             break
         for prefix, field, parse in _X_OPTIONS:
             if opt.startswith(prefix):
-                parsed = replace(parsed, **{field: parse(prefix, opt[len(prefix) :])})
+                parsed = _with(parsed, field, parse(prefix, opt[len(prefix) :]))
                 break
         else:
             if not opt.startswith("-XX:"):
                 continue
             body = opt[len("-XX:") :]
             if body[:1] in "+-" and body[1:] in _XX_FLAGS:
-                parsed = replace(parsed, **{_XX_FLAGS[body[1:]]: body[0] == "+"})
+                parsed = _with(parsed, _XX_FLAGS[body[1:]], body[0] == "+")
                 continue
             name, eq, value = body.partition("=")
             if name in _XX_VALUES:
                 field, parse = _XX_VALUES[name]
                 if not eq:
                     raise JvmOptionError(f"-XX:{name}", "", f"-XX:{name}=<value> with {_allowed(parse)}")
-                parsed = replace(parsed, **{field: parse(f"-XX:{name}", value)})
+                parsed = _with(parsed, field, parse(f"-XX:{name}", value))
     return parsed
 
 

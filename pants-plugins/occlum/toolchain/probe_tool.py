@@ -82,22 +82,22 @@ def rsa_public_numbers(pem: str) -> tuple[int, int]:
     items = _der_children(seq)
     if kind == "RSA PRIVATE KEY":  # PKCS#1: version, n, e, ...
         ints = [v for t, v in items if t == 0x02]
-        n, e = ints[1], ints[2]
+        n, exp = ints[1], ints[2]
     elif kind == "PRIVATE KEY":  # PKCS#8: version, alg, OCTET STRING(PKCS#1)
         octet = next(v for t, v in items if t == 0x04)
         inner = _der_children(_der_read(octet, 0)[1])
         ints = [v for t, v in inner if t == 0x02]
-        n, e = ints[1], ints[2]
+        n, exp = ints[1], ints[2]
     elif kind == "RSA PUBLIC KEY":  # PKCS#1 public: n, e
         ints = [v for t, v in items if t == 0x02]
-        n, e = ints[0], ints[1]
+        n, exp = ints[0], ints[1]
     elif kind == "PUBLIC KEY":  # SPKI: alg, BIT STRING(PKCS#1 public)
         bits = next(v for t, v in items if t == 0x03)
         inner = _der_children(_der_read(bits[1:], 0)[1])
-        n, e = inner[0][1], inner[1][1]
+        n, exp = inner[0][1], inner[1][1]
     else:
         raise ProbeError(f"it holds a {kind!r}, not an RSA key")
-    return int.from_bytes(n, "big"), int.from_bytes(e, "big")
+    return int.from_bytes(n, "big"), int.from_bytes(exp, "big")
 
 
 def mrsigner_of_pem(pem: str) -> str:

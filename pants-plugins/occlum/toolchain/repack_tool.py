@@ -17,6 +17,7 @@ import io
 import shutil
 import sys
 import tarfile
+from typing import IO, cast
 
 
 def normalise(info: tarfile.TarInfo) -> tarfile.TarInfo:
@@ -63,8 +64,8 @@ def repack(src: str, dst: str) -> int:
             shutil.copyfile(src, dst)  # skip a gzip pass over the whole package
             return len(tin.getmembers())
         members = sorted(tin.getmembers(), key=lambda m: m.name)
-        with open(dst, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6) as gz:
-            with tarfile.open(fileobj=gz, mode="w", format=tarfile.GNU_FORMAT) as tout:
+        with open(dst, "wb") as out, gzip.GzipFile(filename="", mode="wb", fileobj=out, mtime=0, compresslevel=6) as gz:
+            with tarfile.open(fileobj=cast(IO[bytes], gz), mode="w", format=tarfile.GNU_FORMAT) as tout:
                 for m in members:
                     tout.addfile(normalise(m), tin.extractfile(m) if m.isfile() else None)
     return len(members)

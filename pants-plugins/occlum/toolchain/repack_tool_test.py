@@ -33,7 +33,8 @@ def test_same_content_gives_the_same_bytes(tmp_path: Path) -> None:
         assert list(members) == sorted(members)
         assert members["pkg/a"].mode == 0o644 and members["pkg/b"].mode == 0o755 and members["pkg"].mode == 0o755
         assert members["pkg/link"].issym() and members["pkg/link"].linkname == "/opt/occlum/build/bin/occlum-run"
-        assert tf.extractfile("pkg/b").read() == b"B"
+        b = tf.extractfile("pkg/b")
+        assert b is not None and b.read() == b"B"
         assert {m.mtime for m in members.values()} == {0} and {m.uname for m in members.values()} == {""}
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pants.engine.addresses import Address
@@ -19,7 +20,7 @@ PINS = tuple(DragonwellPin.parse(p) for p in DEFAULT_KNOWN_VERSIONS)
 
 
 def _resolve(**kw) -> DragonwellPin:
-    args = dict(
+    args: dict[str, Any] = dict(
         version=None, edition=None, libc="musl", url=None, sha256=None, size=None, pins=PINS, platform="linux_x86_64"
     )
     args.update(kw)

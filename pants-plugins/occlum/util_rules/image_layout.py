@@ -6,10 +6,11 @@ are an error that names both, like rules_pkg's "multiple sources map to the same
 
 from __future__ import annotations
 
+import posixpath
 from dataclasses import dataclass
 
 from pants.engine.addresses import Address
-from pants.engine.fs import AddPrefix, Digest, MergeDigests, Snapshot
+from pants.engine.fs import AddPrefix, Digest, DigestEntries, Directory, FileEntry, MergeDigests, SymlinkEntry
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.util.logging import LogLevel
 
@@ -55,21 +56,40 @@ def find_collisions(placed: list[tuple[str, frozenset[str]]]) -> list[str]:
     return problems
 
 
+def _kinds(entries: DigestEntries) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+    """(files, symlinks, directories) of a digest. A 2.17 Snapshot lists symlinks among its files,
+    so only the entries tell a link from a file; they list only empty directories, so the others
+    come from the paths' parents."""
+    files = frozenset(e.path for e in entries if isinstance(e, FileEntry))
+    links = frozenset(e.path for e in entries if isinstance(e, SymlinkEntry))
+    dirs = {e.path for e in entries if isinstance(e, Directory)}
+    for path in (*files, *links, *dirs):
+        parent = posixpath.dirname(path)
+        while parent and parent not in dirs:
+            dirs.add(parent)
+            parent = posixpath.dirname(parent)
+    return files, links, frozenset(dirs)
+
+
 @rule(desc="Laying out the Occlum image", level=LogLevel.DEBUG)
 async def lay_out_image(request: ImageLayoutRequest) -> ImageLayout:
     prefixed = await MultiGet(
         Get(Digest, AddPrefix(part.digest, f"{IMAGE_DIR}{part.enclave_dir}")) for part in request.parts
     )
-    snapshots = await MultiGet(Get(Snapshot, Digest, d) for d in prefixed)
-    placed = []
-    for part, snap in zip(request.parts, snapshots):
-        files = frozenset((*snap.files, *getattr(snap, "symlinks", ())))
-        placed.append((part.origin, files))
-    # A file of one part where another part has a directory is a collision too.
-    all_dirs = {d: part.origin for part, snap in zip(request.parts, snapshots) for d in snap.dirs}
+    listed = await MultiGet(Get(DigestEntries, Digest, d) for d in prefixed)
+    kinds = [_kinds(entries) for entries in listed]
+    placed = [(part.origin, files | links) for part, (files, links, _) in zip(request.parts, kinds)]
     problems = find_collisions(placed)
-    for origin, files in placed:
-        problems += [f"{f}: a file from {origin}, but a folder from {all_dirs[f]}" for f in files if f in all_dirs]
+    # A file or link of one part where another part has a folder is a collision too, and so is a
+    # folder of one part where another has a link (it would have to go through the link).
+    all_dirs = {d: part.origin for part, (_, _, dirs) in zip(request.parts, kinds) for d in dirs}
+    for part, (files, links, _) in zip(request.parts, kinds):
+        for kind, paths in (("a file", files), ("a symlink", links)):
+            problems += [
+                f"{p}: {kind} from {part.origin}, but a folder from {all_dirs[p]}"
+                for p in sorted(paths)
+                if p in all_dirs and all_dirs[p] != part.origin
+            ]
     if problems:
         raise OcclumImageLayoutCollisionError(
             f"The image of {request.address} has {len(problems)} path(s) claimed twice:\n"

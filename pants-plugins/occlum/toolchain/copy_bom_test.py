@@ -5,7 +5,7 @@ import hashlib
 import pytest
 import yaml
 
-from occlum.util_rules.copy_bom import SOURCE_VAR, bom_data, render_copy_bom
+from occlum.toolchain.copy_bom import SOURCE_VAR, bom_data, render_copy_bom
 
 JDK = "/usr/lib/jvm/java-11-alibaba-dragonwell/jre"
 

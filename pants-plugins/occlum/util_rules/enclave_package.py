@@ -1,0 +1,82 @@
+"""From a staged instance to a signed, measured Occlum package: what `package` and
+`check-reproducible` share once the toolchain is there."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from pants.engine.fs import Digest
+from pants.engine.rules import Get, MultiGet, collect_rules, rule
+from pants.util.logging import LogLevel
+
+from occlum.config.releases import has_package_debug
+from occlum.records import EnclaveMeasurementsV1
+from occlum.subsystems.occlum import OcclumSubsystem, SgxMode
+from occlum.util_rules.enclave import EnclaveBuildRequest
+from occlum.util_rules.occlum_steps import (
+    BuiltOcclumInstance,
+    OcclumMeasurements,
+    OcclumPackage,
+    OcclumPackageRequest,
+    OcclumStepError,
+)
+from occlum.util_rules.staged_instance import OcclumJavaImageFieldSet, StagedOcclumInstance
+
+
+@dataclass(frozen=True)
+class EnclavePackageRequest:
+    field_set: OcclumJavaImageFieldSet
+    nonce: str = ""  # non-empty: run every toolchain step again instead of using the cache
+
+
+@dataclass(frozen=True)
+class EnclavePackage:
+    name: str
+    tarball: Digest  # <name>.tar.gz at the root, re-packed to depend only on its contents
+    measurements: OcclumMeasurements
+    record: EnclaveMeasurementsV1
+
+
+@rule(desc="Building, signing and packaging an enclave", level=LogLevel.DEBUG)
+async def build_enclave_package(request: EnclavePackageRequest, occlum: OcclumSubsystem) -> EnclavePackage:
+    field_set = request.field_set
+    staged = await Get(StagedOcclumInstance, OcclumJavaImageFieldSet, field_set)
+    debuggable = staged.summary.debuggable
+    built = await Get(
+        BuiltOcclumInstance, EnclaveBuildRequest(field_set.address, staged.digest, debuggable, request.nonce)
+    )
+    name = os.path.basename(field_set.output_path.value_or_default(file_ending=None))
+    # `occlum package` refuses debuggable and SIM instances without --debug, once it has the flag.
+    sim = occlum.sgx_mode == SgxMode.SIM
+    has_debug_flag = has_package_debug(built.toolchain.release)
+    if sim and not has_debug_flag:
+        raise OcclumStepError(
+            f"Occlum {built.toolchain.release} cannot package a SIM instance (`occlum package` only "
+            f"takes hardware-mode instances before 0.24.0), so {field_set.address} cannot be packaged "
+            'with `[occlum].sgx_mode = "SIM"`. Use `sgx_mode = "HW"` (building needs no SGX) or '
+            "`[occlum].stage_only`."
+        )
+    needs_debug = (debuggable or sim) and has_debug_flag
+    package, measurements = await MultiGet(
+        Get(OcclumPackage, OcclumPackageRequest(field_set.address, built, name, needs_debug, request.nonce)),
+        Get(OcclumMeasurements, BuiltOcclumInstance, built),
+    )
+    record = EnclaveMeasurementsV1(
+        target=str(field_set.address),
+        mrenclave=measurements.mrenclave,
+        mrsigner=measurements.mrsigner,
+        occlum_release=built.toolchain.release,
+        occlum_toolchain_fingerprint=built.toolchain.fingerprint,
+        sgx_mode=occlum.sgx_mode.value,
+        debuggable=debuggable,
+        product_id=field_set.product_id.value,
+        version_number=field_set.version_number.value,
+        package=f"{name}.tar.gz",
+        image=staged.summary,
+    )
+    return EnclavePackage(name, package.digest, measurements, record)
+
+
+def rules():
+    return collect_rules()

@@ -1,0 +1,219 @@
+"""The staged Occlum instance of an `occlum_java_image`: `Occlum.json` + `image/` + its summary.
+
+This is the pipeline every goal shares (package, run, check-reproducible, enclave-memory), as
+Pants' docker backend shares its build context: the memory plan first (so a limit that cannot hold
+the JVM fails before any download), then the JDK and the jar in parallel, then the config and the
+image's extra files, then the layout. Everything after the JDK fetch is digest operations.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from pants.core.goals.package import PackageFieldSet
+from pants.core.util_rules.environments import EnvironmentField
+from pants.engine.addresses import Addresses, UnparsedAddressInputs
+from pants.engine.fs import CreateDigest, Digest, FileContent, MergeDigests
+from pants.engine.rules import Get, MultiGet, collect_rules, rule
+from pants.util.frozendict import FrozenDict
+from pants.util.logging import LogLevel
+
+from occlum.config.model import LIMITS, OcclumConfigInputs
+from occlum.jar.inspect_jar import JarError, check_runs_on
+from occlum.jvm.options import effective_jvm_options, java_command
+from occlum.records import ImageSummaryV1, JarRecord, JdkRecord
+from occlum.sizing.plan import MemoryPlan, plan_memory
+from occlum.subsystems.occlum import OcclumSubsystem
+from occlum.target_types import (
+    OcclumJavaImageChildProcessesField,
+    OcclumJavaImageDebuggableField,
+    OcclumJavaImageDefaultHeapSizeField,
+    OcclumJavaImageDefaultMmapSizeField,
+    OcclumJavaImageDefaultStackSizeField,
+    OcclumJavaImageEnvField,
+    OcclumJavaImageFilesField,
+    OcclumJavaImageJarDirField,
+    OcclumJavaImageJarField,
+    OcclumJavaImageJavaThreadsField,
+    OcclumJavaImageJdkDirField,
+    OcclumJavaImageJdkField,
+    OcclumJavaImageJvmOptionsField,
+    OcclumJavaImageKernelSpaceHeapSizeField,
+    OcclumJavaImageKernelSpaceStackSizeField,
+    OcclumJavaImageMainArgsField,
+    OcclumJavaImageMaxNumOfThreadsField,
+    OcclumJavaImageMemoryHeadroomField,
+    OcclumJavaImageMountsField,
+    OcclumJavaImageOutputPathField,
+    OcclumJavaImageProductIdField,
+    OcclumJavaImageUntrustedEnvField,
+    OcclumJavaImageUserSpaceSizeField,
+    OcclumJavaImageVersionNumberField,
+    OcclumSizeField,
+)
+from occlum.util_rules.dragonwell_jdk import DownloadedDragonwellJdk, DragonwellJdkRequest
+from occlum.util_rules.image_files import ImageFiles, ImageFilesRequest
+from occlum.util_rules.image_layout import ImageLayout, ImageLayoutRequest, ImagePart
+from occlum.util_rules.occlum_config import OcclumConfig, OcclumConfigRequest, check_release
+from occlum.util_rules.service_jar import ServiceJar, ServiceJarError, ServiceJarRequest
+
+logger = logging.getLogger(__name__)
+
+SUMMARY_FILE = "occlum-image.json"
+
+
+@dataclass(frozen=True)
+class OcclumJavaImageFieldSet(PackageFieldSet):
+    required_fields = (OcclumJavaImageJdkField, OcclumJavaImageJarField)
+
+    jdk: OcclumJavaImageJdkField
+    jar: OcclumJavaImageJarField
+    jvm_options: OcclumJavaImageJvmOptionsField
+    main_args: OcclumJavaImageMainArgsField
+    env: OcclumJavaImageEnvField
+    untrusted_env: OcclumJavaImageUntrustedEnvField
+    user_space_size: OcclumJavaImageUserSpaceSizeField
+    kernel_space_heap_size: OcclumJavaImageKernelSpaceHeapSizeField
+    kernel_space_stack_size: OcclumJavaImageKernelSpaceStackSizeField
+    max_num_of_threads: OcclumJavaImageMaxNumOfThreadsField
+    java_threads: OcclumJavaImageJavaThreadsField
+    child_processes: OcclumJavaImageChildProcessesField
+    memory_headroom: OcclumJavaImageMemoryHeadroomField
+    default_heap_size: OcclumJavaImageDefaultHeapSizeField
+    default_stack_size: OcclumJavaImageDefaultStackSizeField
+    default_mmap_size: OcclumJavaImageDefaultMmapSizeField
+    debuggable: OcclumJavaImageDebuggableField
+    product_id: OcclumJavaImageProductIdField
+    version_number: OcclumJavaImageVersionNumberField
+    mounts: OcclumJavaImageMountsField
+    files: OcclumJavaImageFilesField
+    jdk_dir: OcclumJavaImageJdkDirField
+    jar_dir: OcclumJavaImageJarDirField
+    output_path: OcclumJavaImageOutputPathField
+    environment: EnvironmentField
+
+
+@dataclass(frozen=True)
+class StagedOcclumInstance:
+    """`Occlum.json` + `image/` + the summary, at the digest root, as `occlum build` consumes them."""
+
+    digest: Digest
+    summary: ImageSummaryV1
+    config: OcclumConfig
+
+
+def memory_plan_for(field_set: OcclumJavaImageFieldSet, release: str) -> MemoryPlan:
+    """The image's limits: hand-set fields, the rest derived from its JVM options."""
+    given: dict[str, Optional[int]] = {}
+    for limit in LIMITS:  # each limit is the field of the same name: sizes in bytes, threads as is
+        field = getattr(field_set, limit.name)
+        given[limit.name] = field.bytes if isinstance(field, OcclumSizeField) else field.value
+    return plan_memory(
+        str(field_set.address),
+        release,
+        tuple(field_set.jvm_options.value or ()),
+        given,
+        java_threads=field_set.java_threads.value,
+        child_processes=field_set.child_processes.value,
+        headroom_percent=float(field_set.memory_headroom.value),
+    )
+
+
+def ld_library_path(jdk_dir: str) -> str:
+    # The seed's value: the JDK's server and lib folders, and the image's /lib beside the JDK.
+    return f"LD_LIBRARY_PATH={jdk_dir}/lib/server:{jdk_dir}/lib:{jdk_dir}/../lib"
+
+
+def enclave_env(jdk_dir: str, user_env: tuple[str, ...]) -> tuple[str, ...]:
+    """`env.default`: LD_LIBRARY_PATH for the JDK unless the user sets it, then the user's."""
+    user_sets_ldpath = any(e.startswith("LD_LIBRARY_PATH=") for e in user_env)
+    return (*(() if user_sets_ldpath else (ld_library_path(jdk_dir),)), *user_env)
+
+
+@rule(desc="Staging an Occlum instance", level=LogLevel.DEBUG)
+async def stage_occlum_instance(field_set: OcclumJavaImageFieldSet, occlum: OcclumSubsystem) -> StagedOcclumInstance:
+    # 0. Memory limits first: a limit that cannot hold the JVM fails before any download.
+    memory = memory_plan_for(field_set, check_release(occlum.version))
+    for finding in memory.findings:
+        if finding.severity == "warning":
+            logger.warning(f"{field_set.address}: {finding.message}")
+
+    # 1. The JDK and the jar, in parallel: neither depends on the other.
+    jdk_addresses = await Get(Addresses, UnparsedAddressInputs, field_set.jdk.to_unparsed_address_inputs())
+    jdk, jar = await MultiGet(
+        Get(
+            DownloadedDragonwellJdk,
+            DragonwellJdkRequest(jdk_addresses[0], f"The `jdk` field of {field_set.address}"),
+        ),
+        Get(ServiceJar, ServiceJarRequest(field_set.address, field_set.jar.to_unparsed_address_inputs())),
+    )
+    try:
+        check_runs_on(jar.info, jdk.info.java_major, jdk.info.java_version)
+    except JarError as e:
+        raise ServiceJarError(f"The `jar` field of {field_set.address} names {jar.source}: {e}") from e
+
+    # 2. Where things go in the enclave, and the config that points at them.
+    jdk_dir = field_set.jdk_dir.value or f"/usr/lib/jvm/java-{jdk.info.java_major}-alibaba-dragonwell/jre"
+    jar_dir = field_set.jar_dir.value
+    jar_path = f"{jar_dir}/{jar.name}"
+    limits: dict[str, Any] = {limit.name: memory.limits[limit.name] for limit in LIMITS}
+    inputs = OcclumConfigInputs(
+        **limits,
+        entry_points=(f"{jdk_dir}/bin",),
+        env_default=enclave_env(jdk_dir, field_set.env.value or ()),
+        env_untrusted=tuple(field_set.untrusted_env.value or ()),
+        debuggable=field_set.debuggable.value,
+        product_id=field_set.product_id.value,
+        version_number=field_set.version_number.value,
+        extra_mounts=field_set.mounts.value,
+    )
+    config, files = await MultiGet(
+        Get(OcclumConfig, OcclumConfigRequest(field_set.address, occlum.version, inputs)),
+        Get(ImageFiles, ImageFilesRequest(field_set.address, FrozenDict(field_set.files.value or {}))),
+    )
+
+    # 3. The image: digest operations only.
+    layout = await Get(
+        ImageLayout,
+        ImageLayoutRequest(
+            field_set.address,
+            (
+                ImagePart(jdk.digest, jdk_dir, f"the JDK of {jdk.address}"),
+                ImagePart(jar.digest, jar_dir, f"the jar {jar.source}"),
+                *files.parts,
+            ),
+        ),
+    )
+    jvm_options = effective_jvm_options(tuple(field_set.jvm_options.value or ()))
+    summary = ImageSummaryV1(
+        target=str(field_set.address),
+        occlum_release=config.release,
+        jdk=JdkRecord(
+            target=str(jdk.address),
+            dragonwell=jdk.pin.describe(),
+            java_version=jdk.info.java_version,
+            libc=jdk.info.libc,
+            interpreter=jdk.info.interpreter,
+            sha256=jdk.pin.sha256,
+            enclave_dir=jdk_dir,
+        ),
+        jar=JarRecord(
+            source=jar.source,
+            enclave_path=jar_path,
+            main_class=jar.info.main_class,
+            class_file_major=jar.info.max_class_major,
+        ),
+        command=java_command(jdk_dir, jvm_options, jar_path, tuple(field_set.main_args.value or ())),
+        memory=memory.summary(),
+        debuggable=field_set.debuggable.value,
+        image_files=layout.files,
+    )
+    summary_digest = await Get(Digest, CreateDigest([FileContent(SUMMARY_FILE, summary.serialize())]))
+    digest = await Get(Digest, MergeDigests([layout.digest, config.digest, summary_digest]))
+    return StagedOcclumInstance(digest, summary, config)
+
+
+def rules():
+    return collect_rules()
