@@ -237,6 +237,8 @@ def test_no_toolchain(rule_runner: RuleRunner, served: ServedJdk, tmp_path: Path
     write(rule_runner)
     msg = error(rule_runner)
     assert "no `occlum` CLI was found" in msg and f"{tmp_path}/none" in msg and "stage_only" in msg
+    # The search path first, then Occlum's standard install folder.
+    assert msg.index(f"{tmp_path}/none") < msg.index("/opt/occlum/build/bin"), msg
     configure(
         rule_runner, served, None, f"--occlum-executable-search-paths=['{tmp_path}/none']", "--occlum-stage-only=auto"
     )

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-import os
 from enum import Enum
 from typing import Optional
 
+from pants.core.util_rules.search_paths import ExecutableSearchPathsOptionMixin
 from pants.option.option_types import EnumOption, ShellStrListOption, StrListOption, StrOption
 from pants.option.subsystem import Subsystem
-from pants.util.strutil import help_text, softwrap
+from pants.util.strutil import softwrap
 
 from occlum.config.releases import SUPPORTED_RELEASES
 
 DEFAULT_OCCLUM_RELEASE = "0.31.0"
+# Where Occlum's Docker images and Ubuntu packages install the CLI.
+OCCLUM_INSTALL_BIN = "/opt/occlum/build/bin"
 
 
 class SgxMode(Enum):
@@ -32,25 +34,15 @@ class OcclumSubsystem(Subsystem):
     options_scope = "occlum"
     help = "Options for building Occlum SGX enclave images (`occlum_java_image` targets)."
 
-    class EnvironmentAware(Subsystem.EnvironmentAware):
-        env_vars_used_by_options = ("PATH",)
+    class EnvironmentAware(ExecutableSearchPathsOptionMixin, Subsystem.EnvironmentAware):
         executable_search_paths_help = softwrap(
-            """
-            Where to look for the `occlum` CLI. The default looks in Occlum's install folder first
-            (as in Occlum's Docker image and Ubuntu packages), then on the PATH.
+            f"""
+            Where to look for the `occlum` CLI. Occlum's standard install folder,
+            `{OCCLUM_INSTALL_BIN}`, is searched after these paths (Occlum's Docker images also
+            put it on the PATH).
             """
         )
-        _executable_search_paths = StrListOption(
-            default=["/opt/occlum/build/bin", "<PATH>"],
-            help=lambda cls: help_text(
-                f"""
-                {cls.executable_search_paths_help}
-                The special string `"<PATH>"` expands to the contents of the PATH env var.
-                """
-            ),
-            advanced=True,
-            metavar="<binary-paths>",
-        )
+
         _env_vars = ShellStrListOption(
             default=[],
             help=softwrap(
@@ -64,15 +56,9 @@ class OcclumSubsystem(Subsystem):
         )
 
         @property
-        def executable_search_path(self) -> tuple[str, ...]:
-            """The search path with `<PATH>` expanded from the environment Pants runs in."""
-            out: list[str] = []
-            for entry in self._executable_search_paths:
-                if entry == "<PATH>":
-                    out += [p for p in (self._options_env.get("PATH") or "").split(os.pathsep) if p]
-                else:
-                    out.append(entry)
-            return tuple(dict.fromkeys(out))
+        def occlum_search_path(self) -> tuple[str, ...]:
+            """The search path (`<PATH>` expanded by Pants' mixin), then Occlum's install folder."""
+            return tuple(dict.fromkeys((*self.executable_search_path, OCCLUM_INSTALL_BIN)))
 
         @property
         def env_vars(self) -> tuple[str, ...]:

@@ -89,7 +89,7 @@ async def _probe(
 async def find_occlum_toolchain(
     occlum: OcclumSubsystem.EnvironmentAware, python: PythonBuildStandaloneBinary
 ) -> MaybeOcclumToolchain:
-    searched = tuple(occlum.executable_search_path)
+    searched = occlum.occlum_search_path
     paths = await Get(BinaryPaths, BinaryPathRequest(binary_name="occlum", search_path=searched))
     if not paths.first_path:
         return MaybeOcclumToolchain(None, searched)
