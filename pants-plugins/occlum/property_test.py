@@ -56,7 +56,7 @@ from occlum.util_rules.staged_instance import enclave_env, ld_library_path
 
 REPO = Path(__file__).resolve().parents[2]
 ADDRESS = Address("svc", target_name="enclave")
-DOUBLE_RELEASES = SUPPORTED_RELEASES  # the double follows the contract's timeline for all of them
+DOUBLE_RELEASES = SUPPORTED_RELEASES  # the double follows docs/occlum-contract.md §1.5 for all of them
 assert "0.20.0" in DOUBLE_RELEASES and "0.31.0" in DOUBLE_RELEASES
 
 SIZE_FIELDS = {

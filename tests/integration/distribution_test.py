@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tarfile
@@ -19,8 +18,6 @@ import pytest
 from fake_jdk import make_fake_jdk_archive, make_jar
 
 REPO = Path(__file__).resolve().parents[2]
-
-PANTS_VENV = Path(sys.executable).parent.parent
 
 
 @pytest.fixture(scope="module")
@@ -46,10 +43,13 @@ def test_wheel_and_sdist_contents(dist: Path) -> None:
         for schema in sorted((REPO / "schemas").glob("*.json")):
             assert z.read(f"occlum/schemas/{schema.name}") == schema.read_bytes(), f"{schema.name} differs"
         meta = z.read("occlum_pants_backend-0.1.0.dist-info/METADATA").decode()
-    assert not [n for n in names if n.endswith(("_test.py", "/testutil.py", "/conftest.py"))]
-    assert "occlum/register.py" in names and "occlum/util_rules/copy_bom.py" in names
-    assert "Requires-Python: <3.10,>=3.9" in meta
-    assert "Requires-Dist: jsonschema<5,>=4.17" in meta
+    # Runtime code only: no tests, no test helpers.
+    assert not [n for n in names if n.endswith(("_test.py", "/conftest.py"))]
+    assert not [n for n in names if "testutil" in n or "error_catalogue" in n]
+    assert "occlum/register.py" in names and "occlum/toolchain/copy_bom.py" in names
+    assert "Requires-Python: >=3.9" in meta
+    assert 'Requires-Dist: jsonschema<4.18,>=4.17.3; python_version < "3.10"' in meta
+    assert 'Requires-Dist: jsonschema<5,>=4.17.3; python_version >= "3.10"' in meta
     assert "pantsbuild.pants" not in meta.split("\n\n", 1)[0]
     with tarfile.open(sdist) as t:
         snames = t.getnames()
@@ -60,29 +60,60 @@ def test_wheel_and_sdist_contents(dist: Path) -> None:
     assert not (REPO / "pants-plugins/occlum/schemas").exists()
 
 
-def _install_venv(dist: Path, dest: Path) -> Path:
-    """docs/installing.md, option A: pip install the wheel into the environment that runs Pants.
-    Here that is a copy of this repo's Pants venv, so the real one stays untouched."""
-    venv = dest / "venv"
-    try:
-        subprocess.run(["cp", "-al", str(PANTS_VENV), str(venv)], check=True, capture_output=True)
-    except subprocess.CalledProcessError:
-        shutil.rmtree(venv, ignore_errors=True)
-        subprocess.run(["cp", "-a", str(PANTS_VENV), str(venv)], check=True)
-    # Scripts name their interpreter by absolute path: point them at the copy (sed -i makes new files).
-    for script in (venv / "bin").iterdir():
-        if script.is_file() and not script.is_symlink():
-            head = script.read_bytes()[:200]
-            if head.startswith(b"#!") and str(PANTS_VENV).encode() in head:
-                subprocess.run(["sed", "-i", f"1s#{PANTS_VENV}#{venv}#", str(script)], check=True)
-    proc = subprocess.run(
-        [str(venv / "bin/python"), "-m", "pip", "install", "--quiet", "--no-index", str(_wheel(dist))],
+def _pip(venv: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(venv / "bin/python"), "-m", "pip", "--disable-pip-version-check", *args],
         capture_output=True,
         text=True,
-        env={**os.environ, "PIP_CONFIG_FILE": os.devnull},
+        timeout=600,
+    )
+
+
+@pytest.fixture(scope="module")
+def pants_venv(dist: Path, tmp_path_factory) -> Path:
+    """docs/installing.md, option A: a fresh venv holding only pantsbuild.pants==2.17.1 (from the
+    package index, as a user gets it), then the wheel with whatever it needs from the index."""
+    venv = tmp_path_factory.mktemp("fresh") / "venv"
+    # This process runs in the repo's Pants venv (CPython 3.9); `-m venv` makes a new, empty one.
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    pants = _pip(venv, "install", "--quiet", "pantsbuild.pants==2.17.1")
+    assert pants.returncode == 0, pants.stdout + pants.stderr
+    before = _pip(venv, "freeze").stdout.splitlines()
+    wheel = _pip(venv, "install", str(_wheel(dist)))
+    assert wheel.returncode == 0, wheel.stdout + wheel.stderr
+    after = _pip(venv, "freeze").stdout.splitlines()
+    # Installing the backend adds packages but changes none of Pants' own.
+    changed = [line for line in before if line not in after]
+    assert changed == [], f"installing the wheel moved packages Pants pins: {changed}"
+    (venv / "added.txt").write_text("\n".join(sorted(set(after) - set(before))) + "\n")
+    return venv
+
+
+def test_pip_check_is_clean_in_a_fresh_pants_venv(pants_venv: Path) -> None:
+    check = _pip(pants_venv, "check")
+    print(f"\npip check: {check.stdout.strip()}")
+    print("added by the wheel: " + ", ".join((pants_venv / "added.txt").read_text().splitlines()))
+    assert check.returncode == 0 and "No broken requirements found." in check.stdout, check.stdout + check.stderr
+
+
+def test_every_module_of_the_installed_package_imports(pants_venv: Path) -> None:
+    script = (
+        "import importlib, pkgutil, occlum\n"
+        "names = sorted(m.name for m in pkgutil.walk_packages(occlum.__path__, 'occlum.'))\n"
+        "for name in names:\n"
+        "    importlib.import_module(name)\n"
+        "print(len(names), occlum.__file__)\n"
+    )
+    proc = subprocess.run(
+        [str(pants_venv / "bin/python"), "-c", script],
+        capture_output=True,
+        text=True,
+        cwd="/",
+        env={"PATH": "/usr/bin:/bin"},
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    return venv
+    count, where = proc.stdout.split()
+    assert where.startswith(str(pants_venv)) and int(count) >= 30, proc.stdout
 
 
 def _fresh_repo(root: Path, work: Path) -> None:
@@ -104,8 +135,8 @@ def _fresh_repo(root: Path, work: Path) -> None:
     )
 
 
-def test_fresh_monorepo_packages_with_the_installed_wheel(dist: Path, tmp_path: Path) -> None:
-    venv = _install_venv(dist, tmp_path)
+def test_fresh_monorepo_packages_with_the_installed_wheel(dist: Path, pants_venv: Path, tmp_path: Path) -> None:
+    venv = pants_venv
     root = tmp_path / "monorepo"
     _fresh_repo(root, tmp_path)
     # The backend comes from the installed wheel, not from this checkout.

@@ -69,7 +69,7 @@ def test_java_demo_renders_valid_template_shaped_config(release: str) -> None:
 def test_user_space_max_size_only_where_supported(release: str) -> None:
     doc = render_occlum_json(release, replace(JAVA_DEMO, user_space_max_size=2 * GB))
     limits = doc["resource_limits"]
-    assert limits["user_space_size"] == "1680MB"  # always the real size (contract 1.5 trap)
+    assert limits["user_space_size"] == "1680MB"  # always the real size (docs/occlum-contract.md §1.5 trap)
     if rel.has_user_space_max_size(release):
         assert limits["user_space_max_size"] == "2GB"
         assert list(limits).index("user_space_max_size") == list(limits).index("user_space_size") + 1

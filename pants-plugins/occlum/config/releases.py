@@ -1,6 +1,6 @@
 """Supported Occlum releases, their config generations, and feature predicates.
 
-Feature predicates encode the contract's timeline (1.5) so the model and the
+Feature predicates encode the timeline of docs/occlum-contract.md §1.5 so the model and the
 validator agree on what each release understands.
 """
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 Release = tuple[int, int, int]
 
-# Every release with a template in shared/vectors/occlum/templates, plus the
+# Every release with a template in tests/data/occlum/templates, plus the
 # other tags the contract was read at (v0.26.0, v0.29.1-v0.29.3).
 SUPPORTED_RELEASES: tuple[str, ...] = (
     "0.20.0",
@@ -74,7 +74,7 @@ def _r(release: str | Release) -> Release:
     return release if isinstance(release, tuple) else parse_release(release)
 
 
-# Feature predicates (contract 1.5). Each takes a release string or tuple.
+# Feature predicates (docs/occlum-contract.md §1.5). Each takes a release string or tuple.
 def honours_mounts(r: str | Release) -> bool:
     """0.20.0 ignores the user mount list and hard-codes its own."""
     return _r(r) >= (0, 21, 0)

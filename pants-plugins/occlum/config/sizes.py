@@ -1,6 +1,6 @@
 """Occlum size strings ("256MB"), parsed exactly like Occlum's parse_memory_size.
 
-Contract 1.2: trim, take the first unit of KB, MB, GB, TB, B that the string
+docs/occlum-contract.md §1.2: trim, take the first unit of KB, MB, GB, TB, B that the string
 ends with (case-sensitive), parse the trimmed rest as a Rust usize (ASCII
 digits, optional leading '+'), multiply by the binary unit factor.
 """
@@ -17,7 +17,7 @@ TB = 1024**4
 # Order matters: "B" must be tried last, since "256KB" also ends with "B".
 _UNITS: tuple[tuple[str, int], ...] = (("KB", KB), ("MB", MB), ("GB", GB), ("TB", TB), ("B", 1))
 
-# Regex of everything the tool accepts (contract 1.2), used by the JSON Schemas.
+# Regex of everything the tool accepts (docs/occlum-contract.md §1.2), used by the JSON Schemas.
 TOOL_SIZE_PATTERN = r"^\s*\+?[0-9]+\s*(KB|MB|GB|TB|B)\s*$"
 # What the plugin itself emits.
 CANONICAL_SIZE_PATTERN = r"^[1-9][0-9]*(KB|MB|GB)$"

@@ -18,7 +18,7 @@ from occlum.config.sizes import (
     parse_size,
 )
 
-# Contract 1.2 table, plus edge cases of the same grammar.
+# docs/occlum-contract.md §1.2 table, plus edge cases of the same grammar.
 ACCEPTED = [
     ("256MB", 256 * MB),
     (" 256 MB ", 256 * MB),

@@ -2,7 +2,7 @@
 
 First the release's JSON Schema (structure, types, size grammar, unknown
 keys), then the cross-field rules gen_internal_conf / the LibOS apply in code
-(contract 1.6). Both the "crash" and the "silently empty output" failure
+(docs/occlum-contract.md §1.6). Both the "crash" and the "silently empty output" failure
 classes, and the run-time-only failures, become Problems here.
 """
 

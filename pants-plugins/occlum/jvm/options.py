@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-# Why each is needed on Occlum (occlum-contract.md §3.6):
+# Why each is needed on Occlum (docs/occlum-contract.md §3.6):
 #  -XX:-UseCompressedOops: compressed oops make HotSpot mmap fixed low addresses, which fail and
 #   are retried very slowly inside the enclave's fixed user range (Occlum #986).
 #  -Dos.name=Linux: Occlum's uname() says "Occlum", so os.name would be wrong.

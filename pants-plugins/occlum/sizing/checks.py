@@ -73,7 +73,7 @@ def check_limits(
                 )
             )
 
-    # User space: from 0.30.0 user_space_max_size, when set, is the static size (contract 1.4).
+    # User space: from 0.30.0 user_space_max_size, when set, is the static size (docs/occlum-contract.md §1.4).
     usm = given("user_space_max_size")
     if usm is not None and not has_user_space_max_size(r):
         out.append(
@@ -157,8 +157,8 @@ def _jvm_warnings(jvm: JvmOptions) -> list[Finding]:
     out = []
     why = (
         "compressed oops make HotSpot mmap the heap at fixed low addresses; inside Occlum's fixed "
-        "enclave range those mmaps fail and are retried, so startup takes minutes (contract 3.6, "
-        "Occlum #986); use -XX:-UseCompressedOops"
+        "enclave range those mmaps fail and are retried, so startup takes minutes (Occlum issue "
+        "#986); use -XX:-UseCompressedOops"
     )
     if jvm.compressed_oops is True:
         out.append(Finding("warning", "jvm_options", f"-XX:+UseCompressedOops is set: {why}."))

@@ -63,7 +63,7 @@ def test_user_space_max_size_is_the_static_size_from_0_30_0() -> None:
     assert f.message.endswith(
         "Raise user_space_max_size to at least 1785MB (it is the static user space; user_space_size is then ignored)."
     )
-    # Before 0.30.0 the max is ignored and the user space is 1MB (contract 1.5 trap).
+    # Before 0.30.0 the max is ignored and the user space is 1MB (docs/occlum-contract.md §1.5 trap).
     found = check("0.29.7", given)
     assert [(f.severity, f.knob) for f in found] == [("error", "user_space_size"), ("warning", "user_space_max_size")]
     # With EDMM the max is at least 16GB and nothing is committed at load.
@@ -117,8 +117,8 @@ def test_recommendation_knobs_only_warn_and_kernel_heap_max_counts() -> None:
         ("warning", "kernel_space_heap_size"),
     ]
     assert found[1].message == (
-        "kernel_space_heap_size is 32MB, but the model recommends 64MB: 64MB as in every "
-        "Occlum Java demo (contract 3.5). Raise kernel_space_heap_size to at least 64MB."
+        "kernel_space_heap_size is 32MB, but the model recommends 64MB: 64MB, the value of every "
+        "Occlum Java demo. Raise kernel_space_heap_size to at least 64MB."
     )
     assert check("0.31.0", {"kernel_space_heap_size": MB, "kernel_space_heap_max_size": 64 * MB}) == ()
 
@@ -132,8 +132,8 @@ def test_jvm_flag_warnings() -> None:
         "jvm_options",
         (
             "-XX:+UseCompressedOops is set: compressed oops make HotSpot mmap the heap at fixed low addresses; inside "
-            "Occlum's fixed enclave range those mmaps fail and are retried, so startup takes minutes (contract 3.6, "
-            "Occlum #986); use -XX:-UseCompressedOops."
+            "Occlum's fixed enclave range those mmaps fail and are retried, so startup takes minutes (Occlum issue "
+            "#986); use -XX:-UseCompressedOops."
         ),
     )
     found = check("0.31.0", {}, jvm=parse_jvm_options(["-Xmx512m"]))

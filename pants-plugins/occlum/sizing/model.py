@@ -1,11 +1,11 @@
 """The JVM memory budget and the Occlum limits it needs, per release.
 
 Sources (docs/memory-sizing.md has the full argument):
-* occlum-contract.md 3.5: before 0.24.2 each process reserves ELF + default_heap_size +
+* docs/occlum-contract.md §3.5: before 0.24.2 each process reserves ELF + default_heap_size +
   default_stack_size + default_mmap_size out of user_space_size, and every JVM mmap must fit
   its default_mmap_size; from 0.24.2 mmaps come from one user-space pool; from 0.30.0
   user_space_max_size, when set, is the static (non-EDMM) size.
-* occlum-contract.md 1.4: default_mmap_size is still required after 0.24.2 and still sets the
+* docs/occlum-contract.md §1.4: default_mmap_size is still required after 0.24.2 and still sets the
   default RLIMIT_AS, so the plugin keeps it equal to the JVM's mmaps.
 * HotSpot JDK 11 x86_64 defaults for every option that is absent (constants below).
 
@@ -29,7 +29,7 @@ DEFAULT_CODE_CACHE_NOT_TIERED = 48 * MB  # ... with -XX:-TieredCompilation
 DEFAULT_THREAD_STACK = 1 * MB  # ThreadStackSize=1024 (KB) on x86_64
 DEFAULT_COMPRESSED_CLASS_SPACE = 1 * GB  # reserved up front when compressed class pointers are on
 # MaxMetaspaceSize is unlimited by default. An enclave cannot be unlimited, so the model counts
-# this much and check_limits warns: the largest value in Occlum's Java demos (contract 3.6), about
+# this much and check_limits warns: the largest value in Occlum's Java demos (docs/occlum-contract.md §3.6), about
 # twice what a Spring Boot 2 service of ~20k classes uses.
 MODELLED_UNLIMITED_METASPACE = 256 * MB
 
@@ -40,10 +40,10 @@ MODELLED_UNLIMITED_METASPACE = 256 * MB
 JVM_LIBRARIES = 160 * MB
 # The JVM's own mallocs (symbol tables, JIT arenas, GC queues); they start in the brk heap.
 JVM_NATIVE_MALLOC = 32 * MB
-ELF_PER_PROCESS = 20 * MB  # contract 3.5: "about 20 MB of ELF" per process
+ELF_PER_PROCESS = 20 * MB  # docs/occlum-contract.md §3.5: "about 20 MB of ELF" per process
 DEFAULT_STACK_SIZE = 4 * MB  # Occlum template; the launcher's main thread only waits for JavaMain
-KERNEL_SPACE_HEAP = 64 * MB  # every Occlum Java demo, both release families (contract 3.5)
-KERNEL_SPACE_STACK = 1 * MB  # template and demos; raise on SGX error 0x1009 (contract 3.7, #1534)
+KERNEL_SPACE_HEAP = 64 * MB  # every Occlum Java demo, both release families (docs/occlum-contract.md §3.5)
+KERNEL_SPACE_STACK = 1 * MB  # template and demos; raise on SGX error 0x1009 (docs/occlum-contract.md §3.7, #1534)
 DEFAULT_JAVA_THREADS = 64  # JVM ~20-30 threads + a capped Tomcat pool; the demos' TCS count
 DEFAULT_HEADROOM_PERCENT = 10.0  # on the JVM's mmaps: guard pages, fragmentation, unmodelled mmaps
 DEFAULT_CHILD_MMAP = 64 * MB  # >= 0.24.2: what a small spawned tool maps from the shared pool
@@ -268,8 +268,12 @@ def _budget(
             DEFAULT_STACK_SIZE,
             "Occlum template 4MB: the launcher's main thread only waits; Java threads get -Xss stacks",
         ),
-        Limit("kernel_space_heap_size", KERNEL_SPACE_HEAP, "64MB as in every Occlum Java demo (contract 3.5)"),
-        Limit("kernel_space_stack_size", KERNEL_SPACE_STACK, "1MB, the template and demo value (raise on 0x1009)"),
+        Limit("kernel_space_heap_size", KERNEL_SPACE_HEAP, "64MB, the value of every Occlum Java demo"),
+        Limit(
+            "kernel_space_stack_size",
+            KERNEL_SPACE_STACK,
+            "1MB, the value of Occlum's template and demos (raise it if threads fail with SGX error 0x1009)",
+        ),
         Limit(
             "max_num_of_threads",
             threads + children,
@@ -293,7 +297,9 @@ def effective_user_space(release: str, limits: dict) -> Optional[int]:
 
 
 def epc_estimate(budget: Budget, limits: Optional[dict] = None) -> Limit:
-    """Enclave memory without EDMM: user space + kernel heap + threads x kernel stack (contract 3.5, #121).
+    """Enclave memory without EDMM: user space + kernel heap + threads x kernel stack.
+
+    docs/occlum-contract.md §3.5, Occlum #121.
 
     `limits` are the hand-set values (None or missing = the derived one is used).
     """

@@ -6,7 +6,7 @@ from occlum.config.sizes import MB
 from occlum.sizing.jvm_options import JvmOptionError, parse_jvm_options
 from occlum.sizing.model import SizingError, derive_limits, epc_estimate
 
-# The seed demo's options plus the two flags the plugin adds (contract 3.1, 3.6).
+# The seed demo's options plus the two flags the plugin adds (docs/occlum-contract.md §3.1, 3.6).
 DEMO = parse_jvm_options(["-XX:-UseCompressedOops", "-Dos.name=Linux", "-Xmx512m", "-XX:MaxMetaspaceSize=64m"])
 DEMO_COMPONENTS = {
     "Java heap": 512,
@@ -130,5 +130,5 @@ def test_epc_estimate_uses_hand_set_limits() -> None:
         "max_num_of_threads": 64,
     }
     assert epc_estimate(b, given).value == (1680 + 64 + 64) * MB
-    # Before 0.30.0 user_space_max_size is ignored (contract 1.5 trap).
+    # Before 0.30.0 user_space_max_size is ignored (docs/occlum-contract.md §1.5 trap).
     assert epc_estimate(derive_limits("0.20.0", DEMO), {"user_space_size": 1400 * MB}).value == (1400 + 64 + 64) * MB

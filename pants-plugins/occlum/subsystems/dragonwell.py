@@ -11,8 +11,9 @@ from pants.util.strutil import bullet_list, softwrap
 
 _GH = "https://github.com/dragonwell-project"
 
-# Only pins that two separately stored sources agree on (shared/docs/dragonwell.md §4). Size is
-# empty where no source recorded it: the sha256 alone is then checked, which is what matters.
+# Only pins that two separately published sources agree on (docs/dragonwell-builds.md, "Pins agreed
+# by two sources", which also says who vouches for each). Size is empty where no source recorded
+# it: the sha256 alone is then checked, which is what matters.
 # Format: version|edition|libc|platform|sha256|size|url  (edition "-" for pre-edition releases).
 DEFAULT_KNOWN_VERSIONS = (
     "11.0.16.12.8|standard|musl|linux_x86_64|44ca11f491873863e43bb6e476df7fd8fa453c563a932cf488b9d00ab7ef68c9||"
@@ -110,7 +111,8 @@ class DragonwellSubsystem(Subsystem):
             `edition` is `standard`, `extended`, or `-` for releases from before editions existed;
             `size` (bytes) may be empty when the vendor publishes none, the sha256 is always checked.
 
-            The defaults are the builds whose checksum at least two independent sources agree on;
+            The defaults are the builds whose checksum at least two separately published sources
+            agree on (for 11.0.10.5 those two share one upstream; see docs/dragonwell-builds.md);
             add to them with `known_versions.add = [...]` or pin one build on the target with
             `url` and `sha256`.
             """

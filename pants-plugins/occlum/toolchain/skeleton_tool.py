@@ -21,7 +21,7 @@ import sys
 MUSL_LIB_DIR = os.path.join("toolchains", "gcc", "x86_64-linux-musl", "lib")
 
 # `occlum new` copies the build host's /etc/localtime into image/ and initfs/ (0.22.0+), and both
-# are measured, so MRENCLAVE would depend on the build machine's time zone (contract 2.3, 4.4).
+# are measured, so MRENCLAVE would depend on the build machine's time zone (docs/occlum-contract.md §2.3, 4.4).
 # Pin them to UTC (the zoneinfo "UTC" TZif file); a service sets TZ in `env` for another zone.
 UTC_TZIF = base64.b64decode(
     "VFppZjIAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAQAAAAQAAAAAAABVVEMAVFppZjIAAAAAAAAAAAAAAAAAAAAA"

@@ -32,10 +32,10 @@ from occlum.util_rules.bundled_tools import tool_error, tool_file, tool_path
 from occlum.util_rules.occlum_toolchain import OcclumStepEnv, OcclumToolchain
 
 INSTANCE = "occlum_instance"
-# What `occlum build` leaves in an instance (occlum-contract §2.4): folders and state dotfiles.
+# What `occlum build` leaves in an instance (docs/occlum-contract.md §2.4): folders and state dotfiles.
 # Not `image/`: the build only reads it, and re-capturing a JDK-sized tree costs every build.
 INSTANCE_DIRS = ("build", "run", "initfs")
-# What the later steps read (contract §2.5, §4.3), so their sandboxes skip the big trees.
+# What the later steps read (docs/occlum-contract.md §2.5, §4.3), so their sandboxes skip the big trees.
 PACKAGE_INPUTS = (f"{INSTANCE}/**", f"!{INSTANCE}/image/**")
 PRINT_INPUTS = (
     f"{INSTANCE}/build/lib/libocclum-libos.signed.so",
