@@ -16,13 +16,16 @@ def test_catalogue_is_large_and_documented() -> None:
     recorded = parse_doc(DOC.read_text())
     assert len(CASES) >= 30
     assert set(recorded) == {c.id for c in CASES}, "run build-support/gen-error-catalogue"
+    # Pants' own wording is the exception, not the rule.
+    assert sum(c.pants_wording for c in CASES) <= 2
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
 def test_case_gives_its_catalogued_message(case: Case) -> None:
     message = run_case(case)
     expected = parse_doc(DOC.read_text()).get(case.id)
-    assert message == expected, f"message changed; run build-support/gen-error-catalogue\n{message}"
+    if not case.pants_wording:
+        assert message == expected, f"message changed; run build-support/gen-error-catalogue\n{message}"
     assert "Traceback" not in message and 'File "' not in message
     # Names where to look: the target, or the option.
     assert re.search(r"svc:\w+|\[(occlum|dragonwell)\]", message), message

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Optional
 
 from pants.core.goals.package import OutputPathField
-from pants.core.util_rules.environments import EnvironmentField
 from pants.engine.addresses import Address, UnparsedAddressInputs
 from pants.engine.target import (
     COMMON_TARGET_FIELDS,
@@ -19,16 +18,15 @@ from pants.engine.target import (
     FieldSet,
     IntField,
     InvalidFieldException,
-    InvalidFieldTypeException,
     StringField,
     StringSequenceField,
     Target,
-    ValidNumbers,
 )
 from pants.util.strutil import help_text, softwrap
 
 from occlum.config.model import Mount, MountError
 from occlum.config.sizes import SizeError, parse_size
+from occlum.pants_compat import EnvironmentField
 
 # ---------------------------------------------------------------------------------------------
 # dragonwell_jdk
@@ -47,9 +45,28 @@ class DragonwellVersionField(StringField):
     )
 
 
-class DragonwellEditionField(StringField):
+class _ChoiceField(StringField):
+    """A string from a fixed set, refused with the backend's own message (Pants' wording of
+    `valid_choices` differs between releases)."""
+
+    choices: ClassVar[tuple[str, ...]]
+    unset_hint: ClassVar[str] = ""
+
+    @classmethod
+    def compute_value(cls, raw_value: Optional[str], address: Address) -> Optional[str]:
+        value = super().compute_value(raw_value, address)
+        if value is not None and value not in cls.choices:
+            allowed = " or ".join(f"`{c}`" for c in cls.choices)
+            raise InvalidFieldException(
+                f"The `{cls.alias}` field in target {address} must be {allowed}, but was {value!r}.{cls.unset_hint}"
+            )
+        return value
+
+
+class DragonwellEditionField(_ChoiceField):
     alias = "edition"
-    valid_choices = ("standard", "extended")
+    choices = ("standard", "extended")
+    unset_hint = " Leave it unset for releases that have no editions (before 11.0.16)."
     default = None
     help = help_text(
         """
@@ -59,10 +76,11 @@ class DragonwellEditionField(StringField):
     )
 
 
-class DragonwellLibcField(StringField):
+class DragonwellLibcField(_ChoiceField):
     value: str
     alias = "libc"
-    valid_choices = ("musl", "glibc")
+    choices = ("musl", "glibc")
+    unset_hint = " Occlum runs `musl` builds (the default)."
     default = "musl"
     help = help_text(
         """
@@ -109,10 +127,36 @@ class DragonwellSha256Field(StringField):
         return value
 
 
-class DragonwellSizeField(IntField):
+class _BoundedIntField(IntField):
+    """A whole number in [minimum, maximum], refused with the backend's own message: the bounds
+    keep every derived size finite, and Pants' wording of `valid_numbers` differs between releases."""
+
+    minimum: ClassVar[int]
+    maximum: ClassVar[int]
+    why_maximum: ClassVar[str] = ""
+
+    @classmethod
+    def compute_value(cls, raw_value: Optional[int], address: Address) -> Optional[int]:
+        if raw_value is not None and (isinstance(raw_value, bool) or not isinstance(raw_value, int)):
+            raise InvalidFieldException(
+                f"The `{cls.alias}` field in target {address} must be a whole number from {cls.minimum} to "
+                f"{cls.maximum}, but was {raw_value!r} ({type(raw_value).__name__}). Write it without quotes."
+            )
+        value = super().compute_value(raw_value, address)
+        if value is not None and not cls.minimum <= value <= cls.maximum:
+            raise InvalidFieldException(
+                f"The `{cls.alias}` field in target {address} must be a whole number from {cls.minimum} to "
+                f"{cls.maximum}{cls.why_maximum}, but was {value}."
+            )
+        return value
+
+
+class DragonwellSizeField(_BoundedIntField):
     alias = "size"
     default = None
-    valid_numbers = ValidNumbers.positive_only
+    minimum = 1
+    maximum = 4 * 1024**3
+    why_maximum = " (4 GiB; a JDK archive is about 200 MB)"
     help = "The archive's size in bytes, checked too when given. Optional: the sha256 alone pins the build."
 
 
@@ -174,16 +218,15 @@ class _AddressField(StringField, AsyncFieldMixin):
 
 class OcclumJavaImageJdkField(_AddressField):
     alias = "jdk"
-    required = True
-    help = 'The address of the `dragonwell_jdk` target whose JDK runs the service, e.g. `":jdk"`.'
+    # Required, but checked in OcclumJavaImageTarget.validate() so the message is the backend's own.
+    help = 'Required. The address of the `dragonwell_jdk` target whose JDK runs the service, e.g. `":jdk"`.'
 
 
 class OcclumJavaImageJarField(_AddressField):
     alias = "jar"
-    required = True
     help = help_text(
         """
-        The address of the service's executable jar: a `file` target holding one `.jar`, or any
+        Required. The address of the service's executable jar: a `file` target holding one `.jar`, or any
         target Pants can package or generate into one `.jar` (`deploy_jar`, `archive`,
         `experimental_shell_command`, `adhoc_tool`). The jar's manifest must have a `Main-Class`,
         and its classes must run on the JDK's Java version.
@@ -376,10 +419,17 @@ class OcclumJavaImageDefaultMmapSizeField(OcclumSizeField):
     )
 
 
-class OcclumJavaImageMaxNumOfThreadsField(IntField):
+# Every thread of an enclave costs an SGX TCS and a kernel stack; far past a JVM's few hundred
+# threads the derived sizes stop meaning anything.
+MAX_THREADS = 4096
+
+
+class OcclumJavaImageMaxNumOfThreadsField(_BoundedIntField):
     alias = "max_num_of_threads"
     default = None
-    valid_numbers = ValidNumbers.positive_only
+    minimum = 1
+    maximum = MAX_THREADS
+    why_maximum = " (each thread costs an SGX TCS and a kernel stack)"
     help = help_text(
         """
         The most threads (SGX TCSs) the enclave can run at once, JVM GC, JIT and service threads
@@ -389,11 +439,13 @@ class OcclumJavaImageMaxNumOfThreadsField(IntField):
     )
 
 
-class OcclumJavaImageJavaThreadsField(IntField):
+class OcclumJavaImageJavaThreadsField(_BoundedIntField):
     value: int
     alias = "java_threads"
     default = 64
-    valid_numbers = ValidNumbers.positive_only
+    minimum = 1
+    maximum = MAX_THREADS
+    why_maximum = " (each thread costs an SGX TCS and a kernel stack)"
     help = help_text(
         """
         How many threads the service's JVM runs at most: GC, JIT and VM threads (20-30) plus the
@@ -404,11 +456,13 @@ class OcclumJavaImageJavaThreadsField(IntField):
     )
 
 
-class OcclumJavaImageChildProcessesField(IntField):
+class OcclumJavaImageChildProcessesField(_BoundedIntField):
     value: int
     alias = "child_processes"
     default = 0
-    valid_numbers = ValidNumbers.positive_and_zero
+    minimum = 0
+    maximum = 256
+    why_maximum = " (before Occlum 0.24.2 each reserves its own mmap region)"
     help = help_text(
         """
         How many child processes the service spawns at once (`posix_spawn`; Occlum has no fork).
@@ -417,15 +471,17 @@ class OcclumJavaImageChildProcessesField(IntField):
     )
 
 
-class OcclumJavaImageMemoryHeadroomField(IntField):
+class OcclumJavaImageMemoryHeadroomField(_BoundedIntField):
     value: int
     alias = "memory_headroom"
     default = 10
-    valid_numbers = ValidNumbers.positive_and_zero
+    minimum = 0
+    maximum = 100
+    why_maximum = " (percent)"
     help = help_text(
         """
-        Headroom in percent added to the JVM's mappings when limits are derived: guard pages,
-        threads with bigger stacks than `-Xss`, allocator fragmentation. Default 10.
+        Headroom in percent (0 to 100) added to the JVM's mappings when limits are derived: guard
+        pages, threads with bigger stacks than `-Xss`, allocator fragmentation. Default 10.
         """
     )
 
@@ -442,20 +498,12 @@ class OcclumJavaImageDebuggableField(BoolField):
     )
 
 
-class _U16Field(IntField):
+class _U16Field(_BoundedIntField):
     value: int
     default = 0
-    valid_numbers = ValidNumbers.positive_and_zero
-
-    @classmethod
-    def compute_value(cls, raw_value: Optional[int], address: Address) -> Optional[int]:
-        value = super().compute_value(raw_value, address)
-        if value is not None and value > 0xFFFF:
-            raise InvalidFieldException(
-                f"The `{cls.alias}` field in target {address} must fit SGX's 16-bit field "
-                f"(0 to 65535), but was {value}."
-            )
-        return value
+    minimum = 0
+    maximum = 0xFFFF
+    why_maximum = " (an SGX 16-bit field)"
 
 
 class OcclumJavaImageProductIdField(_U16Field):
@@ -490,7 +538,10 @@ class OcclumJavaImageMountsField(Field):
         if value is None:
             return ()
         if not isinstance(value, (list, tuple)):
-            raise InvalidFieldTypeException(address, cls.alias, value, expected_type="a list of dicts")
+            raise InvalidFieldException(
+                f"The `{cls.alias}` field in target {address} must be a list of dicts, but was {value!r} "
+                f'({type(value).__name__}). Write e.g. mounts=[{{"target": "/data", "type": "ramfs"}}].'
+            )
         mounts: list[Mount] = []
         for i, raw in enumerate(value):
             try:
@@ -627,6 +678,17 @@ class OcclumJavaImageTarget(Target):
             )
         """
     )
+
+    def validate(self) -> None:
+        needs = {
+            OcclumJavaImageJdkField: 'the address of a `dragonwell_jdk` target, e.g. jdk=":jdk"',
+            OcclumJavaImageJarField: 'the address of the target that yields the service\'s jar, e.g. jar=":app"',
+        }
+        for field, what in needs.items():
+            if not self[field].value:
+                raise InvalidFieldException(
+                    f"The `{self.alias}` target {self.address} has no `{field.alias}` field; it needs {what}."
+                )
 
 
 @dataclass(frozen=True)

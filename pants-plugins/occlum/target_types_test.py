@@ -153,27 +153,71 @@ IMAGE_ERRORS = [
     # Threads and the 16-bit SGX fields.
     pytest.param(
         {"max_num_of_threads": 0},
-        ["The 'max_num_of_threads' field in target svc:enclave must be greater than zero, but was set to `0`"],
+        [
+            "The `max_num_of_threads` field in target svc:enclave must be a whole number from 1 to 4096 "
+            "(each thread costs an SGX TCS and a kernel stack), but was 0."
+        ],
         id="threads-zero",
     ),
     pytest.param(
         {"max_num_of_threads": -1},
-        ["The 'max_num_of_threads' field in target svc:enclave must be greater than zero, but was set to `-1`"],
+        [
+            "The `max_num_of_threads` field in target svc:enclave must be a whole number from 1 to 4096 "
+            "(each thread costs an SGX TCS and a kernel stack), but was -1."
+        ],
         id="threads-negative",
     ),
     pytest.param(
+        {"java_threads": 4097},
+        [
+            "The `java_threads` field in target svc:enclave must be a whole number from 1 to 4096 (each "
+            "thread costs an SGX TCS and a kernel stack), but was 4097."
+        ],
+        id="java-threads-too-many",
+    ),
+    pytest.param(
+        {"max_num_of_threads": "8"},
+        [
+            "The `max_num_of_threads` field in target svc:enclave must be a whole number from 1 to 4096, but "
+            "was '8' (str)."
+        ],
+        id="threads-a-string",
+    ),
+    pytest.param(
+        {"child_processes": 257},
+        ["The `child_processes` field in target svc:enclave must be a whole number from 0 to 256", "but was 257."],
+        id="child-processes-too-many",
+    ),
+    pytest.param(
+        {"memory_headroom": 101},
+        [
+            "The `memory_headroom` field in target svc:enclave must be a whole number from 0 to 100 "
+            "(percent), but was 101."
+        ],
+        id="memory-headroom-too-big",
+    ),
+    pytest.param(
         {"product_id": 70000},
-        ["The `product_id` field in target svc:enclave must fit SGX's 16-bit field (0 to 65535), but was 70000."],
+        [
+            "The `product_id` field in target svc:enclave must be a whole number from 0 to 65535 "
+            "(an SGX 16-bit field), but was 70000."
+        ],
         id="product-id-too-big",
     ),
     pytest.param(
         {"product_id": -1},
-        ["The 'product_id' field in target svc:enclave must be greater than or equal to zero, but was set to `-1`"],
+        [
+            "The `product_id` field in target svc:enclave must be a whole number from 0 to 65535 (an SGX "
+            "16-bit field), but was -1."
+        ],
         id="product-id-negative",
     ),
     pytest.param(
         {"version_number": 65536},
-        ["The `version_number` field in target svc:enclave must fit SGX's 16-bit field (0 to 65535), but was 65536."],
+        [
+            "The `version_number` field in target svc:enclave must be a whole number from 0 to 65535 "
+            "(an SGX 16-bit field), but was 65536."
+        ],
         id="version-number-too-big",
     ),
     # env / untrusted_env.
@@ -340,7 +384,10 @@ IMAGE_ERRORS = [
     ),
     pytest.param(
         {"mounts": {"target": "/data", "type": "ramfs"}},
-        ["The 'mounts' field in target svc:enclave must be a list of dicts, but was", "with type `dict`"],
+        [
+            "The `mounts` field in target svc:enclave must be a list of dicts, but was {'target': '/data', "
+            "'type': 'ramfs'} (dict)."
+        ],
         id="mounts-not-a-list",
     ),
     # files.
@@ -395,8 +442,22 @@ IMAGE_ERRORS = [
         id="jar-dir-double-slash-root",
     ),
     # Required fields.
-    pytest.param({"jdk": _OMIT}, ["The 'jdk' field in target svc:enclave must be defined."], id="missing-jdk"),
-    pytest.param({"jar": _OMIT}, ["The 'jar' field in target svc:enclave must be defined."], id="missing-jar"),
+    pytest.param(
+        {"jdk": _OMIT},
+        [
+            "The `occlum_java_image` target svc:enclave has no `jdk` field; it needs the address of a "
+            '`dragonwell_jdk` target, e.g. jdk=":jdk".'
+        ],
+        id="missing-jdk",
+    ),
+    pytest.param(
+        {"jar": _OMIT},
+        [
+            "The `occlum_java_image` target svc:enclave has no `jar` field; it needs the address of the target "
+            "that yields the service's jar"
+        ],
+        id="missing-jar",
+    ),
 ]
 
 
@@ -505,16 +566,16 @@ JDK_ERRORS = [
     pytest.param(
         {"edition": "enterprise"},
         [
-            "Values for the 'edition' field in target svc:enclave must be one of ['extended', 'standard'], "
-            "but 'enterprise' was provided."
+            "The `edition` field in target svc:enclave must be `standard` or `extended`, but was 'enterprise'. "
+            "Leave it unset for releases that have no editions (before 11.0.16)."
         ],
         id="edition-unknown",
     ),
     pytest.param(
         {"libc": "uclibc"},
         [
-            "Values for the 'libc' field in target svc:enclave must be one of ['glibc', 'musl'], "
-            "but 'uclibc' was provided."
+            "The `libc` field in target svc:enclave must be `musl` or `glibc`, but was 'uclibc'. "
+            "Occlum runs `musl` builds (the default)."
         ],
         id="libc-unknown",
     ),
@@ -549,7 +610,10 @@ JDK_ERRORS = [
     ),
     pytest.param(
         {"url": "https://x/jdk.tar.gz", "sha256": SHA, "size": 0},
-        ["The 'size' field in target svc:enclave must be greater than zero, but was set to `0`."],
+        [
+            "The `size` field in target svc:enclave must be a whole number from 1 to 4294967296 (4 GiB; a "
+            "JDK archive is about 200 MB), but was 0."
+        ],
         id="size-zero",
     ),
     pytest.param(

@@ -14,12 +14,12 @@ import tarfile
 import uuid
 
 from pants.engine.console import Console
-from pants.engine.fs import Digest, DigestContents
 from pants.engine.goal import Goal, GoalSubsystem
-from pants.engine.rules import Get, MultiGet, collect_rules, goal_rule
+from pants.engine.rules import collect_rules, goal_rule
 from pants.engine.target import Targets
 
-from occlum.util_rules.enclave_package import EnclavePackage, EnclavePackageRequest
+from occlum.pants_compat import concurrently, get_digest_contents
+from occlum.util_rules.enclave_package import EnclavePackageRequest, get_enclave_package
 from occlum.util_rules.staged_instance import OcclumJavaImageFieldSet
 
 
@@ -68,9 +68,9 @@ async def check_reproducible(console: Console, targets: Targets) -> CheckReprodu
         console.print_stderr("No `occlum_java_image` targets matched.")
         return CheckReproducible(exit_code=0)
     nonce = uuid.uuid4().hex
-    firsts = await MultiGet(Get(EnclavePackage, EnclavePackageRequest(fs)) for fs in field_sets)
-    seconds = await MultiGet(Get(EnclavePackage, EnclavePackageRequest(fs, nonce)) for fs in field_sets)
-    contents = await MultiGet(Get(DigestContents, Digest, p.tarball) for p in (*firsts, *seconds))
+    firsts = await concurrently(get_enclave_package(EnclavePackageRequest(fs)) for fs in field_sets)
+    seconds = await concurrently(get_enclave_package(EnclavePackageRequest(fs, nonce)) for fs in field_sets)
+    contents = await concurrently(get_digest_contents(p.tarball) for p in (*firsts, *seconds))
     exit_code = 0
     for i, (fs, one, two) in enumerate(zip(field_sets, firsts, seconds)):
         a, b = contents[i][0].content, contents[len(field_sets) + i][0].content

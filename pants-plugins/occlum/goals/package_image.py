@@ -11,22 +11,22 @@ from pants.core.goals.package import BuiltPackage, BuiltPackageArtifact, Package
 from pants.engine.fs import (
     AddPrefix,
     CreateDigest,
-    Digest,
     DigestEntries,
     FileContent,
     FileEntry,
     MergeDigests,
     SymlinkEntry,
 )
-from pants.engine.rules import Get, collect_rules, rule
+from pants.engine.rules import collect_rules, rule
 from pants.engine.unions import UnionRule
 from pants.util.logging import LogLevel
 
+from occlum.pants_compat import add_prefix, create_digest, get_digest_entries, merge_digests
 from occlum.subsystems.occlum import OcclumSubsystem, StageOnly
 from occlum.toolchain.copy_bom import render_copy_bom
-from occlum.util_rules.enclave_package import EnclavePackage, EnclavePackageRequest
-from occlum.util_rules.occlum_toolchain import MaybeOcclumToolchain
-from occlum.util_rules.staged_instance import OcclumJavaImageFieldSet, StagedOcclumInstance
+from occlum.util_rules.enclave_package import EnclavePackageRequest, get_enclave_package
+from occlum.util_rules.occlum_toolchain import MaybeOcclumToolchain, get_maybe_toolchain
+from occlum.util_rules.staged_instance import OcclumJavaImageFieldSet, StagedOcclumInstance, get_staged_instance
 
 logger = logging.getLogger(__name__)
 
@@ -68,11 +68,11 @@ def _skipped_because(occlum: OcclumSubsystem, maybe: Optional[MaybeOcclumToolcha
 
 @rule(desc="Packaging an Occlum Java image", level=LogLevel.DEBUG)
 async def package_occlum_java_image(field_set: OcclumJavaImageFieldSet, occlum: OcclumSubsystem) -> BuiltPackage:
-    staged = await Get(StagedOcclumInstance, OcclumJavaImageFieldSet, field_set)
+    staged = await get_staged_instance(field_set)
     output = field_set.output_path.value_or_default(file_ending=None)
 
     # 1. Stage only: by choice, or (with `auto`) because there is no toolchain here.
-    maybe = await Get(MaybeOcclumToolchain) if occlum.stage_only == StageOnly.AUTO else None
+    maybe = await get_maybe_toolchain() if occlum.stage_only == StageOnly.AUTO else None
     skipped = _skipped_because(occlum, maybe)
     if skipped is not None:
         logger.warning(
@@ -80,18 +80,18 @@ async def package_occlum_java_image(field_set: OcclumJavaImageFieldSet, occlum: 
             f"skipped `occlum new`, `occlum build`, `occlum package` and the measurements because of {skipped}."
         )
         # A copy_bom file beside it, so Occlum's own `copy_bom` can rebuild the same image.
-        entries = await Get(DigestEntries, Digest, staged.digest)
+        entries = await get_digest_entries(staged.digest)
         bom = render_copy_bom(bom_entries(entries)).encode()
-        bom_digest = await Get(Digest, CreateDigest([FileContent(f"{os.path.basename(output)}.copy_bom.yaml", bom)]))
-        digest = await Get(Digest, MergeDigests([staged.digest, bom_digest]))
-        return BuiltPackage(await Get(Digest, AddPrefix(digest, output)), (_staged_artifact(staged, output),))
+        bom_digest = await create_digest(CreateDigest([FileContent(f"{os.path.basename(output)}.copy_bom.yaml", bom)]))
+        digest = await merge_digests(MergeDigests([staged.digest, bom_digest]))
+        return BuiltPackage(await add_prefix(AddPrefix(digest, output)), (_staged_artifact(staged, output),))
 
     # 2. Build, package and measure with the toolchain.
-    pkg = await Get(EnclavePackage, EnclavePackageRequest(field_set))
+    pkg = await get_enclave_package(EnclavePackageRequest(field_set))
     parent = os.path.dirname(output)
-    meas = await Get(Digest, CreateDigest([FileContent(f"{pkg.name}.measurements.json", pkg.record.serialize())]))
-    merged = await Get(Digest, MergeDigests([pkg.tarball, meas]))
-    digest = await Get(Digest, AddPrefix(merged, parent)) if parent else merged
+    meas = await create_digest(CreateDigest([FileContent(f"{pkg.name}.measurements.json", pkg.record.serialize())]))
+    merged = await merge_digests(MergeDigests([pkg.tarball, meas]))
+    digest = await add_prefix(AddPrefix(merged, parent)) if parent else merged
     prefix = f"{parent}/" if parent else ""
     return BuiltPackage(
         digest,

@@ -6,15 +6,16 @@ from dataclasses import dataclass
 
 from pants.core.goals.run import RunFieldSet, RunInSandboxBehavior, RunRequest
 from pants.core.util_rules.system_binaries import BashBinary
-from pants.engine.fs import Digest, MergeDigests
-from pants.engine.rules import Get, collect_rules, rule
-from pants.engine.target import WrappedTarget, WrappedTargetRequest
+from pants.engine.fs import MergeDigests
+from pants.engine.rules import collect_rules, rule
+from pants.engine.target import WrappedTargetRequest
 from pants.util.logging import LogLevel
 
+from occlum.pants_compat import merge_digests, resolve_target
 from occlum.target_types import OcclumJavaImageJarField, OcclumJavaImageJdkField
-from occlum.util_rules.enclave import EnclaveBuildRequest
-from occlum.util_rules.occlum_steps import INSTANCE, BuiltOcclumInstance
-from occlum.util_rules.staged_instance import OcclumJavaImageFieldSet, StagedOcclumInstance
+from occlum.util_rules.enclave import EnclaveBuildRequest, get_built_enclave
+from occlum.util_rules.occlum_steps import INSTANCE
+from occlum.util_rules.staged_instance import OcclumJavaImageFieldSet, get_staged_instance
 
 
 @dataclass(frozen=True)
@@ -27,14 +28,12 @@ class OcclumJavaImageRunFieldSet(OcclumJavaImageFieldSet, RunFieldSet):
 @rule(desc="Preparing to run an Occlum enclave", level=LogLevel.DEBUG)
 async def run_occlum_java_image(field_set: OcclumJavaImageRunFieldSet, bash: BashBinary) -> RunRequest:
     # The same fields as `package`, so the staging rule (and its cache) is shared.
-    wrapped = await Get(WrappedTarget, WrappedTargetRequest(field_set.address, description_of_origin="<infallible>"))
-    staged = await Get(StagedOcclumInstance, OcclumJavaImageFieldSet, OcclumJavaImageFieldSet.create(wrapped.target))
-    built = await Get(
-        BuiltOcclumInstance, EnclaveBuildRequest(field_set.address, staged.digest, staged.summary.debuggable)
-    )
+    wrapped = await resolve_target(WrappedTargetRequest(field_set.address, description_of_origin="<infallible>"))
+    staged = await get_staged_instance(OcclumJavaImageFieldSet.create(wrapped.target))
+    built = await get_built_enclave(EnclaveBuildRequest(field_set.address, staged.digest, staged.summary.debuggable))
     # The built instance does not carry image/ (only `occlum build` reads it); put the image the
     # build read (skeleton + staged) back beside build/, so the instance is whole again.
-    instance = await Get(Digest, MergeDigests([built.digest, built.image]))
+    instance = await merge_digests(MergeDigests([built.digest, built.image]))
     # `occlum run` works on the instance in the current directory; `pants run` starts in the
     # build root, so change into the built instance first. Extra `pants run -- args` follow.
     return RunRequest(

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from pants.engine.addresses import Addresses, UnparsedAddressInputs
-from pants.engine.rules import Get, MultiGet, collect_rules, rule
+from pants.engine.addresses import UnparsedAddressInputs
+from pants.engine.rules import collect_rules, rule
 from pants.engine.target import InferDependenciesRequest, InferredDependencies
 from pants.engine.unions import UnionRule
 
+from occlum.pants_compat import concurrently, resolve_unparsed_address_inputs
 from occlum.target_types import OcclumJavaImageReferencesFieldSet
 
 
@@ -22,7 +23,7 @@ async def infer_occlum_image_references(request: InferOcclumImageReferences) -> 
         fs.jar.to_unparsed_address_inputs(),
         fs.files.to_unparsed_address_inputs(),
     ]
-    resolved = await MultiGet(Get(Addresses, UnparsedAddressInputs, i) for i in inputs)
+    resolved = await concurrently(resolve_unparsed_address_inputs(i) for i in inputs)
     return InferredDependencies([a for addrs in resolved for a in addrs])
 
 

@@ -13,15 +13,27 @@ from typing import Optional
 
 from pants.core.util_rules.adhoc_binaries import PythonBuildStandaloneBinary
 from pants.engine.addresses import Address
-from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
-from pants.engine.fs import CreateDigest, Digest, DigestContents, DigestSubset, MergeDigests, PathGlobs, RemovePrefix
+from pants.engine.env_vars import EnvironmentVarsRequest
+from pants.engine.fs import CreateDigest, Digest, DigestSubset, MergeDigests, PathGlobs, RemovePrefix
 from pants.engine.platform import Platform
-from pants.engine.process import FallibleProcessResult, Process
-from pants.engine.rules import Get, MultiGet, collect_rules, rule
-from pants.engine.target import WrappedTarget, WrappedTargetRequest
+from pants.engine.process import Process
+from pants.engine.rules import collect_rules, rule
+from pants.engine.target import WrappedTargetRequest
 from pants.util.logging import LogLevel
 from pants.util.strutil import bullet_list
 
+from occlum.pants_compat import (
+    concurrently,
+    create_digest,
+    digest_subset_to_digest,
+    environment_vars_subset,
+    execute_process,
+    get_digest_contents,
+    merge_digests,
+    remove_prefix,
+    resolve_target,
+    rule_call,
+)
 from occlum.subsystems.dragonwell import (
     DEFAULT_VERSION,
     NO_EDITION,
@@ -117,14 +129,14 @@ def resolve_pin(
 
 
 @rule(desc="Resolving a Dragonwell JDK", level=LogLevel.DEBUG)
-async def get_dragonwell_jdk(
+async def resolve_dragonwell_jdk(
     request: DragonwellJdkRequest,
     dragonwell: DragonwellSubsystem,
     python: PythonBuildStandaloneBinary,
     platform: Platform,
 ) -> DownloadedDragonwellJdk:
-    wrapped = await Get(
-        WrappedTarget, WrappedTargetRequest(request.address, description_of_origin=request.description_of_origin)
+    wrapped = await resolve_target(
+        WrappedTargetRequest(request.address, description_of_origin=request.description_of_origin)
     )
     tgt = wrapped.target
     if not isinstance(tgt, DragonwellJdkTarget):
@@ -151,9 +163,9 @@ async def get_dragonwell_jdk(
 
     # 1. Download and verify. Only env vars that are set are passed, so unset proxies do not
     # change the cache key.
-    env = await Get(EnvironmentVars, EnvironmentVarsRequest(tuple(dragonwell.fetch_env_vars)))
-    fetch_tool, extract_tool = await MultiGet(
-        Get(Digest, CreateDigest([tool_file(FETCH_TOOL)])), Get(Digest, CreateDigest([tool_file(EXTRACT_TOOL)]))
+    env = await environment_vars_subset(EnvironmentVarsRequest(tuple(dragonwell.fetch_env_vars)))
+    fetch_tool, extract_tool = await concurrently(
+        create_digest(CreateDigest([tool_file(FETCH_TOOL)])), create_digest(CreateDigest([tool_file(EXTRACT_TOOL)]))
     )
     archive_path = f"archive/{pin.filename}"
     fetch_argv = [
@@ -168,8 +180,7 @@ async def get_dragonwell_jdk(
     ]
     if pin.size is not None:
         fetch_argv += ["--size", str(pin.size)]
-    fetched = await Get(
-        FallibleProcessResult,
+    fetched = await execute_process(
         Process(
             argv=(*fetch_argv, *dragonwell.candidate_urls(pin)),
             input_digest=fetch_tool,
@@ -183,9 +194,8 @@ async def get_dragonwell_jdk(
         raise DragonwellJdkError(tool_error(fetched))
 
     # 2. Check every member, extract, validate bin/java, libjvm.so and `release`.
-    extract_input = await Get(Digest, MergeDigests([fetched.output_digest, extract_tool]))
-    extracted = await Get(
-        FallibleProcessResult,
+    extract_input = await merge_digests(MergeDigests([fetched.output_digest, extract_tool]))
+    extracted = await execute_process(
         Process(
             argv=(
                 python.path,
@@ -211,12 +221,12 @@ async def get_dragonwell_jdk(
     if extracted.exit_code != 0:
         raise DragonwellJdkError(tool_error(extracted))
 
-    info_digest, jdk_only = await MultiGet(
-        Get(Digest, DigestSubset(extracted.output_digest, PathGlobs(["jdk-info.json"]))),
-        Get(Digest, DigestSubset(extracted.output_digest, PathGlobs(["jdk/**"]))),
+    info_digest, jdk_only = await concurrently(
+        digest_subset_to_digest(DigestSubset(extracted.output_digest, PathGlobs(["jdk-info.json"]))),
+        digest_subset_to_digest(DigestSubset(extracted.output_digest, PathGlobs(["jdk/**"]))),
     )
-    jdk_digest = await Get(Digest, RemovePrefix(jdk_only, "jdk"))
-    contents = await Get(DigestContents, Digest, info_digest)
+    jdk_digest = await remove_prefix(RemovePrefix(jdk_only, "jdk"))
+    contents = await get_digest_contents(info_digest)
     raw = json.loads(contents[0].content)
     info = JdkInfo(
         java_version=raw["java_version"],
@@ -228,6 +238,9 @@ async def get_dragonwell_jdk(
         files=int(raw["files"]),
     )
     return DownloadedDragonwellJdk(tgt.address, pin, jdk_digest, info)
+
+
+get_dragonwell_jdk = rule_call(resolve_dragonwell_jdk)
 
 
 def rules():

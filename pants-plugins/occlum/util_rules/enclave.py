@@ -8,24 +8,26 @@ from dataclasses import dataclass
 from pants.base.build_root import BuildRoot
 from pants.engine.addresses import Address
 from pants.engine.fs import Digest
-from pants.engine.rules import Get, collect_rules, rule
+from pants.engine.rules import collect_rules, rule
 from pants.util.logging import LogLevel
 from pants.util.strutil import bullet_list
 
 from occlum.config.releases import normalize_release
+from occlum.pants_compat import rule_call
 from occlum.subsystems.occlum import OcclumSubsystem
 from occlum.util_rules.occlum_steps import (
     BuiltOcclumInstance,
     OcclumBuildRequest,
-    OcclumSkeleton,
     OcclumSkeletonRequest,
+    get_skeleton,
+    run_occlum_build,
 )
 from occlum.util_rules.occlum_toolchain import (
-    MaybeOcclumToolchain,
     OcclumToolchain,
     OcclumToolchainError,
-    SigningKeyIdentity,
     SigningKeyRequest,
+    get_maybe_toolchain,
+    get_signing_key_identity,
 )
 
 
@@ -57,7 +59,7 @@ def toolchain_not_found(address: Address, searched: tuple[str, ...], purpose: st
 
 @rule(desc="Checking the Occlum toolchain", level=LogLevel.DEBUG)
 async def required_toolchain(request: RequiredToolchainRequest, occlum: OcclumSubsystem) -> OcclumToolchain:
-    maybe = await Get(MaybeOcclumToolchain)
+    maybe = await get_maybe_toolchain()
     if maybe.toolchain is None:
         raise toolchain_not_found(request.address, maybe.searched, request.purpose)
     tc = maybe.toolchain
@@ -72,11 +74,14 @@ async def required_toolchain(request: RequiredToolchainRequest, occlum: OcclumSu
     return tc
 
 
+get_required_toolchain = rule_call(required_toolchain)
+
+
 @rule(desc="Building the enclave", level=LogLevel.DEBUG)
 async def build_enclave(
     request: EnclaveBuildRequest, occlum: OcclumSubsystem, build_root: BuildRoot
 ) -> BuiltOcclumInstance:
-    tc = await Get(OcclumToolchain, RequiredToolchainRequest(request.address, "build the enclave"))
+    tc = await get_required_toolchain(RequiredToolchainRequest(request.address, "build the enclave"))
     key = occlum.sign_key
     if key is not None:
         if not os.path.isabs(key):
@@ -87,7 +92,7 @@ async def build_enclave(
                 "there ends up in git and in Pants' file snapshots; keep it outside the repo (e.g. a "
                 "CI secret file) and pass its absolute path."
             )
-        mrsigner = (await Get(SigningKeyIdentity, SigningKeyRequest(key))).mrsigner
+        mrsigner = (await get_signing_key_identity(SigningKeyRequest(key))).mrsigner
     else:
         if tc.template_mrsigner is None:
             raise OcclumToolchainError(
@@ -103,9 +108,8 @@ async def build_enclave(
             "Set `[occlum].sign_key` to your own RSA-3072 key (exponent 3) kept outside the repo, or "
             "set `debuggable=True` for a development build."
         )
-    skeleton = await Get(OcclumSkeleton, OcclumSkeletonRequest(tc, tuple(occlum.runtime_libs), request.nonce))
-    return await Get(
-        BuiltOcclumInstance,
+    skeleton = await get_skeleton(OcclumSkeletonRequest(tc, tuple(occlum.runtime_libs), request.nonce))
+    return await run_occlum_build(
         OcclumBuildRequest(
             address=request.address,
             toolchain=tc,
@@ -118,6 +122,9 @@ async def build_enclave(
             nonce=request.nonce,
         ),
     )
+
+
+get_built_enclave = rule_call(build_enclave)
 
 
 def rules():

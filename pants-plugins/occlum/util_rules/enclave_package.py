@@ -7,21 +7,22 @@ import os
 from dataclasses import dataclass
 
 from pants.engine.fs import Digest
-from pants.engine.rules import Get, MultiGet, collect_rules, rule
+from pants.engine.rules import collect_rules, rule
 from pants.util.logging import LogLevel
 
 from occlum.config.releases import has_package_debug
+from occlum.pants_compat import concurrently, rule_call
 from occlum.records import EnclaveMeasurementsV1
 from occlum.subsystems.occlum import OcclumSubsystem, SgxMode
-from occlum.util_rules.enclave import EnclaveBuildRequest
+from occlum.util_rules.enclave import EnclaveBuildRequest, get_built_enclave
 from occlum.util_rules.occlum_steps import (
-    BuiltOcclumInstance,
     OcclumMeasurements,
-    OcclumPackage,
     OcclumPackageRequest,
     OcclumStepError,
+    get_measurements,
+    get_occlum_package,
 )
-from occlum.util_rules.staged_instance import OcclumJavaImageFieldSet, StagedOcclumInstance
+from occlum.util_rules.staged_instance import OcclumJavaImageFieldSet, get_staged_instance
 
 
 @dataclass(frozen=True)
@@ -41,11 +42,9 @@ class EnclavePackage:
 @rule(desc="Building, signing and packaging an enclave", level=LogLevel.DEBUG)
 async def build_enclave_package(request: EnclavePackageRequest, occlum: OcclumSubsystem) -> EnclavePackage:
     field_set = request.field_set
-    staged = await Get(StagedOcclumInstance, OcclumJavaImageFieldSet, field_set)
+    staged = await get_staged_instance(field_set)
     debuggable = staged.summary.debuggable
-    built = await Get(
-        BuiltOcclumInstance, EnclaveBuildRequest(field_set.address, staged.digest, debuggable, request.nonce)
-    )
+    built = await get_built_enclave(EnclaveBuildRequest(field_set.address, staged.digest, debuggable, request.nonce))
     name = os.path.basename(field_set.output_path.value_or_default(file_ending=None))
     # `occlum package` refuses debuggable and SIM instances without --debug, once it has the flag.
     sim = occlum.sgx_mode == SgxMode.SIM
@@ -58,9 +57,9 @@ async def build_enclave_package(request: EnclavePackageRequest, occlum: OcclumSu
             "`[occlum].stage_only`."
         )
     needs_debug = (debuggable or sim) and has_debug_flag
-    package, measurements = await MultiGet(
-        Get(OcclumPackage, OcclumPackageRequest(field_set.address, built, name, needs_debug, request.nonce)),
-        Get(OcclumMeasurements, BuiltOcclumInstance, built),
+    package, measurements = await concurrently(
+        get_occlum_package(OcclumPackageRequest(field_set.address, built, name, needs_debug, request.nonce)),
+        get_measurements(built),
     )
     record = EnclaveMeasurementsV1(
         target=str(field_set.address),
@@ -76,6 +75,9 @@ async def build_enclave_package(request: EnclavePackageRequest, occlum: OcclumSu
         image=staged.summary,
     )
     return EnclavePackage(name, package.digest, measurements, record)
+
+
+get_enclave_package = rule_call(build_enclave_package)
 
 
 def rules():

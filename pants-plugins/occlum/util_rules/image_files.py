@@ -6,13 +6,22 @@ import os
 from dataclasses import dataclass
 
 from pants.core.target_types import FileSourceField
-from pants.engine.addresses import Address, Addresses, UnparsedAddressInputs
-from pants.engine.fs import CreateDigest, Digest, DigestContents, FileContent
-from pants.engine.rules import Get, MultiGet, collect_rules, rule
-from pants.engine.target import HydratedSources, HydrateSourcesRequest, SourcesField, Targets
+from pants.engine.addresses import Address, UnparsedAddressInputs
+from pants.engine.fs import CreateDigest, FileContent
+from pants.engine.rules import collect_rules, rule
+from pants.engine.target import HydrateSourcesRequest, SourcesField
 from pants.util.frozendict import FrozenDict
 from pants.util.logging import LogLevel
 
+from occlum.pants_compat import (
+    concurrently,
+    create_digest,
+    get_digest_contents,
+    hydrate_sources,
+    resolve_targets,
+    resolve_unparsed_address_inputs,
+    rule_call,
+)
 from occlum.util_rules.image_layout import ImagePart
 
 
@@ -36,9 +45,8 @@ async def resolve_image_files(request: ImageFilesRequest) -> ImageFiles:
     items = sorted(request.mapping.items())
     if not items:
         return ImageFiles(())
-    addresses = await MultiGet(
-        Get(
-            Addresses,
+    addresses = await concurrently(
+        resolve_unparsed_address_inputs(
             UnparsedAddressInputs(
                 [spec],
                 owning_address=request.address,
@@ -47,21 +55,20 @@ async def resolve_image_files(request: ImageFilesRequest) -> ImageFiles:
         )
         for path, spec in items
     )
-    targets = await MultiGet(Get(Targets, Addresses, a) for a in addresses)
+    targets = await concurrently(resolve_targets(a) for a in addresses)
     for (path, _), tgts in zip(items, targets):
         if not tgts[0].has_field(SourcesField):
             raise ImageFilesError(
                 f"The `files` field of {request.address} maps {path!r} to {tgts[0].address}, a "
                 f"`{tgts[0].alias}`, which holds no files. Point it at a `file` target."
             )
-    hydrated = await MultiGet(
-        Get(
-            HydratedSources,
+    hydrated = await concurrently(
+        hydrate_sources(
             HydrateSourcesRequest(t[0][SourcesField], for_sources_types=(FileSourceField,), enable_codegen=True),
         )
         for t in targets
     )
-    contents = await MultiGet(Get(DigestContents, Digest, h.snapshot.digest) for h in hydrated)
+    contents = await concurrently(get_digest_contents(h.snapshot.digest) for h in hydrated)
     created = []
     for (path, _), tgts, content in zip(items, targets, contents):
         if len(content) != 1:
@@ -73,13 +80,16 @@ async def resolve_image_files(request: ImageFilesRequest) -> ImageFiles:
         # Re-create under the enclave file name: the image path, not the repo path, decides it.
         fc = content[0]
         created.append((path, tgts[0].address, FileContent(os.path.basename(path), fc.content, fc.is_executable)))
-    digests = await MultiGet(Get(Digest, CreateDigest([fc])) for _, _, fc in created)
+    digests = await concurrently(create_digest(CreateDigest([fc])) for _, _, fc in created)
     return ImageFiles(
         tuple(
             ImagePart(d, os.path.dirname(path), f"`files` entry {path!r} ({addr})")
             for (path, addr, _), d in zip(created, digests)
         )
     )
+
+
+get_image_files = rule_call(resolve_image_files)
 
 
 def rules():

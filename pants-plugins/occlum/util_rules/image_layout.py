@@ -11,8 +11,10 @@ from dataclasses import dataclass
 
 from pants.engine.addresses import Address
 from pants.engine.fs import AddPrefix, Digest, DigestEntries, Directory, FileEntry, MergeDigests, SymlinkEntry
-from pants.engine.rules import Get, MultiGet, collect_rules, rule
+from pants.engine.rules import collect_rules, rule
 from pants.util.logging import LogLevel
+
+from occlum.pants_compat import add_prefix, concurrently, get_digest_entries, merge_digests, rule_call
 
 IMAGE_DIR = "image"
 
@@ -73,10 +75,10 @@ def _kinds(entries: DigestEntries) -> tuple[frozenset[str], frozenset[str], froz
 
 @rule(desc="Laying out the Occlum image", level=LogLevel.DEBUG)
 async def lay_out_image(request: ImageLayoutRequest) -> ImageLayout:
-    prefixed = await MultiGet(
-        Get(Digest, AddPrefix(part.digest, f"{IMAGE_DIR}{part.enclave_dir}")) for part in request.parts
+    prefixed = await concurrently(
+        add_prefix(AddPrefix(part.digest, f"{IMAGE_DIR}{part.enclave_dir}")) for part in request.parts
     )
-    listed = await MultiGet(Get(DigestEntries, Digest, d) for d in prefixed)
+    listed = await concurrently(get_digest_entries(d) for d in prefixed)
     kinds = [_kinds(entries) for entries in listed]
     placed = [(part.origin, files | links) for part, (files, links, _) in zip(request.parts, kinds)]
     problems = find_collisions(placed)
@@ -96,8 +98,11 @@ async def lay_out_image(request: ImageLayoutRequest) -> ImageLayout:
             + "\n".join(f"  - {p}" for p in problems[:20])
             + "\nMove one of them: change the path in `files`, or `jdk_dir` / `jar_dir`."
         )
-    merged = await Get(Digest, MergeDigests(prefixed))
+    merged = await merge_digests(MergeDigests(prefixed))
     return ImageLayout(merged, sum(len(f) for _, f in placed))
+
+
+get_image_layout = rule_call(lay_out_image)
 
 
 def rules():

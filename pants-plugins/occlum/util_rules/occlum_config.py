@@ -7,12 +7,13 @@ from dataclasses import dataclass
 
 from pants.engine.addresses import Address
 from pants.engine.fs import CreateDigest, Digest, FileContent
-from pants.engine.rules import Get, collect_rules, rule
+from pants.engine.rules import collect_rules, rule
 from pants.util.logging import LogLevel
 
 from occlum.config.model import Mount, OcclumConfigInputs, render_occlum_json
 from occlum.config.releases import SUPPORTED_RELEASES, UnknownReleaseError, honours_mounts, normalize_release
 from occlum.config.validation import validate_config
+from occlum.pants_compat import create_digest, rule_call
 
 # Which BUILD field or option produced each part of Occlum.json, so errors point at the knob.
 _FIELD_FOR_PATH = (
@@ -90,8 +91,11 @@ async def generate_occlum_config(request: OcclumConfigRequest) -> OcclumConfig:
             f"{lines}\nChange the named field(s) of {request.address}."
         )
     content = (json.dumps(doc, indent=4) + "\n").encode()
-    digest = await Get(Digest, CreateDigest([FileContent("Occlum.json", content)]))
+    digest = await create_digest(CreateDigest([FileContent("Occlum.json", content)]))
     return OcclumConfig(release, content, digest)
+
+
+get_occlum_config = rule_call(generate_occlum_config)
 
 
 __all__ = ["Mount", "OcclumConfig", "OcclumConfigError", "OcclumConfigRequest"]

@@ -16,17 +16,26 @@ from pants.engine.fs import (
     AddPrefix,
     CreateDigest,
     Digest,
-    DigestContents,
     DigestSubset,
     MergeDigests,
     PathGlobs,
-    Snapshot,
 )
 from pants.engine.process import FallibleProcessResult, Process
-from pants.engine.rules import Get, MultiGet, collect_rules, rule
+from pants.engine.rules import collect_rules, rule
 from pants.util.logging import LogLevel
 
 from occlum.config.releases import has_print
+from occlum.pants_compat import (
+    add_prefix,
+    concurrently,
+    create_digest,
+    digest_subset_to_digest,
+    digest_to_snapshot,
+    execute_process,
+    get_digest_contents,
+    merge_digests,
+    rule_call,
+)
 from occlum.toolchain.measurements import MeasurementParseError, parse_print_output, parse_sgx_sign_dump
 from occlum.util_rules.bundled_tools import tool_error, tool_file, tool_path
 from occlum.util_rules.occlum_toolchain import OcclumStepEnv, OcclumToolchain
@@ -123,7 +132,7 @@ def _failure(step: str, address: Optional[Address], result: FallibleProcessResul
 async def occlum_new(
     request: OcclumSkeletonRequest, python: PythonBuildStandaloneBinary, step_env: OcclumStepEnv
 ) -> OcclumSkeleton:
-    tool = await Get(Digest, CreateDigest([tool_file(SKELETON_TOOL)]))
+    tool = await create_digest(CreateDigest([tool_file(SKELETON_TOOL)]))
     argv = [
         python.path,
         tool_path(SKELETON_TOOL),
@@ -136,8 +145,7 @@ async def occlum_new(
     ]
     for lib in request.runtime_libs:
         argv += ["--lib", lib]
-    result = await Get(
-        FallibleProcessResult,
+    result = await execute_process(
         Process(
             argv=argv,
             input_digest=tool,
@@ -152,15 +160,18 @@ async def occlum_new(
     return OcclumSkeleton(result.output_digest)
 
 
+get_skeleton = rule_call(occlum_new)
+
+
 @rule(desc="Building the Occlum enclave", level=LogLevel.DEBUG)
 async def occlum_build(request: OcclumBuildRequest, step_env: OcclumStepEnv) -> BuiltOcclumInstance:
     # 1. Merge skeleton + staged instance: digest operations only. The staged Occlum.json replaces
     # the template one; any other path claimed by both is a collision, named with a fix.
-    skeleton_wo_config = await Get(
-        Digest, DigestSubset(request.skeleton.digest, PathGlobs(["**", f"!{INSTANCE}/Occlum.json"]))
+    skeleton_wo_config = await digest_subset_to_digest(
+        DigestSubset(request.skeleton.digest, PathGlobs(["**", f"!{INSTANCE}/Occlum.json"]))
     )
-    staged = await Get(Digest, AddPrefix(request.staged, INSTANCE))
-    skel_snap, staged_snap = await MultiGet(Get(Snapshot, Digest, skeleton_wo_config), Get(Snapshot, Digest, staged))
+    staged = await add_prefix(AddPrefix(request.staged, INSTANCE))
+    skel_snap, staged_snap = await concurrently(digest_to_snapshot(skeleton_wo_config), digest_to_snapshot(staged))
     clashes = sorted(set(skel_snap.files) & set(staged_snap.files))
     if clashes:
         shown = ", ".join(c[len(INSTANCE) + len("/image") :] for c in clashes[:10])
@@ -169,7 +180,7 @@ async def occlum_build(request: OcclumBuildRequest, step_env: OcclumStepEnv) -> 
             f"already has them: {shown}. Move them with the `files` field, or drop the library from "
             "`[occlum].runtime_libs`."
         )
-    merged = await Get(Digest, MergeDigests([skeleton_wo_config, staged]))
+    merged = await merge_digests(MergeDigests([skeleton_wo_config, staged]))
 
     # 2. `occlum build`: the key is read by the CLI from its path; only its MRSIGNER is in the key.
     argv = [request.toolchain.occlum, "build", "--sgx-mode", request.sgx_mode]
@@ -177,8 +188,7 @@ async def occlum_build(request: OcclumBuildRequest, step_env: OcclumStepEnv) -> 
         argv += ["--sign-key", request.sign_key]
     if request.sign_tool:
         argv += ["--sign-tool", request.sign_tool]
-    result = await Get(
-        FallibleProcessResult,
+    result = await execute_process(
         Process(
             argv=argv,
             input_digest=merged,
@@ -199,11 +209,14 @@ async def occlum_build(request: OcclumBuildRequest, step_env: OcclumStepEnv) -> 
             result,
             "See docs/occlum-toolchain.md#troubleshooting for the message -> field table.",
         )
-    built, image = await MultiGet(
-        Get(Digest, AddPrefix(result.output_digest, INSTANCE)),
-        Get(Digest, DigestSubset(merged, PathGlobs([f"{INSTANCE}/image/**"]))),
+    built, image = await concurrently(
+        add_prefix(AddPrefix(result.output_digest, INSTANCE)),
+        digest_subset_to_digest(DigestSubset(merged, PathGlobs([f"{INSTANCE}/image/**"]))),
     )
     return BuiltOcclumInstance(built, request.toolchain, image)
+
+
+run_occlum_build = rule_call(occlum_build)
 
 
 @rule(desc="Packaging the Occlum instance", level=LogLevel.DEBUG)
@@ -212,9 +225,8 @@ async def occlum_package(
 ) -> OcclumPackage:
     tarball = f"{request.name}.tar.gz"
     argv = [request.built.toolchain.occlum, "package", *(["--debug"] if request.debug else []), tarball]
-    package_input = await Get(Digest, DigestSubset(request.built.digest, PathGlobs(PACKAGE_INPUTS)))
-    result = await Get(
-        FallibleProcessResult,
+    package_input = await digest_subset_to_digest(DigestSubset(request.built.digest, PathGlobs(PACKAGE_INPUTS)))
+    result = await execute_process(
         Process(
             argv=argv,
             input_digest=package_input,
@@ -233,13 +245,12 @@ async def occlum_package(
             "See docs/occlum-toolchain.md (SIM vs HW: which instances `occlum package` accepts).",
         )
     # `occlum package` is plain `tar -czf`: re-pack so the bytes depend only on the contents.
-    tool, raw = await MultiGet(
-        Get(Digest, CreateDigest([tool_file(REPACK_TOOL)])),
-        Get(Digest, AddPrefix(result.output_digest, "raw")),
+    tool, raw = await concurrently(
+        create_digest(CreateDigest([tool_file(REPACK_TOOL)])),
+        add_prefix(AddPrefix(result.output_digest, "raw")),
     )
-    repack_input = await Get(Digest, MergeDigests([tool, raw]))
-    repacked = await Get(
-        FallibleProcessResult,
+    repack_input = await merge_digests(MergeDigests([tool, raw]))
+    repacked = await execute_process(
         Process(
             argv=(python.path, tool_path(REPACK_TOOL), f"raw/{tarball}", tarball),
             input_digest=repack_input,
@@ -253,16 +264,18 @@ async def occlum_package(
     return OcclumPackage(repacked.output_digest)
 
 
+get_occlum_package = rule_call(occlum_package)
+
+
 @rule(desc="Reading the enclave measurements", level=LogLevel.DEBUG)
 async def occlum_measurements(built: BuiltOcclumInstance, step_env: OcclumStepEnv) -> OcclumMeasurements:
     tc = built.toolchain
     env = _env(step_env, tc)
-    signed = await Get(Digest, DigestSubset(built.digest, PathGlobs(PRINT_INPUTS)))
+    signed = await digest_subset_to_digest(DigestSubset(built.digest, PathGlobs(PRINT_INPUTS)))
     try:
         if has_print(tc.release):
-            enclave, signer = await MultiGet(
-                Get(
-                    FallibleProcessResult,
+            enclave, signer = await concurrently(
+                execute_process(
                     Process(
                         argv=(tc.occlum, "print", what),
                         input_digest=signed,
@@ -281,8 +294,7 @@ async def occlum_measurements(built: BuiltOcclumInstance, step_env: OcclumStepEn
                 parse_print_output(enclave.stdout.decode()), parse_print_output(signer.stdout.decode())
             )
         # Before 0.29.1 there is no `occlum print`: dump the SIGSTRUCT with sgx_sign, as its docs do.
-        dump = await Get(
-            FallibleProcessResult,
+        dump = await execute_process(
             Process(
                 argv=(tc.sgx_sign, "dump", "-enclave", "build/lib/libocclum-libos.signed.so", "-dumpfile", "dump.txt"),
                 input_digest=signed,
@@ -295,11 +307,14 @@ async def occlum_measurements(built: BuiltOcclumInstance, step_env: OcclumStepEn
         )
         if dump.exit_code != 0:
             raise _failure("sgx_sign dump", None, dump, "")
-        contents = await Get(DigestContents, Digest, dump.output_digest)
+        contents = await get_digest_contents(dump.output_digest)
         mrenclave, mrsigner = parse_sgx_sign_dump(contents[0].content.decode("utf-8", "replace"))
         return OcclumMeasurements(mrenclave, mrsigner)
     except MeasurementParseError as e:
         raise OcclumStepError(f"Cannot read the measurements of the built enclave: {e}") from e
+
+
+get_measurements = rule_call(occlum_measurements)
 
 
 def rules():

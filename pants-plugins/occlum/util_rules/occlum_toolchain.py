@@ -13,14 +13,22 @@ from dataclasses import dataclass
 from typing import Optional
 
 from pants.core.util_rules.adhoc_binaries import PythonBuildStandaloneBinary
-from pants.core.util_rules.system_binaries import BinaryPathRequest, BinaryPaths
-from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
-from pants.engine.fs import CreateDigest, Digest
+from pants.core.util_rules.system_binaries import BinaryPathRequest
+from pants.engine.env_vars import EnvironmentVarsRequest
+from pants.engine.fs import CreateDigest
 from pants.engine.process import FallibleProcessResult, Process, ProcessCacheScope
-from pants.engine.rules import Get, collect_rules, rule
+from pants.engine.rules import collect_rules, rule
 from pants.util.frozendict import FrozenDict
 from pants.util.logging import LogLevel
 
+from occlum.pants_compat import (
+    create_digest,
+    environment_vars_subset,
+    execute_process,
+    find_binary,
+    rule_call,
+    rule_call_without_request,
+)
 from occlum.subsystems.occlum import OcclumSubsystem
 from occlum.util_rules.bundled_tools import tool_error, tool_file, tool_path
 
@@ -72,9 +80,8 @@ class SigningKeyIdentity:
 async def _probe(
     python: PythonBuildStandaloneBinary, args: tuple[str, ...], description: str, scope: ProcessCacheScope
 ) -> FallibleProcessResult:
-    digest = await Get(Digest, CreateDigest([tool_file(PROBE_TOOL)]))
-    return await Get(
-        FallibleProcessResult,
+    digest = await create_digest(CreateDigest([tool_file(PROBE_TOOL)]))
+    return await execute_process(
         Process(
             argv=(python.path, tool_path(PROBE_TOOL), *args),
             input_digest=digest,
@@ -90,7 +97,7 @@ async def find_occlum_toolchain(
     occlum: OcclumSubsystem.EnvironmentAware, python: PythonBuildStandaloneBinary
 ) -> MaybeOcclumToolchain:
     searched = occlum.occlum_search_path
-    paths = await Get(BinaryPaths, BinaryPathRequest(binary_name="occlum", search_path=searched))
+    paths = await find_binary(BinaryPathRequest(binary_name="occlum", search_path=searched))
     if not paths.first_path:
         return MaybeOcclumToolchain(None, searched)
     # Like Pants' own binary discovery (which found `occlum` above), the toolchain's identity is
@@ -118,6 +125,9 @@ async def find_occlum_toolchain(
     )
 
 
+get_maybe_toolchain = rule_call_without_request(find_occlum_toolchain)
+
+
 @rule(desc="Reading the signing key's public identity", level=LogLevel.DEBUG)
 async def signing_key_identity(request: SigningKeyRequest, python: PythonBuildStandaloneBinary) -> SigningKeyIdentity:
     # Re-read on every run: a key replaced at the same path must change the build's cache key.
@@ -132,9 +142,12 @@ async def signing_key_identity(request: SigningKeyRequest, python: PythonBuildSt
     return SigningKeyIdentity(request.path, json.loads(result.stdout)["mrsigner"])
 
 
+get_signing_key_identity = rule_call(signing_key_identity)
+
+
 @rule
 async def occlum_step_env(occlum: OcclumSubsystem.EnvironmentAware) -> OcclumStepEnv:
-    allowed = await Get(EnvironmentVars, EnvironmentVarsRequest(occlum.env_vars))
+    allowed = await environment_vars_subset(EnvironmentVarsRequest(occlum.env_vars))
     # A fixed PATH: the CLI is a bash script that needs coreutils, make, jq, objcopy, tar.
     return OcclumStepEnv(FrozenDict({"PATH": "/usr/local/bin:/usr/bin:/bin", **allowed}))
 

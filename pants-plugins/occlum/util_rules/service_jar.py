@@ -6,23 +6,33 @@ import dataclasses
 import os
 from dataclasses import dataclass
 
-from pants.core.goals.package import BuiltPackage, EnvironmentAwarePackageRequest, PackageFieldSet
+from pants.core.goals.package import EnvironmentAwarePackageRequest, PackageFieldSet
 from pants.core.target_types import FileSourceField
-from pants.engine.addresses import Address, Addresses, UnparsedAddressInputs
-from pants.engine.fs import Digest, DigestContents, DigestSubset, PathGlobs, RemovePrefix, Snapshot
-from pants.engine.rules import Get, MultiGet, collect_rules, rule
+from pants.engine.addresses import Address, UnparsedAddressInputs
+from pants.engine.fs import Digest, DigestSubset, PathGlobs, RemovePrefix
+from pants.engine.rules import collect_rules, rule
 from pants.engine.target import (
-    FieldSetsPerTarget,
     FieldSetsPerTargetRequest,
-    HydratedSources,
     HydrateSourcesRequest,
     SourcesField,
-    Targets,
-    UnexpandedTargets,
 )
 from pants.util.logging import LogLevel
 
 from occlum.jar.inspect_jar import JarError, JarInfo, inspect_jar
+from occlum.pants_compat import (
+    concurrently,
+    digest_subset_to_digest,
+    digest_to_snapshot,
+    environment_aware_package,
+    find_valid_field_sets,
+    get_digest_contents,
+    hydrate_sources,
+    remove_prefix,
+    resolve_targets,
+    resolve_unexpanded_targets,
+    resolve_unparsed_address_inputs,
+    rule_call,
+)
 
 
 class ServiceJarError(Exception):
@@ -46,25 +56,26 @@ class ServiceJar:
 
 
 @rule(desc="Finding the service jar", level=LogLevel.DEBUG)
-async def get_service_jar(request: ServiceJarRequest) -> ServiceJar:
+async def find_service_jar(request: ServiceJarRequest) -> ServiceJar:
     # Name the target as written (a `files` generator, not its first generated file), but look
     # at every target it expands to: a generator's files are all candidates.
-    addresses = await Get(Addresses, UnparsedAddressInputs, request.jar_field)
-    named, targets = await MultiGet(Get(UnexpandedTargets, Addresses, addresses), Get(Targets, Addresses, addresses))
+    addresses = await resolve_unparsed_address_inputs(request.jar_field)
+    named, targets = await concurrently(resolve_unexpanded_targets(addresses), resolve_targets(addresses))
     tgt = named[0]
     where = f"The `jar` field of {request.image_address} names {tgt.address} (a `{tgt.alias}`)"
 
-    per_target = await Get(FieldSetsPerTarget, FieldSetsPerTargetRequest(PackageFieldSet, targets))
+    per_target = await find_valid_field_sets(FieldSetsPerTargetRequest(PackageFieldSet, targets))
     to_hydrate = [t for t, fss in zip(targets, per_target.collection) if not fss and t.has_field(SourcesField)]
     if len(to_hydrate) + sum(1 for fss in per_target.collection if fss) < len(targets):
         raise ServiceJarError(
             f"{where}, which can neither be packaged nor holds files. Use a `file`, `deploy_jar`, "
             "`archive`, `experimental_shell_command` or `adhoc_tool` target that yields one .jar."
         )
-    built = await MultiGet(Get(BuiltPackage, EnvironmentAwarePackageRequest(fs)) for fs in per_target.field_sets)
-    hydrated = await MultiGet(
-        Get(
-            HydratedSources,
+    built = await concurrently(
+        environment_aware_package(EnvironmentAwarePackageRequest(fs)) for fs in per_target.field_sets
+    )
+    hydrated = await concurrently(
+        hydrate_sources(
             HydrateSourcesRequest(t[SourcesField], for_sources_types=(FileSourceField,), enable_codegen=True),
         )
         for t in to_hydrate
@@ -72,7 +83,7 @@ async def get_service_jar(request: ServiceJarRequest) -> ServiceJar:
     digests = [b.digest for b in built] + [h.snapshot.digest for h in hydrated]
     how = "packaged" if not hydrated else "generated or listed" if not built else "packaged, generated or listed"
 
-    snapshots = await MultiGet(Get(Snapshot, Digest, d) for d in digests)
+    snapshots = await concurrently(digest_to_snapshot(d) for d in digests)
     jars = sorted({(s, f) for s in snapshots for f in s.files if f.endswith(".jar")}, key=lambda t: t[1])
     if len(jars) != 1:
         found = sorted({f for s in snapshots for f in s.files})
@@ -82,17 +93,20 @@ async def get_service_jar(request: ServiceJarRequest) -> ServiceJar:
             f"Files found: {listing}. Point `jar` at a target that yields a single executable jar."
         )
     snapshot, path = jars[0]
-    only = await Get(Digest, DigestSubset(snapshot.digest, PathGlobs([path])))
+    only = await digest_subset_to_digest(DigestSubset(snapshot.digest, PathGlobs([path])))
     parent = os.path.dirname(path)
     if parent:
-        only = await Get(Digest, RemovePrefix(only, parent))
+        only = await remove_prefix(RemovePrefix(only, parent))
     name = os.path.basename(path)
-    contents = await Get(DigestContents, Digest, only)
+    contents = await get_digest_contents(only)
     try:
         info = dataclasses.replace(inspect_jar(contents[0].content, path), jar_name=name)
     except JarError as e:
         raise ServiceJarError(f"{where}: {e}") from e
     return ServiceJar(only, name, f"{tgt.address} ({path})", info)
+
+
+get_service_jar = rule_call(find_service_jar)
 
 
 def rules():

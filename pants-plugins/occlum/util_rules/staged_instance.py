@@ -13,16 +13,22 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from pants.core.goals.package import PackageFieldSet
-from pants.core.util_rules.environments import EnvironmentField
-from pants.engine.addresses import Addresses, UnparsedAddressInputs
 from pants.engine.fs import CreateDigest, Digest, FileContent, MergeDigests
-from pants.engine.rules import Get, MultiGet, collect_rules, rule
+from pants.engine.rules import collect_rules, rule
 from pants.util.frozendict import FrozenDict
 from pants.util.logging import LogLevel
 
 from occlum.config.model import LIMITS, OcclumConfigInputs
 from occlum.jar.inspect_jar import JarError, check_runs_on
 from occlum.jvm.options import effective_jvm_options, java_command
+from occlum.pants_compat import (
+    EnvironmentField,
+    concurrently,
+    create_digest,
+    merge_digests,
+    resolve_unparsed_address_inputs,
+    rule_call,
+)
 from occlum.records import ImageSummaryV1, JarRecord, JdkRecord
 from occlum.sizing.plan import MemoryPlan, plan_memory
 from occlum.subsystems.occlum import OcclumSubsystem
@@ -53,11 +59,11 @@ from occlum.target_types import (
     OcclumJavaImageVersionNumberField,
     OcclumSizeField,
 )
-from occlum.util_rules.dragonwell_jdk import DownloadedDragonwellJdk, DragonwellJdkRequest
-from occlum.util_rules.image_files import ImageFiles, ImageFilesRequest
-from occlum.util_rules.image_layout import ImageLayout, ImageLayoutRequest, ImagePart
-from occlum.util_rules.occlum_config import OcclumConfig, OcclumConfigRequest, check_release
-from occlum.util_rules.service_jar import ServiceJar, ServiceJarError, ServiceJarRequest
+from occlum.util_rules.dragonwell_jdk import DragonwellJdkRequest, get_dragonwell_jdk
+from occlum.util_rules.image_files import ImageFilesRequest, get_image_files
+from occlum.util_rules.image_layout import ImageLayoutRequest, ImagePart, get_image_layout
+from occlum.util_rules.occlum_config import OcclumConfig, OcclumConfigRequest, check_release, get_occlum_config
+from occlum.util_rules.service_jar import ServiceJarError, ServiceJarRequest, get_service_jar
 
 logger = logging.getLogger(__name__)
 
@@ -141,13 +147,12 @@ async def stage_occlum_instance(field_set: OcclumJavaImageFieldSet, occlum: Occl
             logger.warning(f"{field_set.address}: {finding.message}")
 
     # 1. The JDK and the jar, in parallel: neither depends on the other.
-    jdk_addresses = await Get(Addresses, UnparsedAddressInputs, field_set.jdk.to_unparsed_address_inputs())
-    jdk, jar = await MultiGet(
-        Get(
-            DownloadedDragonwellJdk,
+    jdk_addresses = await resolve_unparsed_address_inputs(field_set.jdk.to_unparsed_address_inputs())
+    jdk, jar = await concurrently(
+        get_dragonwell_jdk(
             DragonwellJdkRequest(jdk_addresses[0], f"The `jdk` field of {field_set.address}"),
         ),
-        Get(ServiceJar, ServiceJarRequest(field_set.address, field_set.jar.to_unparsed_address_inputs())),
+        get_service_jar(ServiceJarRequest(field_set.address, field_set.jar.to_unparsed_address_inputs())),
     )
     try:
         check_runs_on(jar.info, jdk.info.java_major, jdk.info.java_version)
@@ -169,14 +174,13 @@ async def stage_occlum_instance(field_set: OcclumJavaImageFieldSet, occlum: Occl
         version_number=field_set.version_number.value,
         extra_mounts=field_set.mounts.value,
     )
-    config, files = await MultiGet(
-        Get(OcclumConfig, OcclumConfigRequest(field_set.address, occlum.version, inputs)),
-        Get(ImageFiles, ImageFilesRequest(field_set.address, FrozenDict(field_set.files.value or {}))),
+    config, files = await concurrently(
+        get_occlum_config(OcclumConfigRequest(field_set.address, occlum.version, inputs)),
+        get_image_files(ImageFilesRequest(field_set.address, FrozenDict(field_set.files.value or {}))),
     )
 
     # 3. The image: digest operations only.
-    layout = await Get(
-        ImageLayout,
+    layout = await get_image_layout(
         ImageLayoutRequest(
             field_set.address,
             (
@@ -210,9 +214,12 @@ async def stage_occlum_instance(field_set: OcclumJavaImageFieldSet, occlum: Occl
         debuggable=field_set.debuggable.value,
         image_files=layout.files,
     )
-    summary_digest = await Get(Digest, CreateDigest([FileContent(SUMMARY_FILE, summary.serialize())]))
-    digest = await Get(Digest, MergeDigests([layout.digest, config.digest, summary_digest]))
+    summary_digest = await create_digest(CreateDigest([FileContent(SUMMARY_FILE, summary.serialize())]))
+    digest = await merge_digests(MergeDigests([layout.digest, config.digest, summary_digest]))
     return StagedOcclumInstance(digest, summary, config)
+
+
+get_staged_instance = rule_call(stage_occlum_instance)
 
 
 def rules():
