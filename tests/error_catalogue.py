@@ -84,7 +84,7 @@ CASES = (
         mentions=("'etc/app.yml'",),
     ),
     Case("jdk-dir-relative", '`jdk_dir="jre"`', {"jdk_dir": "jre"}, mentions=("'jre'",)),
-    Case("jdk-missing", "no `jdk` field", {"jdk": None}, mentions=("`jdk`", "dragonwell_jdk", "jdk=\":jdk\"")),
+    Case("jdk-missing", "no `jdk` field", {"jdk": None}, mentions=("`jdk`", "dragonwell_jdk", 'jdk=":jdk"')),
     Case("edition-unknown", '`edition="enterprise"`', jdk="edition='enterprise'", mentions=("enterprise", "standard")),
     Case("libc-unknown", '`libc="uclibc"`', jdk="libc='uclibc'", mentions=("uclibc", "musl")),
     Case(

@@ -203,8 +203,10 @@ elif not CALL_BY_NAME:
         return call
 
 else:
-    # Pants 2.30 .. 2.33: call by name. The intrinsics live in pants.engine.intrinsics (named in
-    # 2.22, module renamed in 2.23); environment_vars_subset moved to core.util_rules.env_vars in 2.29.
+    # Pants 2.30 .. 2.33: call by name. pants.engine.intrinsics appeared in 2.22 and its functions got
+    # these names in 2.23; environment_vars_subset is in core.util_rules.env_vars from 2.29. Plain
+    # @rules taking the backend's union members (package, run, dependency inference) are still
+    # dispatched by the polymorphic rules of 2.28/2.29+ (docs/compatibility.md §4).
     from pants.core.goals.package import environment_aware_package as _environment_aware_package
     from pants.core.util_rules.env_vars import environment_vars_subset as _environment_vars_subset
     from pants.core.util_rules.system_binaries import find_binary as _find_binary

@@ -261,3 +261,23 @@ def test_the_call_by_name_side_calls_each_entry_point_with_what_it_needs(by_name
             continue
         _run(getattr(compat, name)(addresses))
         assert rec.calls[-1][0] == name
+
+
+def test_a_missing_jsonschema_is_named_with_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    import occlum.register
+
+    monkeypatch.setitem(sys.modules, "jsonschema", None)  # type: ignore[misc]  # `import jsonschema` now fails
+    with pytest.raises(ImportError, match=r"needs the `jsonschema` package.*\[GLOBAL\]\.plugins"):
+        importlib.reload(occlum.register)
+    monkeypatch.undo()
+    importlib.reload(occlum.register)
+
+
+def test_requirements_txt_beside_register_matches_the_wheel() -> None:
+    wanted = [line for line in (PACKAGE / "requirements.txt").read_text().splitlines() if line and line[0] != "#"]
+    pyproject = (PACKAGE.parent / "pyproject.toml").read_text()
+    start = pyproject.index("dependencies = [")
+    declared = pyproject[start : pyproject.index("]", start)]
+    for requirement in wanted:
+        assert repr(requirement).replace('"', "'") in declared.replace('"', "'"), requirement
+    assert any("jsonschema" in r for r in wanted)

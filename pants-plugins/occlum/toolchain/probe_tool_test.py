@@ -10,6 +10,7 @@ import pytest
 
 from occlum.toolchain.probe_tool import ProbeError, mrsigner_of_pem, probe_toolchain, read_version_header
 from occlum_double.make_install import make_fake_occlum_install
+
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
 TEMPLATE_KEY = REPO_ROOT / "tests" / "occlum_double" / "template_Enclave.pem"

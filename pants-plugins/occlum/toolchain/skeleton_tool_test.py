@@ -8,6 +8,7 @@ from pathlib import Path
 
 from occlum.toolchain.skeleton_tool import UTC_TZIF
 from occlum_double.make_install import make_fake_occlum_install
+
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
 TOOL = REPO_ROOT / "pants-plugins" / "occlum" / "toolchain" / "skeleton_tool.py"
