@@ -1,7 +1,17 @@
-"""Inspect an executable jar's bytes: main class, Spring Boot layout and the highest
-class-file version, so a Java 17 jar is rejected before it meets a Java 11 enclave JDK.
+"""Inspect an executable jar's bytes as the JVM will load it: its main class, the Spring Boot
+layout, and the class-file version of every class the JDK would pick, so that a class compiled
+for Java 17 is refused before it meets a Java 11 enclave JDK.
 
-Pure functions over bytes (the plugin passes the jar's content in-process); stdlib only.
+- A plain jar: its classes at the root. With `Multi-Release: true`, a class under
+  `META-INF/versions/<N>/` replaces the root one on Java N and later; without it the JVM ignores
+  `META-INF/versions/`.
+- A Spring Boot jar (Main-Class a Boot launcher, `BOOT-INF/` present): the launcher at the root,
+  the application under `BOOT-INF/classes/` (its `Start-Class` must be there), and each
+  `BOOT-INF/lib/*.jar` loaded into the same JVM, so checked the same way. A Boot war's
+  `WEB-INF/classes/` and `WEB-INF/lib*/*.jar` likewise.
+
+Pure functions over bytes (the plugin passes the jar's content in-process); stdlib only. Every
+read is bounded (docs/error-catalogue.md lists the limits): a hostile jar is refused, not read.
 """
 
 from __future__ import annotations
@@ -16,6 +26,15 @@ from typing import Optional
 CLASS_MAGIC = b"\xca\xfe\xba\xbe"
 MANIFEST = "META-INF/MANIFEST.MF"
 SPRING_LOADER_PREFIX = "org.springframework.boot.loader."
+_VERSIONED = re.compile(r"META-INF/versions/(\d+)/(.+)")
+_APP_CLASSES = ("BOOT-INF/classes/", "WEB-INF/classes/")
+_NESTED_LIBS = re.compile(r"(BOOT-INF/lib|WEB-INF/lib|WEB-INF/lib-provided)/[^/]+\.jar")
+
+# Bounds: a manifest is a few KB, a large Spring Boot service has ~30k classes in ~200 jars.
+MAX_MANIFEST_BYTES = 1024 * 1024
+MAX_ENTRIES = 200_000
+MAX_NESTED_JARS = 2_000
+MAX_NESTED_JAR_BYTES = 256 * 1024 * 1024
 
 
 class JarError(Exception):
@@ -23,14 +42,42 @@ class JarError(Exception):
 
 
 @dataclass(frozen=True)
+class ClassFile:
+    path: str  # the class as the JVM names it: "com/example/Main.class"
+    release: int  # 0 for the base entry, N for META-INF/versions/N/ of a multi-release jar
+    major: int  # the class-file major version (55 = Java 11)
+    entry: str  # the zip entry it was read from
+
+
+@dataclass(frozen=True)
+class JarUnit:
+    """The classes of the jar itself, or of one nested jar, that one class loader sees."""
+
+    where: str  # "app.jar" or "app.jar!/BOOT-INF/lib/dep.jar"
+    classes: tuple[ClassFile, ...]
+
+    def effective(self, java: int) -> list[ClassFile]:
+        """The entry the JVM loads for each class on Java `java` (multi-release aware)."""
+        chosen: dict[str, ClassFile] = {}
+        for c in self.classes:
+            if c.release <= java and (c.path not in chosen or c.release > chosen[c.path].release):
+                chosen[c.path] = c
+        return list(chosen.values())
+
+    def has_class(self, path: str, java: Optional[int] = None) -> bool:
+        return any(c.path == path and (java is None or c.release <= java) for c in self.classes)
+
+
+@dataclass(frozen=True)
 class JarInfo:
     main_class: str
     start_class: Optional[str]
-    max_class_major: Optional[int]  # None when the jar holds no checked classes
+    max_class_major: Optional[int]  # the highest base class-file version of the jar's own classes
     class_count: int
     is_spring_boot_fat_jar: bool
     jar_name: str = ""
     max_class_entry: Optional[str] = None  # one entry that has max_class_major
+    units: tuple[JarUnit, ...] = ()  # the jar's own classes first, then each nested jar
 
 
 def parse_manifest(text: str) -> dict[str, str]:
@@ -69,44 +116,96 @@ def class_major_to_java(major: int) -> int:
     return major - 44
 
 
-def _is_checked_class(name: str) -> bool:
-    # META-INF/versions/** are multi-release variants chosen at runtime per JDK, and
-    # BOOT-INF/lib/** are nested jars; neither constrains the baseline JDK.
-    if not name.endswith(".class") or name.startswith("META-INF/"):
-        return False
-    return name.startswith("BOOT-INF/classes/") or not name.startswith(("BOOT-INF/", "WEB-INF/"))
+def _class_path(name: str) -> str:
+    return name.replace(".", "/") + ".class"
 
 
-def _class_major(zf: zipfile.ZipFile, info: zipfile.ZipInfo, jar_name: str) -> int:
+def _class_major(zf: zipfile.ZipFile, info: zipfile.ZipInfo, where: str) -> int:
     with zf.open(info) as f:
         head = f.read(8)
     if len(head) < 8 or head[:4] != CLASS_MAGIC:
         raise JarError(
-            f"{jar_name}: entry {info.filename} is not a valid class file (starts with {head[:4]!r}, expected magic "
+            f"{where}: entry {info.filename} is not a valid class file (starts with {head[:4]!r}, expected magic "
             "CAFEBABE); the jar is corrupt. Rebuild it"
         )
     _minor, major = struct.unpack(">HH", head[4:8])
     return major
 
 
-def _open_zip(content: bytes, jar_name: str) -> zipfile.ZipFile:
+def _open_zip(content: bytes, where: str) -> zipfile.ZipFile:
     try:
-        return zipfile.ZipFile(io.BytesIO(content))
+        zf = zipfile.ZipFile(io.BytesIO(content))
     except (zipfile.BadZipFile, OSError, ValueError) as e:
         raise JarError(
-            f"{jar_name} is not a jar (zip) file ({e}; {len(content)} bytes); point the target at the built "
-            "executable jar"
+            f"{where} is not a jar (zip) file ({e}; {len(content)} bytes); point the target at the built executable jar"
         ) from e
+    if len(zf.infolist()) > MAX_ENTRIES:
+        raise JarError(
+            f"{where} has {len(zf.infolist())} entries, more than the {MAX_ENTRIES} a service jar is allowed; "
+            "check that the target names the service's jar"
+        )
+    return zf
 
 
-def _read_manifest(zf: zipfile.ZipFile, jar_name: str) -> dict[str, str]:
+def _read_manifest(zf: zipfile.ZipFile, where: str, required: bool = True) -> dict[str, str]:
     info = next((i for i in zf.infolist() if i.filename.upper() == MANIFEST), None)
     if info is None:
+        if not required:
+            return {}
         raise JarError(
-            f"{jar_name} has no META-INF/MANIFEST.MF, so it is not an executable jar; build it with "
+            f"{where} has no META-INF/MANIFEST.MF, so it is not an executable jar; build it with "
             "`jar --create --main-class ...` or your build tool's Main-Class setting"
         )
+    if info.file_size > MAX_MANIFEST_BYTES:
+        raise JarError(
+            f"{where}: its META-INF/MANIFEST.MF is {info.file_size} bytes, but a manifest may be at most "
+            f"{MAX_MANIFEST_BYTES} bytes (they are a few KB); rebuild the jar"
+        )
     return parse_manifest(zf.read(info).decode("utf-8", "replace"))
+
+
+def _unit(zf: zipfile.ZipFile, where: str, roots: tuple[str, ...], multi_release: bool) -> JarUnit:
+    """The classes under `roots` ("" = the jar root), with multi-release variants if enabled."""
+    classes = []
+    for info in zf.infolist():
+        name = info.filename
+        if not name.endswith(".class"):
+            continue
+        release = 0
+        versioned = _VERSIONED.fullmatch(name)
+        if versioned:
+            if not multi_release:
+                continue  # the JVM ignores META-INF/versions/ unless the manifest says Multi-Release
+            release, name = int(versioned.group(1)), versioned.group(2)
+        elif name.startswith("META-INF/"):
+            continue
+        for root in roots:
+            if name.startswith(root) and not (root == "" and name.startswith(("BOOT-INF/", "WEB-INF/"))):
+                path = name[len(root) :]
+                classes.append(ClassFile(path, release, _class_major(zf, info, where), info.filename))
+                break
+    return JarUnit(where, tuple(classes))
+
+
+def _nested_units(zf: zipfile.ZipFile, jar_name: str) -> list[JarUnit]:
+    nested = [i for i in zf.infolist() if _NESTED_LIBS.fullmatch(i.filename)]
+    if len(nested) > MAX_NESTED_JARS:
+        raise JarError(
+            f"{jar_name} nests {len(nested)} jars, more than the {MAX_NESTED_JARS} allowed; check that the "
+            "target names the service's jar"
+        )
+    units = []
+    for info in nested:
+        where = f"{jar_name}!/{info.filename}"
+        if info.file_size > MAX_NESTED_JAR_BYTES:
+            raise JarError(
+                f"{where} is {info.file_size} bytes, more than the {MAX_NESTED_JAR_BYTES} bytes a nested jar may "
+                "be; a dependency that large is not a library"
+            )
+        with _open_zip(zf.read(info), where) as inner:
+            multi = (_attr(_read_manifest(inner, where, required=False), "Multi-Release") or "").lower() == "true"
+            units.append(_unit(inner, where, ("",), multi))
+    return units
 
 
 def inspect_jar(content: bytes, jar_name: str) -> JarInfo:
@@ -115,8 +214,8 @@ def inspect_jar(content: bytes, jar_name: str) -> JarInfo:
             return _inspect(zf, jar_name)
     except JarError:
         raise
-    except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, ValueError) as e:
-        # e.g. a CRC error or an encrypted entry while reading a member.
+    except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, ValueError, NotImplementedError) as e:
+        # e.g. a CRC error, an encrypted entry or an unknown compression while reading a member.
         raise JarError(f"{jar_name} is a corrupt jar (zip) file: {e}; rebuild it") from e
 
 
@@ -129,49 +228,67 @@ def _inspect(zf: zipfile.ZipFile, jar_name: str) -> JarInfo:
             "build it with `jar --main-class ...` / set Main-Class in your build tool"
         )
     start_class = _attr(attrs, "Start-Class")
-    names = zf.namelist()
-    is_boot = main_class.startswith(SPRING_LOADER_PREFIX) and any(n.startswith("BOOT-INF/") for n in names)
-    max_major, max_entry, count = _scan_classes(zf, jar_name)
+    multi_release = (_attr(attrs, "Multi-Release") or "").lower() == "true"
+    # A Spring Boot launcher as Main-Class makes it a Boot jar (or war): the application is nested.
+    is_boot = main_class.startswith(SPRING_LOADER_PREFIX)
+    own = _unit(zf, jar_name, ("", *_APP_CLASSES) if is_boot else ("",), multi_release)
+    _check_present(own, main_class, "Main-Class", jar_name)
+    if is_boot:
+        if start_class is None:
+            raise JarError(
+                f"{jar_name} is a Spring Boot jar (Main-Class {main_class}) without a Start-Class, so the launcher "
+                "has nothing to start; build it with the Spring Boot plugin's repackage step"
+            )
+        _check_present(own, start_class, "Start-Class", jar_name, where="BOOT-INF/classes/")
+    base = [c for c in own.classes if c.release == 0]
+    top = max(base, key=lambda c: c.major, default=None)
     return JarInfo(
         main_class=main_class,
         start_class=start_class,
-        max_class_major=max_major,
-        class_count=count,
+        max_class_major=top.major if top else None,
+        class_count=len(base),
         is_spring_boot_fat_jar=is_boot,
         jar_name=jar_name,
-        max_class_entry=max_entry,
+        max_class_entry=top.entry if top else None,
+        units=(own, *(_nested_units(zf, jar_name) if is_boot else [])),
     )
 
 
-def _scan_classes(zf: zipfile.ZipFile, jar_name: str) -> tuple[Optional[int], Optional[str], int]:
-    max_major: Optional[int] = None
-    max_entry: Optional[str] = None
-    checked: list[zipfile.ZipInfo] = [i for i in zf.infolist() if _is_checked_class(i.filename)]
-    for info in checked:
-        major = _class_major(zf, info, jar_name)
-        if max_major is None or major > max_major:
-            max_major, max_entry = major, info.filename
-    return max_major, max_entry, len(checked)
+def _check_present(unit: JarUnit, name: str, attribute: str, jar_name: str, where: str = "") -> None:
+    if not unit.has_class(_class_path(name)):
+        raise JarError(
+            f"{jar_name}: its {attribute} {name} is not in the jar (no {where}{_class_path(name)}); "
+            f"fix the {attribute} in the build, or point `jar` at the jar that holds the class"
+        )
 
 
 def check_runs_on(info: JarInfo, jdk_java_major: int, jdk_version: str) -> None:
-    """Raise JarError if the jar's classes need a newer Java than the image's JDK."""
-    if info.max_class_major is None:
-        return
-    needed = class_major_to_java(info.max_class_major)
-    if needed <= jdk_java_major:
-        return
-    where = f" (e.g. {info.max_class_entry})" if info.max_class_entry else ""
-    raise JarError(
-        "{}: classes are compiled for Java {} (class-file major version {}){} but the "
-        "image's JDK is Java {} (JAVA_VERSION={}); compile with `javac --release {}` or "
-        "use a newer JDK".format(
-            info.jar_name or "the jar",
-            needed,
-            info.max_class_major,
-            where,
-            jdk_java_major,
-            jdk_version,
-            jdk_java_major,
+    """Raise JarError unless every class the JDK would load runs on it, and the entry classes are
+    there for it (a multi-release variant above the JDK's version does not count)."""
+    own = info.units[0] if info.units else None
+    entry_classes = [("Main-Class", info.main_class), ("Start-Class", info.start_class or "")]
+    for attribute, name in entry_classes:
+        if own is not None and name and own.has_class(_class_path(name)):
+            if not own.has_class(_class_path(name), jdk_java_major):
+                releases = sorted({c.release for c in own.classes if c.path == _class_path(name)})
+                raise JarError(
+                    f"{info.jar_name or 'the jar'}: its {attribute} {name} is only in META-INF/versions/"
+                    f"{releases[0]}/ (a multi-release variant for Java {releases[0]} and later), so the image's "
+                    f"JDK, Java {jdk_java_major} (JAVA_VERSION={jdk_version}), does not see it; add a base "
+                    f"version of the class compiled with `javac --release {jdk_java_major}`"
+                )
+    for unit in info.units:
+        loaded = unit.effective(jdk_java_major)
+        if not loaded:
+            continue
+        worst = max(loaded, key=lambda c: c.major)
+        if class_major_to_java(worst.major) <= jdk_java_major:
+            continue
+        # Name the jar as the caller knows it (jar_name), and a nested jar inside it.
+        where = unit.where.replace(info.units[0].where, info.jar_name or info.units[0].where, 1)
+        needed = class_major_to_java(worst.major)
+        raise JarError(
+            f"{where}: classes are compiled for Java {needed} (class-file major version {worst.major}) "
+            f"(e.g. {worst.entry}) but the image's JDK is Java {jdk_java_major} (JAVA_VERSION={jdk_version}); "
+            f"compile with `javac --release {jdk_java_major}` or use a newer JDK"
         )
-    )

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from fake_jdk import class_bytes, make_jar  # noqa: E402
-from occlum.jar.inspect_jar import (  # noqa: E402
+import java_jars
+from fake_jdk import class_bytes, make_jar
+from occlum.jar import inspect_jar as inspect_jar_module
+from occlum.jar.inspect_jar import (
     JarError,
     check_runs_on,
     class_major_to_java,
@@ -62,7 +63,14 @@ def test_spring_boot_fat_jar(tmp_path: Path) -> None:
         "Spring-Boot-Classes: BOOT-INF/classes/\r\n\r\n"
     )
     extra = [("BOOT-INF/classes/com/example/demo/DemoApplication.class", class_bytes(61))]
-    info = inspect_jar(jar_bytes(tmp_path, manifest=manifest, class_major=52, extra_entries=extra), "demo.jar")
+    content = jar_bytes(
+        tmp_path,
+        manifest=manifest,
+        main_class="org.springframework.boot.loader.JarLauncher",
+        class_major=52,
+        extra_entries=extra,
+    )
+    info = inspect_jar(content, "demo.jar")
     assert info.is_spring_boot_fat_jar
     assert info.main_class == "org.springframework.boot.loader.JarLauncher"
     assert info.start_class == "com.example.demo.DemoApplication"
@@ -79,7 +87,7 @@ def test_manifest_continuation_lines() -> None:
 
 
 def test_main_class_name_is_case_insensitive(tmp_path: Path) -> None:
-    info = inspect_jar(jar_bytes(tmp_path, manifest="main-class: x.Y\n\n"), "app.jar")
+    info = inspect_jar(jar_bytes(tmp_path, manifest="main-class: x.Y\n\n", main_class="x.Y"), "app.jar")
     assert info.main_class == "x.Y"
 
 
@@ -116,6 +124,119 @@ def test_class_major_to_java() -> None:
         class_major_to_java(44)
 
 
-def test_jar_without_classes_runs_anywhere(tmp_path: Path) -> None:
-    info = replace(inspect_jar(jar_bytes(tmp_path), "app.jar"), max_class_major=None)
-    check_runs_on(info, 8, "1.8.0_292")  # a resources-only jar constrains nothing
+def test_main_class_missing_from_the_jar(tmp_path: Path) -> None:
+    content = jar_bytes(tmp_path, manifest="Main-Class: app.Mian\n\n")  # app/Main.class, not app/Mian.class
+    with pytest.raises(JarError) as e:
+        inspect_jar(content, "app.jar")
+    assert str(e.value) == (
+        "app.jar: its Main-Class app.Mian is not in the jar (no app/Mian.class); fix the Main-Class in the build, "
+        "or point `jar` at the jar that holds the class"
+    )
+
+
+# --- jars built with javac and jar, as the JVM and Spring Boot load them -------------------------
+
+javac = pytest.mark.skipif(java_jars.JAVAC is None, reason="needs a host javac to build the fixture jars")
+
+
+@javac
+def test_a_nested_jar_of_a_spring_boot_jar_is_checked(tmp_path: Path) -> None:
+    jar = java_jars.spring_boot_jar(tmp_path / "demo.jar", libs={"spring-core-5.3.jar": 8, "dep-2.0.jar": 17})
+    info = inspect_jar(jar.read_bytes(), "demo.jar")
+    assert info.is_spring_boot_fat_jar and info.start_class == "com.example.DemoApplication"
+    assert [u.where for u in info.units] == [
+        "demo.jar",
+        "demo.jar!/BOOT-INF/lib/spring-core-5.3.jar",
+        "demo.jar!/BOOT-INF/lib/dep-2.0.jar",
+    ]
+    with pytest.raises(JarError) as e:
+        check_runs_on(info, 11, "11.0.16")
+    assert str(e.value) == (
+        "demo.jar!/BOOT-INF/lib/dep-2.0.jar: classes are compiled for Java 17 (class-file major version 61) "
+        "(e.g. com/dep/Dep.class) but the image's JDK is Java 11 (JAVA_VERSION=11.0.16); compile with "
+        "`javac --release 11` or use a newer JDK"
+    )
+    check_runs_on(info, 17, "17.0.9")
+
+
+@javac
+def test_a_spring_boot_jar_whose_libraries_fit_runs(tmp_path: Path) -> None:
+    jar = java_jars.spring_boot_jar(tmp_path / "demo.jar", libs={"a.jar": 8, "b.jar": 11})
+    info = inspect_jar(jar.read_bytes(), "demo.jar")
+    check_runs_on(info, 11, "11.0.16")
+    assert info.max_class_major == 55  # the application's own classes (BOOT-INF/classes), --release 11
+
+
+@javac
+def test_the_start_class_must_be_in_boot_inf_classes(tmp_path: Path) -> None:
+    jar = java_jars.spring_boot_jar(tmp_path / "demo.jar", write_start_class=False)
+    with pytest.raises(JarError) as e:
+        inspect_jar(jar.read_bytes(), "demo.jar")
+    assert "its Start-Class com.example.DemoApplication is not in the jar (no BOOT-INF/classes/com/example/" in str(
+        e.value
+    )
+
+
+@javac
+def test_a_multi_release_main_class_only_above_the_jdk_is_refused(tmp_path: Path) -> None:
+    # The main class exists only as META-INF/versions/17/ (Java 17+): a Java 11 JVM cannot see it.
+    jar = java_jars.multi_release_jar(
+        tmp_path / "mr.jar", base={"app.Util": 11}, versioned={(17, "app.Main"): 17}, main="app.Main"
+    )
+    info = inspect_jar(jar.read_bytes(), "mr.jar")
+    with pytest.raises(JarError) as e:
+        check_runs_on(info, 11, "11.0.16")
+    assert "its Main-Class app.Main is only in META-INF/versions/17/" in str(e.value)
+    check_runs_on(info, 17, "17.0.9")
+
+
+@javac
+def test_the_multi_release_variant_the_jdk_picks_decides(tmp_path: Path) -> None:
+    # Base classes for Java 11, a Java 17 variant under versions/17: fine on 11 (the base is loaded)
+    # and on 17 (the variant is); a Java 17 variant under versions/11 is loaded by Java 11: refused.
+    ok = java_jars.multi_release_jar(
+        tmp_path / "ok.jar", base={"app.Main": 11}, versioned={(17, "app.Main"): 17}, main="app.Main"
+    )
+    info = inspect_jar(ok.read_bytes(), "ok.jar")
+    check_runs_on(info, 11, "11.0.16")
+    check_runs_on(info, 17, "17.0.9")
+    bad = java_jars.multi_release_jar(
+        tmp_path / "bad.jar", base={"app.Main": 11}, versioned={(11, "app.Main"): 17}, main="app.Main"
+    )
+    with pytest.raises(JarError, match=r"compiled for Java 17 .* \(e\.g\. META-INF/versions/11/app/Main\.class\)"):
+        check_runs_on(inspect_jar(bad.read_bytes(), "bad.jar"), 11, "11.0.16")
+
+
+def test_versions_are_ignored_without_the_multi_release_attribute(tmp_path: Path) -> None:
+    extra = [("META-INF/versions/11/app/Main.class", class_bytes(65))]
+    info = inspect_jar(jar_bytes(tmp_path, class_major=55, extra_entries=extra), "app.jar")
+    check_runs_on(info, 11, "11.0.16")
+
+
+# --- bounds -------------------------------------------------------------------------------------
+
+
+def test_a_manifest_over_the_bound_is_refused_unread(tmp_path: Path) -> None:
+    big = "Main-Class: app.Main\r\nX-Pad: " + "a" * inspect_jar_module.MAX_MANIFEST_BYTES + "\r\n\r\n"
+    with pytest.raises(JarError, match=r"META-INF/MANIFEST\.MF is \d+ bytes, but a manifest may be at most 1048576"):
+        inspect_jar(jar_bytes(tmp_path, manifest=big), "app.jar")
+    just_under = "Main-Class: app.Main\r\nX-Pad: " + "a" * (inspect_jar_module.MAX_MANIFEST_BYTES - 64) + "\r\n\r\n"
+    assert inspect_jar(jar_bytes(tmp_path, manifest=just_under), "app.jar").main_class == "app.Main"
+
+
+def test_too_many_entries_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(inspect_jar_module, "MAX_ENTRIES", 3)
+    extra = [(f"res/{i}.txt", b"") for i in range(2)]
+    with pytest.raises(JarError, match=r"has 4 entries, more than the 3"):
+        inspect_jar(jar_bytes(tmp_path, extra_entries=extra), "app.jar")
+
+
+def test_a_nested_jar_over_the_bound_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(inspect_jar_module, "MAX_NESTED_JAR_BYTES", 100)
+    manifest = "Main-Class: org.springframework.boot.loader.JarLauncher\r\nStart-Class: app.Main\r\n\r\n"
+    extra = [("BOOT-INF/classes/app/Main.class", class_bytes(55)), ("BOOT-INF/lib/big.jar", b"x" * 101)]
+    content = jar_bytes(
+        tmp_path, manifest=manifest, main_class="org.springframework.boot.loader.JarLauncher", extra_entries=extra
+    )
+    with pytest.raises(JarError, match=r"app\.jar!/BOOT-INF/lib/big\.jar is 101 bytes, more than the 100"):
+        inspect_jar(content, "app.jar")

@@ -10,6 +10,7 @@ from pants.engine.addresses import Address
 from pants.engine.internals.scheduler import ExecutionError
 from pants.testutil.rule_runner import RuleRunner
 
+import java_jars
 from occlum_testutil import Package, ServedJdk, fake_jdk, new_rule_runner, package_image, serve_fake_jdk
 
 ADDR = Address("svc", target_name="enclave")
@@ -114,6 +115,7 @@ def test_jar_from_a_files_target_holding_one_jar(rule_runner: RuleRunner, tmp_pa
 
 
 def test_spring_boot_fat_jar_with_start_class(rule_runner: RuleRunner, tmp_path: Path) -> None:
+    fake_jdk.make_jar(tmp_path / "lib.jar", main_class="com.lib.Util", class_major=52)
     manifest = (
         "Manifest-Version: 1.0\r\n"
         "Main-Class: org.springframework.boot.loader.JarLauncher\r\n"
@@ -126,10 +128,10 @@ def test_spring_boot_fat_jar_with_start_class(rule_runner: RuleRunner, tmp_path:
         manifest=manifest,
         extra_entries=[
             ("BOOT-INF/classes/com/example/DemoApplication.class", fake_jdk.class_bytes(55)),
-            ("org/springframework/boot/loader/JarLauncher.class", fake_jdk.class_bytes(52)),
-            # Nested library jars are not scanned: their classes do not constrain the JDK.
-            ("BOOT-INF/lib/lib.jar", b"not scanned"),
+            # A nested library jar with Java 8 classes: it loads into the same JVM, and fits.
+            ("BOOT-INF/lib/lib.jar", (tmp_path / "lib.jar").read_bytes()),
         ],
+        main_class="org.springframework.boot.loader.JarLauncher",
     )
     write_svc(rule_runner, {"demo.jar": content}, 'file(name="app", source="demo.jar")')
     summary = build(rule_runner).summary
@@ -231,3 +233,16 @@ def test_class_entry_that_is_not_a_class_file(rule_runner: RuleRunner, tmp_path:
     msg = build_error(rule_runner)
     assert "names svc:app (a `file`): svc/app.jar: entry app/Broken.class is not a valid class file" in msg
     assert "the jar is corrupt" in msg
+
+
+@pytest.mark.skipif(java_jars.JAVAC is None, reason="needs a host javac to build the Spring Boot jar")
+def test_a_spring_boot_jar_with_a_java_17_dependency_is_refused(rule_runner: RuleRunner, tmp_path: Path) -> None:
+    # Spring Boot 2.7 layout, built with javac and jar: one dependency compiled for Java 17.
+    jar = java_jars.spring_boot_jar(tmp_path / "demo.jar", libs={"spring-core-5.3.31.jar": 8, "newdep-1.0.jar": 17})
+    write_svc(rule_runner, {"demo.jar": jar.read_bytes()}, 'file(name="app", source="demo.jar")')
+    msg = build_error(rule_runner)
+    assert (
+        "The `jar` field of svc:enclave names svc:app (svc/demo.jar): demo.jar!/BOOT-INF/lib/newdep-1.0.jar: "
+        "classes are compiled for Java 17 (class-file major version 61) (e.g. com/dep/Dep.class) but the image's "
+        "JDK is Java 11"
+    ) in msg, msg
