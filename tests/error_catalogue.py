@@ -144,6 +144,25 @@ CASES = (
         setup="java17_jar",
         mentions=("Java 17", "11.0.16"),
     ),
+    Case(
+        "jar-main-class-missing",
+        "a jar whose `Main-Class` names a class that is not in it",
+        setup="main_class_missing",
+        mentions=("app.Mian", "app/Mian.class"),
+    ),
+    Case(
+        "jar-nested-too-new",
+        "a Spring Boot jar with a nested dependency compiled for Java 17, in a Java 11 image",
+        setup="boot_jar_java17_dependency",
+        mentions=("BOOT-INF/lib/dep-1.0.jar", "Java 17", "com/dep/Dep.class"),
+    ),
+    Case(
+        "max-size-on-old-release",
+        "`user_space_max_size` with `[occlum].version` 0.29.7",
+        {"user_space_max_size": "4GB"},
+        options=("--occlum-version=0.29.7",),
+        mentions=("user_space_max_size", "0.30.0", "0.29.7"),
+    ),
     Case("jdk-wrong-libc", 'a glibc JDK declared `libc="musl"`', setup="glibc_jdk", mentions=("glibc", "musl")),
     Case(
         "dragonwell-version-unknown",
@@ -267,6 +286,18 @@ class _Env:
 
     def _setup_java17_jar(self, rr: RuleRunner, opts: list) -> str:
         rr.write_files({"svc/app.jar": fake_jdk.make_jar(self.tmp / "j17.jar", class_major=61).read_bytes()})
+        return ""
+
+    def _setup_main_class_missing(self, rr: RuleRunner, opts: list) -> str:
+        jar = fake_jdk.make_jar(self.tmp / "typo.jar", manifest="Main-Class: app.Mian\r\n\r\n")
+        rr.write_files({"svc/app.jar": jar.read_bytes()})
+        return ""
+
+    def _setup_boot_jar_java17_dependency(self, rr: RuleRunner, opts: list) -> str:
+        import java_jars
+
+        jar = java_jars.spring_boot_jar(self.tmp / "boot.jar", libs={"spring-core-5.3.31.jar": 8, "dep-1.0.jar": 17})
+        rr.write_files({"svc/app.jar": jar.read_bytes()})
         return ""
 
     def _setup_glibc_jdk(self, rr: RuleRunner, opts: list) -> str:

@@ -80,7 +80,7 @@ atexit.register(shutil.rmtree, _TMP, True)
 
 
 def limits_of(plan: MemoryPlan) -> dict[str, Any]:
-    return {k: plan.limits[k] for k in KNOBS}
+    return {k: plan.limits.get(k) for k in KNOBS}
 
 
 def _double(release: str) -> ModuleType:

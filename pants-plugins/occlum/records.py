@@ -104,10 +104,18 @@ class ImageSummaryV1:
     memory: MemoryRecord
     debuggable: bool
     image_files: int
+    # What the toolchain puts into the image later (`occlum new` + `[occlum].runtime_libs`), so a
+    # staged image/ is not mistaken for the whole image.
+    added_by_occlum_new: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
             "format_version": self.FORMAT_VERSION,
+            "added_by_occlum_new": {
+                "paths": list(self.added_by_occlum_new),
+                "note": "copied from the Occlum install by `occlum new` (with Occlum's own skeleton: "
+                "/bin, /etc, /lib/ld-musl...); not in this staged image/",
+            },
             "target": self.target,
             "occlum_release": self.occlum_release,
             "jdk": self.jdk.to_json(),

@@ -380,11 +380,42 @@ class OcclumJavaImageUserSpaceSizeField(OcclumSizeField):
     )
 
 
+class OcclumJavaImageUserSpaceMaxSizeField(OcclumSizeField):
+    alias = "user_space_max_size"
+    example = "1680MB"
+    occlum_key = "resource_limits.user_space_max_size"
+    help = help_text(
+        f"""
+        Occlum 0.30.0 and later: the most user space the enclave may have. Without EDMM it is the
+        user space (it takes the place of `user_space_size`, which is then only written as the
+        smaller of the two); with EDMM, the limit the user space grows to from `user_space_size`.
+        Written to `{occlum_key}`, e.g. `"{example}"` (Occlum's own Java demo: `user_space_size="1MB"`
+        with `user_space_max_size="1680MB"`). Unset (the default): not written. It must hold the JVM
+        (see `pants enclave-memory`); set on an older `[occlum].version` it is an error.
+        """
+    )
+
+
 class OcclumJavaImageKernelSpaceHeapSizeField(OcclumSizeField):
     alias = "kernel_space_heap_size"
     example = "64MB"
     occlum_key = "resource_limits.kernel_space_heap_size"
     help = _size_help("The LibOS kernel heap. Raise it on `memory allocation of N bytes failed`.", example, occlum_key)
+
+
+class OcclumJavaImageKernelSpaceHeapMaxSizeField(OcclumSizeField):
+    alias = "kernel_space_heap_max_size"
+    example = "64MB"
+    occlum_key = "resource_limits.kernel_space_heap_max_size"
+    help = help_text(
+        f"""
+        Occlum 0.29.4 and later: the most LibOS kernel heap. Without EDMM it is the kernel heap (it
+        takes the place of `kernel_space_heap_size`); with EDMM, the limit the kernel heap grows to.
+        Written to `{occlum_key}`, e.g. `"{example}"` (Occlum's own Java demo: `kernel_space_heap_size="1MB"`
+        with `kernel_space_heap_max_size="64MB"`). Unset (the default): not written; set on an
+        older `[occlum].version` it is an error.
+        """
+    )
 
 
 class OcclumJavaImageKernelSpaceStackSizeField(OcclumSizeField):
@@ -642,7 +673,9 @@ class OcclumJavaImageTarget(Target):
         OcclumJavaImageEnvField,
         OcclumJavaImageUntrustedEnvField,
         OcclumJavaImageUserSpaceSizeField,
+        OcclumJavaImageUserSpaceMaxSizeField,
         OcclumJavaImageKernelSpaceHeapSizeField,
+        OcclumJavaImageKernelSpaceHeapMaxSizeField,
         OcclumJavaImageKernelSpaceStackSizeField,
         OcclumJavaImageMaxNumOfThreadsField,
         OcclumJavaImageJavaThreadsField,

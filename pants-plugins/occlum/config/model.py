@@ -164,20 +164,28 @@ class Limit:
     name: str
     key: str
     is_size: bool = True
+    # Written only when set, and only from `since` (an Occlum release) on: the EDMM maxima.
+    optional: bool = False
+    since: str = "0.20.0"
 
 
 # Every hand-settable limit, in one place: the field set, the memory plan, the config inputs and
 # the error messages all iterate over this.
 LIMITS = (
     Limit("user_space_size", "resource_limits.user_space_size"),
+    # Without EDMM the static user space when set (it then replaces user_space_size); with EDMM the
+    # most the user space may grow to (docs/occlum-contract.md §1.4).
+    Limit("user_space_max_size", "resource_limits.user_space_max_size", optional=True, since="0.30.0"),
     Limit("kernel_space_heap_size", "resource_limits.kernel_space_heap_size"),
+    Limit("kernel_space_heap_max_size", "resource_limits.kernel_space_heap_max_size", optional=True, since="0.29.4"),
     Limit("kernel_space_stack_size", "resource_limits.kernel_space_stack_size"),
     Limit("max_num_of_threads", "resource_limits.max_num_of_threads", is_size=False),
     Limit("default_heap_size", "process.default_heap_size"),
     Limit("default_stack_size", "process.default_stack_size"),
     Limit("default_mmap_size", "process.default_mmap_size"),
 )
-_SIZE_FIELDS = tuple(limit.name for limit in LIMITS if limit.is_size)
+_SIZE_FIELDS = tuple(limit.name for limit in LIMITS if limit.is_size and not limit.optional)
+_OPTIONAL_SIZES = tuple(limit.name for limit in LIMITS if limit.optional)
 
 
 @dataclass(frozen=True)
@@ -203,6 +211,7 @@ class OcclumConfigInputs:
     product_id: int = 0
     version_number: int = 0
     user_space_max_size: Optional[int] = None
+    kernel_space_heap_max_size: Optional[int] = None
     extra_mounts: tuple[Mount, ...] = field(default=())
 
     def __post_init__(self) -> None:
@@ -211,7 +220,7 @@ class OcclumConfigInputs:
             if isinstance(value, (str, bytes)):
                 raise ValueError(f"{name} must be a sequence, not a single string")
             object.__setattr__(self, name, tuple(value))
-        sizes = [*_SIZE_FIELDS, *(["user_space_max_size"] if self.user_space_max_size is not None else [])]
+        sizes = [*_SIZE_FIELDS, *(name for name in _OPTIONAL_SIZES if getattr(self, name) is not None)]
         for name in sizes:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0 or value % PAGE:
@@ -220,6 +229,12 @@ class OcclumConfigInputs:
             raise ValueError(
                 f"user_space_max_size ({format_size(self.user_space_max_size)}) is smaller than "
                 f"user_space_size ({format_size(self.user_space_size)})"
+            )
+        kernel_max = self.kernel_space_heap_max_size
+        if kernel_max is not None and kernel_max < self.kernel_space_heap_size:
+            raise ValueError(
+                f"kernel_space_heap_max_size ({format_size(kernel_max)}) is smaller than "
+                f"kernel_space_heap_size ({format_size(self.kernel_space_heap_size)})"
             )
         _check_int("max_num_of_threads", self.max_num_of_threads, 1, U32_MAX)
         _check_int("product_id", self.product_id, 0, U16_MAX)
@@ -321,6 +336,8 @@ def render_occlum_json(release: str, inputs: OcclumConfigInputs) -> dict[str, An
         limits = {"user_space_size": user, "kernel_space_heap_size": heap, "kernel_space_stack_size": stack}
     if inputs.user_space_max_size is not None and rel.has_user_space_max_size(r):
         limits["user_space_max_size"] = format_size(inputs.user_space_max_size)
+    if inputs.kernel_space_heap_max_size is not None and rel.has_kernel_space_heap_max_size(r):
+        limits["kernel_space_heap_max_size"] = format_size(inputs.kernel_space_heap_max_size)
     limits["max_num_of_threads"] = inputs.max_num_of_threads
 
     metadata: dict[str, Any] = {

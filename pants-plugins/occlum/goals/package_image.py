@@ -21,6 +21,7 @@ from pants.engine.rules import collect_rules, rule
 from pants.engine.unions import UnionRule
 from pants.util.logging import LogLevel
 
+from occlum.config.releases import has_copy_bom
 from occlum.pants_compat import add_prefix, create_digest, get_digest_entries, merge_digests
 from occlum.subsystems.occlum import OcclumSubsystem, StageOnly
 from occlum.toolchain.copy_bom import render_copy_bom
@@ -31,13 +32,17 @@ from occlum.util_rules.staged_instance import OcclumJavaImageFieldSet, StagedOcc
 logger = logging.getLogger(__name__)
 
 
-def _staged_artifact(staged: StagedOcclumInstance, output_dir: str) -> BuiltPackageArtifact:
+def _staged_artifact(staged: StagedOcclumInstance, output_dir: str, bom: Optional[str]) -> BuiltPackageArtifact:
     summary = staged.summary
-    log = (
+    lines = [
         f"Occlum {summary.occlum_release}, Java {summary.jdk.java_version} ({summary.jdk.libc}), "
         f"{summary.image_files} image files; staged only (no occlum build)"
-    )
-    return BuiltPackageArtifact(output_dir, extra_log_lines=(log,))
+    ]
+    if summary.added_by_occlum_new:
+        lines.append(f"`occlum new` adds {', '.join(summary.added_by_occlum_new)} when the enclave is built")
+    if bom is None:
+        lines.append(f"no copy_bom file: Occlum {summary.occlum_release} has no copy_bom (it appears in 0.24.1)")
+    return BuiltPackageArtifact(output_dir, extra_log_lines=tuple(lines))
 
 
 def bom_entries(entries: DigestEntries) -> list[tuple[str, str, str]]:
@@ -80,11 +85,15 @@ async def package_occlum_java_image(field_set: OcclumJavaImageFieldSet, occlum: 
             f"skipped `occlum new`, `occlum build`, `occlum package` and the measurements because of {skipped}."
         )
         # A copy_bom file beside it, so Occlum's own `copy_bom` can rebuild the same image.
-        entries = await get_digest_entries(staged.digest)
-        bom = render_copy_bom(bom_entries(entries)).encode()
-        bom_digest = await create_digest(CreateDigest([FileContent(f"{os.path.basename(output)}.copy_bom.yaml", bom)]))
-        digest = await merge_digests(MergeDigests([staged.digest, bom_digest]))
-        return BuiltPackage(await add_prefix(AddPrefix(digest, output)), (_staged_artifact(staged, output),))
+        bom = None
+        digest = staged.digest
+        if has_copy_bom(staged.summary.occlum_release):
+            entries = await get_digest_entries(staged.digest)
+            bom = f"{os.path.basename(output)}.copy_bom.yaml"
+            content = render_copy_bom(bom_entries(entries)).encode()
+            bom_digest = await create_digest(CreateDigest([FileContent(bom, content)]))
+            digest = await merge_digests(MergeDigests([staged.digest, bom_digest]))
+        return BuiltPackage(await add_prefix(AddPrefix(digest, output)), (_staged_artifact(staged, output, bom),))
 
     # 2. Build, package and measure with the toolchain.
     pkg = await get_enclave_package(EnclavePackageRequest(field_set))

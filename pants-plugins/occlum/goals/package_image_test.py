@@ -112,10 +112,55 @@ def test_default_package_layout_config_and_summary(rule_runner: RuleRunner, serv
         ("default_heap_size", "process", "128MB"),
         ("default_stack_size", "process", "8MB"),
         ("default_mmap_size", "process", "1GB"),
+        ("user_space_max_size", "resource_limits", "4GB"),
+        ("kernel_space_heap_max_size", "resource_limits", "256MB"),
     ],
 )
 def test_each_size_field_reaches_occlum_json(rule_runner: RuleRunner, alias: str, section: str, value: str) -> None:
     assert build(rule_runner, **{alias: value}).config[section][alias] == value
+
+
+def test_a_hand_set_heap_enters_the_derived_user_space(rule_runner: RuleRunner) -> None:
+    # One pool on 0.31.0: the JVM's mmaps 1729MB + ELF 20MB + default_heap_size + default_stack 4MB.
+    assert build(rule_runner).config["resource_limits"]["user_space_size"] == "1785MB"
+    config = build(rule_runner, default_heap_size="512MB").config
+    assert config["resource_limits"]["user_space_size"] == "2265MB"
+    assert config["process"]["default_heap_size"] == "512MB"
+
+
+def test_maxima_need_the_release_that_has_them(rule_runner: RuleRunner, served: ServedJdk) -> None:
+    rule_runner.set_options(
+        [f"--dragonwell-known-versions=['{served.pin()}']", "--occlum-version=0.29.7"], env_inherit={"PATH"}
+    )
+    msg = build_error(rule_runner, user_space_max_size="4GB")
+    assert "The `user_space_max_size` field of svc:enclave needs Occlum 0.30.0 or later" in msg, msg
+    # kernel_space_heap_max_size is there from 0.29.4.
+    config = build(rule_runner, kernel_space_heap_max_size="128MB").config
+    assert config["resource_limits"]["kernel_space_heap_max_size"] == "128MB"
+
+
+def test_occlum_0_31_java_demo_limits_as_a_target(rule_runner: RuleRunner) -> None:
+    # The Occlum.json values of v0.31.0:demos/java/run_java_on_occlum.sh (the rest from its template);
+    # the model counts direct memory at its bound, so the demo's JVM options state it.
+    config = build(
+        rule_runner,
+        jvm_options=["-Xmx512m", "-XX:MaxMetaspaceSize=64m", "-XX:MaxDirectMemorySize=128m"],
+        user_space_size="1MB",
+        user_space_max_size="1680MB",
+        kernel_space_heap_size="1MB",
+        kernel_space_heap_max_size="64MB",
+        max_num_of_threads=64,
+        default_heap_size="256MB",
+    ).config
+    assert config["resource_limits"] == {
+        "kernel_space_heap_size": "1MB",
+        "kernel_space_stack_size": "1MB",
+        "user_space_size": "1MB",
+        "user_space_max_size": "1680MB",
+        "kernel_space_heap_max_size": "64MB",
+        "max_num_of_threads": 64,
+    }
+    assert config["process"]["default_heap_size"] == "256MB"
 
 
 def test_sizes_are_written_canonically(rule_runner: RuleRunner) -> None:
@@ -331,6 +376,28 @@ def test_field_set_is_registered_for_package(rule_runner: RuleRunner) -> None:
     assert OcclumJavaImageFieldSet.is_applicable(rule_runner.get_target(ADDR))
 
 
+def test_no_copy_bom_for_releases_without_copy_bom(rule_runner: RuleRunner, served: ServedJdk) -> None:
+    # copy_bom appears in Occlum 0.24.1.
+    for release, has_bom in (("0.24.0", False), ("0.24.1", True)):
+        rule_runner.set_options(
+            [f"--dragonwell-known-versions=['{served.pin()}']", f"--occlum-version={release}"], env_inherit={"PATH"}
+        )
+        pkg = build(rule_runner)
+        assert ("svc/enclave/enclave.copy_bom.yaml" in pkg.files) is has_bom, release
+
+
+def test_summary_says_what_occlum_new_adds(rule_runner: RuleRunner, served: ServedJdk) -> None:
+    adds = build(rule_runner).summary["added_by_occlum_new"]
+    assert adds["paths"] == ["/lib/libz.so.1"] and "not in this staged image/" in adds["note"]
+    rule_runner.set_options(
+        [f"--dragonwell-known-versions=['{served.pin()}']", "--occlum-runtime-libs=['libz.so.1', 'libgomp.so.1']"],
+        env_inherit={"PATH"},
+    )
+    pkg = build(rule_runner)
+    assert pkg.summary["added_by_occlum_new"]["paths"] == ["/lib/libz.so.1", "/lib/libgomp.so.1"]
+    assert "/lib/libz.so.1" not in pkg.image_paths()
+
+
 def test_staged_instance_has_a_copy_bom_listing_every_file_with_its_hash(rule_runner: RuleRunner) -> None:
     import hashlib
 
@@ -344,6 +411,10 @@ def test_staged_instance_has_a_copy_bom_listing_every_file_with_its_hash(rule_ru
             for f in copy.get("files", []):
                 listed[f"{target['target'].rstrip('/')}/{f['name']}"] = f["hash"]
     image_files = {p[len("svc/enclave/image") :]: c for p, c in pkg.files.items() if p.startswith("svc/enclave/image/")}
-    assert listed == {p: hashlib.sha256(c).hexdigest() for p, c in image_files.items()}
+    assert listed == {p: hashlib.sha256(c).hexdigest().upper() for p, c in image_files.items()}
+    # Literal sources relative to an instance made beside image/ (copy_bom checks a hash before
+    # it expands variables, so no ${VAR}).
+    sources = {c["from"] for t in bom["targets"] for c in t.get("copy", [])}
+    assert sources and all(s.startswith("../image/") for s in sources), sources
     links = {(t["target"], link["linkname"]): link["src"] for t in bom["targets"] for link in t.get("createlinks", [])}
     assert links == {("/usr/lib/jvm/java-11-alibaba-dragonwell/jre/lib", "libjsig.so"): "server/libjsig.so"}

@@ -2,7 +2,7 @@
 
 from occlum.sizing.checks import Finding, check_limits
 from occlum.sizing.jvm_options import JvmOptionError, JvmOptions, parse_jvm_options
-from occlum.sizing.model import Budget, Component, Limit, SizingError, derive_limits, epc_estimate
+from occlum.sizing.model import Budget, Component, Limit, PerProcess, SizingError, derive_limits, epc_estimate
 from occlum.sizing.report import render_report
 
 __all__ = [
@@ -12,6 +12,7 @@ __all__ = [
     "JvmOptionError",
     "JvmOptions",
     "Limit",
+    "PerProcess",
     "SizingError",
     "check_limits",
     "derive_limits",

@@ -54,6 +54,15 @@ class SizingError(ValueError):
 
 
 @dataclass(frozen=True)
+class PerProcess:
+    """Hand-set `process.*` sizes in bytes (None: the model chooses)."""
+
+    default_heap_size: Optional[int] = None
+    default_stack_size: Optional[int] = None
+    default_mmap_size: Optional[int] = None
+
+
+@dataclass(frozen=True)
 class Component:
     """One part of the JVM's memory: `region` is "mmap" or "brk" (default_heap_size)."""
 
@@ -117,8 +126,14 @@ def derive_limits(
     child_processes: int = 0,
     headroom_percent: float = DEFAULT_HEADROOM_PERCENT,
     child_mmap_size: int = DEFAULT_CHILD_MMAP,
+    per_process: Optional[PerProcess] = None,
 ) -> Budget:
-    """The JVM budget for these options and the smallest Occlum limits that hold it."""
+    """The JVM budget for these options and the smallest Occlum limits that hold it.
+
+    `per_process` holds the hand-set `process.*` sizes; they are in force in every process, so
+    the user space is sized with them instead of the model's own choices.
+    """
+    per_process = per_process or PerProcess()
     parse_release(release)  # reject unknown releases early
     if java_threads < 1 or child_processes < 0 or headroom_percent < 0 or child_mmap_size < 0:
         raise SizingError(
@@ -139,6 +154,7 @@ def derive_limits(
             child_processes,
             Fraction(str(headroom_percent)),
             child_mmap_size,
+            per_process,
         )
 
     if jvm.max_heap is not None:
@@ -189,6 +205,7 @@ def _budget(
     children: int,
     headroom: Fraction,
     child_mmap_size: int,
+    per_process: PerProcess,
 ) -> Budget:
     comps = [Component("Java heap", heap, heap_source)]
     # With compressed oops on (HotSpot's default below 32GB of heap), JDK 11 also uses compressed
@@ -237,32 +254,41 @@ def _budget(
     mmap_need = mb_ceil(mmap_sum * (100 + headroom) / 100)
     sum_text = " + ".join(f"{c.name} {mb(c.size)}" for c in mmaps)
     mmap_how = f"{sum_text} = {mb(mmap_sum)}, + headroom {float(headroom):g}% = {mb(mmap_need)}"
-    brk = JVM_NATIVE_MALLOC
-    per_process = ELF_PER_PROCESS + brk + DEFAULT_STACK_SIZE
+    # What each process gets in force: the hand-set sizes where given, else the model's choices.
+    brk = per_process.default_heap_size or JVM_NATIVE_MALLOC
+    stack = per_process.default_stack_size or DEFAULT_STACK_SIZE
+    per_process_fixed = ELF_PER_PROCESS + brk + stack
     fixed_text = (
-        f"ELF {mb(ELF_PER_PROCESS)} + default_heap_size {mb(brk)} + default_stack_size {mb(DEFAULT_STACK_SIZE)}"
+        f"ELF {mb(ELF_PER_PROCESS)} + default_heap_size {_hand(brk, per_process.default_heap_size)} "
+        f"+ default_stack_size {_hand(stack, per_process.default_stack_size)}"
     )
 
     if not pools_user_space(release):
         mmap_how = f"every JVM mapping must fit the per-process region (before 0.24.2): {mmap_how}"
-        region = per_process + mmap_need
+        # Every process reserves ELF + heap + stack + the whole default_mmap_size when it starts.
+        region_mmap = per_process.default_mmap_size or mmap_need
+        region = per_process_fixed + region_mmap
         user = (1 + children) * region
-        user_how = f"({fixed_text} + default_mmap_size {mb(mmap_need)}) = {mb(region)} per process"
+        user_how = (
+            f"({fixed_text} + default_mmap_size {_hand(region_mmap, per_process.default_mmap_size)}) "
+            f"= {mb(region)} per process"
+        )
         user_how += f" x {1 + children} processes = {mb(user)}" if children else ""
         user_how += "; each process reserves its region at creation (before 0.24.2)"
     else:
         mmap_how = f"not reserved since 0.24.2, but still the default RLIMIT_AS, so kept at the JVM's mmaps: {mmap_how}"
-        user = mmap_need + (1 + children) * per_process + children * child_mmap_size
+        # One pool: brk and stack are per process, mmaps (the JVM's, and each child's) come from it.
+        user = mmap_need + (1 + children) * per_process_fixed + children * child_mmap_size
         user_how = f"one pool (0.24.2+): JVM mmaps {mb(mmap_need)} + {fixed_text}"
         if children:
-            user_how += f" + {children} child processes x ({mb(per_process)} fixed + {mb(child_mmap_size)} mmaps)"
+            user_how += f" + {children} child processes x ({mb(per_process_fixed)} fixed + {mb(child_mmap_size)} mmaps)"
         user_how += f" = {mb(user)}"
         if parse_release(release) >= (0, 30, 0):
-            user_how += "; the static size without EDMM (user_space_max_size replaces it if set)"
+            user_how += "; the static size without EDMM, unless the user_space_max_size field sets it"
     limits = (
         Limit("user_space_size", user, user_how),
         Limit("default_mmap_size", mmap_need, mmap_how),
-        Limit("default_heap_size", brk, f"the JVM's own mallocs (brk), estimate {mb(brk)}"),
+        Limit("default_heap_size", JVM_NATIVE_MALLOC, f"the JVM's own mallocs (brk), estimate {mb(JVM_NATIVE_MALLOC)}"),
         Limit(
             "default_stack_size",
             DEFAULT_STACK_SIZE,
@@ -283,6 +309,11 @@ def _budget(
         ),
     )
     return Budget(release, threads, children, float(headroom), tuple(comps), limits)
+
+
+def _hand(value: int, hand_set: Optional[int]) -> str:
+    """A size in force, marked when it is the hand-set one."""
+    return _fmt_small(value) + (" (set by hand)" if hand_set else "")
 
 
 def _fmt_small(num_bytes: int) -> str:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Optional, Union
 
 from occlum.config.model import LIMITS
+from occlum.config.releases import parse_release
 from occlum.config.sizes import format_size
 from occlum.jvm.options import effective_jvm_options
 from occlum.records import BudgetLine, LimitLine, MemoryRecord
@@ -18,6 +19,7 @@ from occlum.sizing import (
     Budget,
     Finding,
     JvmOptionError,
+    PerProcess,
     SizingError,
     check_limits,
     derive_limits,
@@ -26,8 +28,10 @@ from occlum.sizing import (
     render_report,
 )
 
-# The limits a target may set by hand; any left unset is derived.
+# The limits a target may set by hand; any required one left unset is derived.
 KNOBS = tuple(limit.name for limit in LIMITS)
+_PER_PROCESS = ("default_heap_size", "default_stack_size", "default_mmap_size")
+_BOUNDED_BY = (("user_space_size", "user_space_max_size"), ("kernel_space_heap_size", "kernel_space_heap_max_size"))
 
 
 class OcclumMemoryError(Exception):
@@ -72,13 +76,25 @@ def plan_memory(
     headroom_percent: float,
 ) -> MemoryPlan:
     """Raise OcclumMemoryError for bad options or limits too small for the JVM; keep warnings."""
+    for limit in LIMITS:
+        if limit.optional and given.get(limit.name) is not None and parse_release(release) < parse_release(limit.since):
+            raise OcclumMemoryError(
+                f"The `{limit.name}` field of {target} needs Occlum {limit.since} or later, but `[occlum].version` "
+                f"is {release}, whose Occlum.json has no `{limit.key}`. Remove the field, or set "
+                f"`[occlum].version` to {limit.since} or later."
+            )
     try:
         jvm = parse_jvm_options(effective_jvm_options(jvm_options))
     except JvmOptionError as e:
         raise OcclumMemoryError(f"The `jvm_options` field in target {target} has a bad value: {e}") from e
     try:
         budget = derive_limits(
-            release, jvm, java_threads=java_threads, child_processes=child_processes, headroom_percent=headroom_percent
+            release,
+            jvm,
+            java_threads=java_threads,
+            child_processes=child_processes,
+            headroom_percent=headroom_percent,
+            per_process=PerProcess(**{knob: given.get(knob) for knob in _PER_PROCESS}),
         )
     except SizingError as e:
         raise OcclumMemoryError(f"Cannot size the enclave of {target} for its `jvm_options`: {e}") from e
@@ -92,7 +108,15 @@ def plan_memory(
             "`jvm_options` (see `pants enclave-memory` and docs/memory-sizing.md)."
         )
     limits: dict[str, int] = {}
-    for knob in KNOBS:
-        hand_set = given.get(knob)
-        limits[knob] = budget.value(knob) if hand_set is None else hand_set
+    for limit in LIMITS:
+        hand_set = given.get(limit.name)
+        if hand_set is not None:
+            limits[limit.name] = hand_set
+        elif not limit.optional:
+            limits[limit.name] = budget.value(limit.name)
+    # A maximum bounds the size beside it: a derived size above a hand-set maximum is written as
+    # the maximum (without EDMM the maximum is what is in force anyway).
+    for size, maximum in _BOUNDED_BY:
+        if given.get(size) is None and maximum in limits:
+            limits[size] = min(limits[size], limits[maximum])
     return MemoryPlan(release, budget, dict(given), limits, tuple(findings), epc_estimate(budget, limits).value)

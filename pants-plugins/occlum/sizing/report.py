@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Optional
 
+from occlum.config.releases import has_kernel_space_heap_max_size, has_user_space_max_size
 from occlum.sizing.checks import Finding
 from occlum.sizing.model import Budget, epc_estimate, mb, mb_ceil
 
@@ -18,6 +19,16 @@ _KNOBS_IN_BYTES = (
     "kernel_space_heap_max_size",
     "kernel_space_stack_size",
 )
+
+
+# Without EDMM a maximum, when set, is the size in force (docs/occlum-contract.md §1.4).
+_REPLACED_BY = {"user_space_size": "user_space_max_size", "kernel_space_heap_size": "kernel_space_heap_max_size"}
+
+
+def _has_key(release: str, knob: str) -> bool:
+    if knob == "user_space_max_size":
+        return has_user_space_max_size(release)
+    return has_kernel_space_heap_max_size(release)
 
 
 def _show(knob: str, value: int) -> str:
@@ -54,6 +65,9 @@ def render_report(
                 if knob in {limit.knob for limit in budget.limits}
                 else ""
             )
+            replaced = _REPLACED_BY.get(knob)
+            if replaced and limits.get(replaced) is not None and _has_key(release, replaced):
+                model += f"; without EDMM not in force: {replaced} takes its place"
             lines.append(f"  {knob:<{width}}  {_show(knob, hand):>8}  set by hand{model}")
         else:
             lim = budget.limit(knob)

@@ -5,7 +5,7 @@ import hashlib
 import pytest
 import yaml
 
-from occlum.toolchain.copy_bom import SOURCE_VAR, bom_data, render_copy_bom
+from occlum.toolchain.copy_bom import SOURCE_ROOT, bom_data, render_copy_bom
 
 JDK = "/usr/lib/jvm/java-11-alibaba-dragonwell/jre"
 
@@ -51,8 +51,9 @@ def test_every_file_appears_with_its_sha256_hash() -> None:
     assert set(files) == set(FILES)
     for path, data in FILES.items():
         sha, source = files[path]
-        assert sha == hashlib.sha256(data).hexdigest()
-        assert source == "${%s}%s" % (SOURCE_VAR, path)
+        # Upper-case hex, as copy_bom compares it; a literal path relative to the instance.
+        assert sha == hashlib.sha256(data).hexdigest().upper()
+        assert source == f"{SOURCE_ROOT}{path}" and "$" not in source
 
 
 def test_structure_follows_copy_bom_grammar() -> None:
@@ -86,15 +87,15 @@ def test_symlinks_become_createlinks_in_their_directory() -> None:
 
 def test_output_is_deterministic_and_order_independent() -> None:
     assert render_copy_bom(EXAMPLE) == render_copy_bom(list(reversed(EXAMPLE)))
-    # Paths may be given without the leading "/"; uppercase hex is normalised.
-    relative = [(p.lstrip("/"), k, v.upper() if k == "file" else v) for p, k, v in EXAMPLE]
+    # Paths may be given without the leading "/"; lower-case hex is normalised to upper case.
+    relative = [(p.lstrip("/"), k, v.lower() if k == "file" else v) for p, k, v in EXAMPLE]
     assert render_copy_bom(relative) == render_copy_bom(EXAMPLE)
 
 
 def test_header_says_how_to_rebuild() -> None:
     text = render_copy_bom(EXAMPLE)
     assert text.startswith("# Occlum copy_bom file")
-    assert "copy_bom -f" in text and "--root image" in text and SOURCE_VAR in text
+    assert "copy_bom -f ../" in text and "--root image" in text and "occlum new occlum_instance" in text
 
 
 def test_options() -> None:

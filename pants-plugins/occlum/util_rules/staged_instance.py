@@ -46,6 +46,7 @@ from occlum.target_types import (
     OcclumJavaImageJdkDirField,
     OcclumJavaImageJdkField,
     OcclumJavaImageJvmOptionsField,
+    OcclumJavaImageKernelSpaceHeapMaxSizeField,
     OcclumJavaImageKernelSpaceHeapSizeField,
     OcclumJavaImageKernelSpaceStackSizeField,
     OcclumJavaImageMainArgsField,
@@ -55,6 +56,7 @@ from occlum.target_types import (
     OcclumJavaImageOutputPathField,
     OcclumJavaImageProductIdField,
     OcclumJavaImageUntrustedEnvField,
+    OcclumJavaImageUserSpaceMaxSizeField,
     OcclumJavaImageUserSpaceSizeField,
     OcclumJavaImageVersionNumberField,
     OcclumSizeField,
@@ -81,7 +83,9 @@ class OcclumJavaImageFieldSet(PackageFieldSet):
     env: OcclumJavaImageEnvField
     untrusted_env: OcclumJavaImageUntrustedEnvField
     user_space_size: OcclumJavaImageUserSpaceSizeField
+    user_space_max_size: OcclumJavaImageUserSpaceMaxSizeField
     kernel_space_heap_size: OcclumJavaImageKernelSpaceHeapSizeField
+    kernel_space_heap_max_size: OcclumJavaImageKernelSpaceHeapMaxSizeField
     kernel_space_stack_size: OcclumJavaImageKernelSpaceStackSizeField
     max_num_of_threads: OcclumJavaImageMaxNumOfThreadsField
     java_threads: OcclumJavaImageJavaThreadsField
@@ -163,7 +167,7 @@ async def stage_occlum_instance(field_set: OcclumJavaImageFieldSet, occlum: Occl
     jdk_dir = field_set.jdk_dir.value or f"/usr/lib/jvm/java-{jdk.info.java_major}-alibaba-dragonwell/jre"
     jar_dir = field_set.jar_dir.value
     jar_path = f"{jar_dir}/{jar.name}"
-    limits: dict[str, Any] = {limit.name: memory.limits[limit.name] for limit in LIMITS}
+    limits: dict[str, Any] = {limit.name: memory.limits.get(limit.name) for limit in LIMITS}
     inputs = OcclumConfigInputs(
         **limits,
         entry_points=(f"{jdk_dir}/bin",),
@@ -213,6 +217,7 @@ async def stage_occlum_instance(field_set: OcclumJavaImageFieldSet, occlum: Occl
         memory=memory.summary(),
         debuggable=field_set.debuggable.value,
         image_files=layout.files,
+        added_by_occlum_new=tuple(f"/lib/{lib}" for lib in occlum.runtime_libs),
     )
     summary_digest = await create_digest(CreateDigest([FileContent(SUMMARY_FILE, summary.serialize())]))
     digest = await merge_digests(MergeDigests([layout.digest, config.digest, summary_digest]))
