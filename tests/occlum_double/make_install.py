@@ -38,6 +38,17 @@ def _script(src: Path, dst: Path, python: str) -> None:
     dst.chmod(0o755)
 
 
+def _base_yaml(release: str) -> str:
+    """Occlum's etc/template/base.yaml (docs/occlum-contract.md §3.2): `mkdirs` under `/`.
+    sbin and ext2 were added in v0.31.0 (commit 012eb4ed), with `occlum init` creating them."""
+    dirs = ["bin", "dev", "etc", "host", "lib", "lib64", "opt", "proc", "root", "sys", "tmp"]
+    if _vt(release) >= (0, 31, 0):
+        dirs += ["sbin", "ext2"]
+    return "# basic directories in image\ntargets:\n  - target: /\n    mkdirs:\n" + "".join(
+        "      - %s\n" % d for d in dirs
+    )
+
+
 def _blob(dst: Path, text: str) -> None:
     dst.write_bytes(("OCCLUM-TEST-DOUBLE " + text + "\n").encode())
 
@@ -76,4 +87,7 @@ def make_fake_occlum_install(dest: Path, release: str = "0.31.0", python: str = 
     for name in ("libc.so", "ld-musl-x86_64.so.1", "libz.so.1", "libstdc++.so.6", "libgcc_s.so.1", "libgomp.so.1"):
         _blob(musl / name, "musl toolchain stand-in %s" % name)
     _script(HERE / "sgx_sign", dest / "sgxsdk-tools" / "bin" / "x64" / "sgx_sign", python)
+    if _vt(release) >= (0, 24, 1):  # copy_bom and the bom templates arrive in 0.24.1 (contract §1.5)
+        _script(HERE / "copy_bom", bin_dir / "copy_bom", python)
+        (dest / "etc" / "template" / "base.yaml").write_text(_base_yaml(release))
     return dest
