@@ -20,6 +20,7 @@ import pytest
 import fake_jdk
 from integration.pants_repo import copy_repo, pants_args, pants_env, run_pants
 from occlum.config.validation import validate_config
+from occlum_double.make_install import image_tree, make_fake_occlum_install, rebuild_with_copy_bom
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -50,6 +51,15 @@ def test_example_packages_and_java_edit_reuses_the_jdk(tmp_path: Path) -> None:
     assert summary["jar"]["main_class"] == "hello.HelloService"
     assert summary["jar"]["class_file_major"] == 55  # javac --release 11
     assert summary["command"][-3:] == ["-jar", "/usr/lib/spring/hello-service.jar", "8080"]
+    # The copy_bom file beside it rebuilds the same image with (the test double of) Occlum's copy_bom,
+    # run the way its header says.
+    staged = tmp_path / "staged-copy"
+    shutil.copytree(out, staged, symlinks=True)
+    run, rebuilt = rebuild_with_copy_bom(staged, "enclave.copy_bom.yaml", make_fake_occlum_install(tmp_path / "opt"))
+    assert run.returncode == 0, run.stdout + run.stderr
+    before, after = image_tree(staged / "image"), image_tree(rebuilt)
+    assert {p: after.get(p) for p in before} == before
+    print(f"\ncopy_bom (test double) rebuilt {len(before)} paths of the example's image exactly; rc {run.returncode}")
     ran_first = set(re.findall(r"Starting: (Download|Extract and validate|Running the `shell_command`)", first.stderr))
     assert ran_first == {"Download", "Extract and validate", "Running the `shell_command`"}
 

@@ -1,7 +1,11 @@
 """Writes a fake /opt/occlum-shaped install that uses the Occlum TEST DOUBLE
 (tests only; see README.md).  Stdlib only."""
 
+import hashlib
+import os
 import shutil
+import stat
+import subprocess
 import sys
 from pathlib import Path
 
@@ -91,3 +95,35 @@ def make_fake_occlum_install(dest: Path, release: str = "0.31.0", python: str = 
         _script(HERE / "copy_bom", bin_dir / "copy_bom", python)
         (dest / "etc" / "template" / "base.yaml").write_text(_base_yaml(release))
     return dest
+
+
+def rebuild_with_copy_bom(staged: Path, bom: str, install: Path) -> tuple[subprocess.CompletedProcess, Path]:
+    """Rebuild a staged instance's image the way its copy_bom header says, with this double:
+    `occlum new occlum_instance` beside image/, then `copy_bom -f ../<bom> --root image` in it.
+    Returns copy_bom's result and the rebuilt image folder."""
+    env = {"PATH": "%s:/usr/bin:/bin" % (install / "build" / "bin"), "HOME": str(staged), "LANG": "C"}
+    subprocess.run(["occlum", "new", "occlum_instance"], cwd=str(staged), env=env, check=True, capture_output=True)
+    instance = staged / "occlum_instance"
+    shutil.rmtree(str(instance / "image"))
+    run = subprocess.run(
+        ["copy_bom", "-f", "../" + bom, "--root", "image", "--include-dir", str(install / "etc" / "template")],
+        cwd=str(instance),
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    return run, instance / "image"
+
+
+def image_tree(root: Path) -> dict:
+    """Every path under root -> (kind, mode, sha256 or link target)."""
+    out: dict = {}
+    for p in sorted(root.rglob("*")):
+        rel = "/" + p.relative_to(root).as_posix()
+        if p.is_symlink():
+            out[rel] = ("symlink", None, os.readlink(str(p)))
+        elif p.is_dir():
+            out[rel] = ("dir", stat.S_IMODE(p.lstat().st_mode), None)
+        else:
+            out[rel] = ("file", stat.S_IMODE(p.lstat().st_mode), hashlib.sha256(p.read_bytes()).hexdigest())
+    return out

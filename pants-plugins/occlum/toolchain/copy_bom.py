@@ -145,4 +145,19 @@ def render_copy_bom(
         f"#   occlum new {INSTANCE_DIR} && cd {INSTANCE_DIR} && rm -rf image\n"
         "#   copy_bom -f ../<this file> --root image --include-dir /opt/occlum/etc/template\n"
     )
-    return header + yaml.safe_dump(data, sort_keys=False, default_flow_style=False, allow_unicode=True, width=1000)
+    return header + yaml.dump(
+        data, Dumper=_QuotedDumper, sort_keys=False, default_flow_style=False, allow_unicode=True, width=1000
+    )
+
+
+class _QuotedDumper(yaml.SafeDumper):
+    """Every string double-quoted: copy_bom reads YAML with serde_yaml, which takes plain `1e5` or
+    `0o17` as numbers where PyYAML writes them unquoted as strings; a number where a file name is
+    expected makes the whole bom invalid."""
+
+
+def _quoted(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style='"')
+
+
+_QuotedDumper.add_representer(str, _quoted)

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
 import hashlib
+import subprocess
+from pathlib import Path
 
 import pytest
 import yaml
 
 from occlum.toolchain.copy_bom import SOURCE_ROOT, bom_data, render_copy_bom
+from occlum_double.make_install import image_tree, make_fake_occlum_install, rebuild_with_copy_bom
 
 JDK = "/usr/lib/jvm/java-11-alibaba-dragonwell/jre"
 
@@ -132,3 +135,68 @@ def test_bad_entries_are_refused(entries, message) -> None:
 
 def test_empty_image() -> None:
     assert _parsed([]) == {"includes": ["base.yaml"], "targets": []}
+
+
+# --- the bom the backend writes, run the way its header says, with the test double of copy_bom ---
+
+
+def _entries(root: Path) -> list[tuple[str, str, str]]:
+    return [(path, kind, value or "") for path, (kind, _mode, value) in image_tree(root).items()]
+
+
+def test_copy_bom_rebuilds_the_staged_image_exactly(tmp_path: Path) -> None:
+    staged = tmp_path / "staged"
+    image = staged / "image"
+    jre = image / "usr/lib/jvm/java-11-alibaba-dragonwell/jre"
+    (jre / "bin").mkdir(parents=True)
+    (jre / "lib/server").mkdir(parents=True)
+    (jre / "bin/java").write_bytes(b"\x7fELF java")
+    (jre / "bin/java").chmod(0o755)
+    (jre / "lib/server/libjvm.so").write_bytes(b"\x7fELF jvm")
+    (jre / "lib/libjsig.so").symlink_to("server/libjsig.so")
+    (jre / "release").write_text('JAVA_VERSION="11.0.16"\n')
+    (image / "usr/lib/spring").mkdir(parents=True)
+    (image / "usr/lib/spring/app.jar").write_bytes(b"PK jar")
+    # Names YAML readers disagree on (numbers, octal, booleans, colons) and an empty folder.
+    (image / "etc/app").mkdir(parents=True)
+    for name in ("1e5", "0o17", "yes", "01", "a: b #c", "with space"):
+        (image / "etc/app" / name).write_text(name)
+    (image / "data").mkdir()
+    before = image_tree(image)
+    (staged / "enclave.copy_bom.yaml").write_text(render_copy_bom(_entries(image)))
+
+    install = make_fake_occlum_install(tmp_path / "opt", "0.31.0")
+    run, rebuilt = rebuild_with_copy_bom(staged, "enclave.copy_bom.yaml", install)
+    assert run.returncode == 0, run.stdout + run.stderr
+    after = image_tree(rebuilt)
+    assert {p: after.get(p) for p in before} == before
+    # Anything more is what Occlum's own base.yaml makes: empty root folders.
+    extra = set(after) - set(before)
+    assert extra and all(after[p][0] == "dir" and p.count("/") == 1 for p in extra), sorted(extra)
+
+
+def test_the_real_copy_bom_refuses_a_lower_case_hash(tmp_path: Path) -> None:
+    # What the backend used to write: lower-case hex. The double, like copy_bom, compares upper case.
+    (tmp_path / "image").mkdir()
+    (tmp_path / "image/a.txt").write_text("a")
+    bom = render_copy_bom([("/a.txt", "file", hashlib.sha256(b"a").hexdigest())]).replace(
+        hashlib.sha256(b"a").hexdigest().upper(), hashlib.sha256(b"a").hexdigest()
+    )
+    (tmp_path / "x.yaml").write_text(bom)
+    install = make_fake_occlum_install(tmp_path / "opt", "0.31.0")
+    (tmp_path / "inst").mkdir()
+    run = subprocess.run(
+        [
+            str(install / "build/bin/copy_bom"),
+            "-f",
+            "../x.yaml",
+            "--root",
+            "image",
+            "--include-dir",
+            str(install / "etc/template"),
+        ],
+        cwd=tmp_path / "inst",
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 249 and "Please correct it." in run.stdout + run.stderr
