@@ -1,8 +1,9 @@
 """Identify an Occlum toolchain and signing keys, printing only public facts as JSON.
 
-Self-contained (stdlib only): the plugin runs it as a Process that is never persisted to a cache
-(it reads files outside the sandbox, which may change). Its output is public: the release, a
-fingerprint of the toolchain, and MRSIGNERs. Private key bytes are read here and go nowhere else.
+Self-contained (stdlib only, plus sandbox_guard.py beside it): the plugin runs it as a Process that
+is never persisted to a cache (it reads files outside the sandbox, which may change). Its output is
+public: the release, a fingerprint of the toolchain, and MRSIGNERs. Private key bytes are read here
+and go nowhere else.
 
     python3 probe_tool.py toolchain --occlum /opt/occlum/build/bin/occlum
     python3 probe_tool.py mrsigner --key /path/to/key.pem
@@ -17,6 +18,12 @@ import json
 import os
 import re
 import sys
+
+if __name__ == "__main__":  # a script in the sandbox: the guard lies beside it (bundled_tools.py)
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import sandbox_guard  # type: ignore[import-not-found,unused-ignore]
+else:
+    from occlum.toolchain import sandbox_guard
 
 SGX_MODULUS_BYTES = 384  # RSA-3072
 
@@ -119,6 +126,7 @@ def _hash_file(h, path: str) -> None:
     h.update(os.path.relpath(path).encode() + b"\0")
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
+            sandbox_guard.check()
             h.update(chunk)
 
 
@@ -192,12 +200,22 @@ def main(argv: list[str]) -> int:
     except ProbeError as e:
         sys.stderr.write(f"error: {e}\n")
         return 2
-    except Exception as e:  # never a traceback for the user
-        sys.stderr.write(f"error: unexpected {type(e).__name__}: {e}\n")
+    except OSError as e:  # never a traceback for the user
+        where = f" ({e.filename})" if e.filename else ""
+        sys.stderr.write(f"error: cannot read the Occlum install: {e.strerror or _one_line(str(e))}{where}\n")
+        return 3
+    except Exception as e:
+        sys.stderr.write(f"error: the probe failed unexpectedly: {_one_line(str(e))}\n")
         return 3
     sys.stdout.write(json.dumps(out, sort_keys=True) + "\n")
     return 0
 
 
+def _one_line(text: str) -> str:
+    text = " ".join(text.split()) or "no details"
+    return text if len(text) <= 200 else text[:200] + "…"
+
+
 if __name__ == "__main__":
+    sandbox_guard.start()
     sys.exit(main(sys.argv[1:]))

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from occlum.toolchain import probe_tool, sandbox_guard
 from occlum.toolchain.probe_tool import ProbeError, mrsigner_of_pem, probe_toolchain, read_version_header
 from occlum_double.make_install import make_fake_occlum_install
 
@@ -64,3 +68,14 @@ def test_encrypted_and_non_rsa_keys_are_refused(tmp_path: Path) -> None:
         mrsigner_of_pem("-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n")
     with pytest.raises(ProbeError, match="not a PEM"):
         mrsigner_of_pem("hello")
+
+
+def test_runs_as_a_script_beside_its_guard(tmp_path: Path) -> None:
+    tools = tmp_path / "__occlum_tools"
+    tools.mkdir()
+    for module in (probe_tool, sandbox_guard):
+        shutil.copy(str(module.__file__), str(tools))
+    argv = [sys.executable, "-I", "__occlum_tools/probe_tool.py", "mrsigner", "--key", str(TEMPLATE_KEY)]
+    done = subprocess.run(argv, cwd=str(tmp_path), capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"mrsigner": mrsigner_of_pem(TEMPLATE_KEY.read_text())}

@@ -7,17 +7,26 @@ with no name and mtime 0. Content, names, types and link targets are unchanged.
 
     python3 repack_tool.py IN.tar.gz OUT.tar.gz
 
-Self-contained (stdlib only); the plugin runs it as a cached step after `occlum package`.
+Self-contained (stdlib only, plus sandbox_guard.py beside it); the plugin runs it as a cached step
+after `occlum package`.
 """
 
 from __future__ import annotations
 
 import gzip
 import io
+import os
 import shutil
 import sys
 import tarfile
+import zlib
 from typing import IO, cast
+
+if __name__ == "__main__":  # a script in the sandbox: the guard lies beside it (bundled_tools.py)
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import sandbox_guard  # type: ignore[import-not-found,unused-ignore]
+else:
+    from occlum.toolchain import sandbox_guard
 
 
 def normalise(info: tarfile.TarInfo) -> tarfile.TarInfo:
@@ -67,6 +76,7 @@ def repack(src: str, dst: str) -> int:
         with open(dst, "wb") as out, gzip.GzipFile(filename="", mode="wb", fileobj=out, mtime=0, compresslevel=6) as gz:
             with tarfile.open(fileobj=cast(IO[bytes], gz), mode="w", format=tarfile.GNU_FORMAT) as tout:
                 for m in members:
+                    sandbox_guard.check()
                     tout.addfile(normalise(m), tin.extractfile(m) if m.isfile() else None)
     return len(members)
 
@@ -77,11 +87,12 @@ def main(argv: list[str]) -> int:
         return 2
     try:
         repack(argv[0], argv[1])
-    except (OSError, tarfile.TarError, EOFError) as e:
+    except (OSError, tarfile.TarError, EOFError, zlib.error) as e:
         sys.stderr.write(f"error: cannot re-pack {argv[0]}: {e}\n")
         return 2
     return 0
 
 
 if __name__ == "__main__":
+    sandbox_guard.start()
     sys.exit(main(sys.argv[1:]))

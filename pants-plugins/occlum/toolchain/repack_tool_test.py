@@ -1,7 +1,11 @@
 import io
+import shutil
+import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
+from occlum.toolchain import repack_tool, sandbox_guard
 from occlum.toolchain.repack_tool import repack
 
 
@@ -53,3 +57,25 @@ def test_an_already_normal_archive_passes_through_unchanged(tmp_path: Path) -> N
     # The first pass had to rewrite (mtimes, owners); the second finds nothing to change.
     assert (tmp_path / "once.tar.gz").read_bytes() != (tmp_path / "1.tar.gz").read_bytes()
     assert (tmp_path / "twice.tar.gz").read_bytes() == (tmp_path / "once.tar.gz").read_bytes()
+
+
+def test_runs_as_a_script_beside_its_guard(tmp_path: Path) -> None:
+    # As in the sandbox: the script and sandbox_guard.py, nothing else, under an isolated python.
+    tools = tmp_path / "__occlum_tools"
+    tools.mkdir()
+    for module in (repack_tool, sandbox_guard):
+        shutil.copy(str(module.__file__), str(tools))
+    _tar(tmp_path / "in.tar.gz", [("pkg/a", b"A", 0o664)], mtime=5, uid=1000)
+    argv = [sys.executable, "-I", "__occlum_tools/repack_tool.py", "in.tar.gz", "out.tar.gz"]
+    done = subprocess.run(argv, cwd=str(tmp_path), capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    with tarfile.open(tmp_path / "out.tar.gz") as tf:
+        assert [m.mtime for m in tf.getmembers()] == [0, 0]
+
+
+def test_a_corrupt_package_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "in.tar.gz").write_bytes(b"\x1f\x8b\x08\x00" + b"\x00" * 6 + b"garbage")
+    argv = [sys.executable, str(Path(repack_tool.__file__)), "in.tar.gz", "out.tar.gz"]
+    done = subprocess.run(argv, cwd=str(tmp_path), capture_output=True, text=True)
+    assert done.returncode == 2 and done.stderr.startswith("error: cannot re-pack in.tar.gz: "), done.stderr
+    assert "Traceback" not in done.stderr

@@ -1,6 +1,6 @@
 """`occlum new` plus the musl runtime libraries the JDK needs, as one cacheable step.
 
-Self-contained (stdlib only); run by the plugin in a sandbox:
+Self-contained (stdlib only, plus sandbox_guard.py beside it); run by the plugin in a sandbox:
 
     python3 skeleton_tool.py --occlum /opt/occlum/build/bin/occlum --install-dir /opt/occlum \
         --out occlum_instance [--lib libz.so.1 ...]
@@ -17,6 +17,12 @@ import os
 import shutil
 import subprocess
 import sys
+
+if __name__ == "__main__":  # a script in the sandbox: the guard lies beside it (bundled_tools.py)
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import sandbox_guard  # type: ignore[import-not-found,unused-ignore]
+else:
+    from occlum.toolchain import sandbox_guard
 
 MUSL_LIB_DIR = os.path.join("toolchains", "gcc", "x86_64-linux-musl", "lib")
 
@@ -37,9 +43,18 @@ def main(argv: list[str]) -> int:
     p.add_argument("--out", required=True)
     p.add_argument("--lib", action="append", default=[])
     args = p.parse_args(argv)
-    proc = subprocess.run([args.occlum, "new", args.out], capture_output=True, text=True)
+    try:
+        proc = subprocess.Popen(
+            [args.occlum, "new", args.out], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+    except OSError as e:
+        sys.stderr.write(f"error: cannot run `{args.occlum} new`: {e.strerror}\n")
+        return 2
+    sandbox_guard.track(proc.pid)  # killed with this script if Pants dies meanwhile
+    stdout, stderr = proc.communicate()
+    sandbox_guard.untrack(proc.pid)
     if proc.returncode != 0:
-        sys.stderr.write(f"error: `occlum new` failed with exit code {proc.returncode}:\n{proc.stdout}{proc.stderr}")
+        sys.stderr.write(f"error: `occlum new` failed with exit code {proc.returncode}:\n{stdout}{stderr}")
         return 2
     for rel in HOST_DEPENDENT_LOCALTIME:
         path = os.path.join(args.out, rel)
@@ -67,4 +82,5 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
+    sandbox_guard.start()
     sys.exit(main(sys.argv[1:]))

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+from occlum.toolchain.sandbox_guard_test import alive, assert_stops_with_parent, start_under_parent, wait_for
 from occlum.toolchain.skeleton_tool import UTC_TZIF
 from occlum_double.make_install import make_fake_occlum_install
 
@@ -44,3 +46,24 @@ def test_missing_runtime_lib_is_refused(tmp_path: Path) -> None:
     result = _run(tmp_path, "libnope.so")
     assert result.returncode == 2
     assert "'libnope.so' of `[occlum].runtime_libs`" in result.stderr and "libz.so.1" in result.stderr
+
+
+def test_an_occlum_that_cannot_run_is_one_line(tmp_path: Path) -> None:
+    argv = [sys.executable, str(TOOL), "--occlum", str(tmp_path / "nope"), "--install-dir", str(tmp_path)]
+    result = subprocess.run([*argv, "--out", "inst"], cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: cannot run `") and result.stderr.count("\n") == 1, result.stderr
+
+
+def test_skeleton_tool_and_occlum_new_stop_when_pants_dies(tmp_path: Path) -> None:
+    # `occlum new` hangs (and starts a child of its own); Pants is killed: nothing may stay behind.
+    occlum = tmp_path / "occlum"
+    occlum.write_text("#!/bin/sh\necho $$ > occlum.pid\nsleep 120 &\necho $! > sleep.pid\nwait\n")
+    occlum.chmod(0o755)
+    argv = [sys.executable, str(TOOL), "--occlum", str(occlum), "--install-dir", str(tmp_path), "--out", "inst"]
+    parent, pid = start_under_parent(argv, tmp_path, tmp_path / "log")
+    assert wait_for(lambda: (tmp_path / "sleep.pid").exists() and (tmp_path / "occlum.pid").exists(), 10)
+    time.sleep(0.1)
+    children = [int((tmp_path / n).read_text()) for n in ("occlum.pid", "sleep.pid")]
+    assert all(alive(c) for c in children)
+    assert_stops_with_parent(parent, pid, tmp_path / "log", *children)

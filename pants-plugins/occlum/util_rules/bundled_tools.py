@@ -1,6 +1,8 @@
 """The plugin's own stdlib scripts (jdk/, toolchain/), run as Processes in a sandbox.
 
-Each script's bytes are part of its step's input digest, so editing one re-runs only its step.
+Each script runs with toolchain/sandbox_guard.py beside it (it stops the script when the Pants
+process that started it dies). The script's bytes and the guard's are its step's input digest, so
+editing a script re-runs only its step; editing the guard re-runs them all.
 Scripts report a refusal as one `error: <message>` line on stderr and exit non-zero.
 """
 
@@ -14,6 +16,7 @@ from pants.engine.process import FallibleProcessResult
 
 _PACKAGE = Path(__file__).resolve().parent.parent
 _SANDBOX_DIR = "__occlum_tools"
+SANDBOX_GUARD = "toolchain/sandbox_guard.py"
 
 
 def tool_path(script: str) -> str:
@@ -21,8 +24,9 @@ def tool_path(script: str) -> str:
     return f"{_SANDBOX_DIR}/{posixpath.basename(script)}"
 
 
-def tool_file(script: str) -> FileContent:
-    return FileContent(tool_path(script), (_PACKAGE / script).read_bytes())
+def tool_files(script: str) -> tuple[FileContent, ...]:
+    """The script and the guard module it imports, side by side in the sandbox: `CreateDigest(tool_files(...))`."""
+    return tuple(FileContent(tool_path(path), (_PACKAGE / path).read_bytes()) for path in (script, SANDBOX_GUARD))
 
 
 def tool_error(result: FallibleProcessResult) -> str:
