@@ -22,10 +22,13 @@ from pants.engine.target import (
     StringSequenceField,
     Target,
 )
+from pants.util.frozendict import FrozenDict
 from pants.util.strutil import help_text, softwrap
 
+from occlum import image_paths
 from occlum.config.model import Mount, MountError
 from occlum.config.sizes import SizeError, parse_size
+from occlum.jdk.urls import UrlError, archive_file_name
 from occlum.pants_compat import EnvironmentField
 
 # ---------------------------------------------------------------------------------------------
@@ -95,19 +98,23 @@ class DragonwellUrlField(StringField):
     default = None
     help = help_text(
         """
-        Pin a build that `[dragonwell].known_versions` lacks: the archive's `https://`, `http://`
-        or `file://` URL. Needs `sha256`. `[dragonwell].mirrors` are tried first.
+        Pin a build that `[dragonwell].known_versions` lacks: the `https://`, `http://` or `file://`
+        URL of the archive itself (its last path segment is the archive's file name). Needs
+        `sha256`. `[dragonwell].mirrors` are tried first.
         """
     )
 
     @classmethod
     def compute_value(cls, raw_value: Optional[str], address: Address) -> Optional[str]:
         value = super().compute_value(raw_value, address)
-        if value is not None and not value.startswith(("https://", "http://", "file://")):
-            raise InvalidFieldException(
-                f"The `{cls.alias}` field in target {address} must be an https://, http:// or "
-                f"file:// URL, but was {value!r}. For a local file use file:///absolute/path."
-            )
+        if value is not None:
+            try:
+                archive_file_name(value)
+            except UrlError as e:
+                raise InvalidFieldException(
+                    f"The `{cls.alias}` field in target {address} is {value!r}, which {e}. For a local file use "
+                    "file:///absolute/path/to/archive.tar.gz."
+                ) from None
         return value
 
 
@@ -205,8 +212,26 @@ class DragonwellJdkTarget(Target):
 # ---------------------------------------------------------------------------------------------
 
 
+class AddressFieldError(Exception):
+    """An address field names no target; the message is the backend's own."""
+
+
+def unresolved_address(alias: str, address: Address, value: str, expected: str) -> str:
+    """The message for a field's address that names no target (the backend's words, not Pants')."""
+    hint = f'; for a target named {value} in the same BUILD file write {alias}=":{value}"' if ":" not in value else ""
+    return (
+        f"The `{alias}` field of {address} is {value!r}, which does not name an existing target. It must be "
+        f"the address of {expected}{hint}."
+    )
+
+
 class _AddressField(StringField, AsyncFieldMixin):
     """A field holding one target address; dependency inference turns it into a real edge."""
+
+    expected: ClassVar[str]  # what the address must name, for messages
+
+    def unresolved(self) -> str:
+        return unresolved_address(self.alias, self.address, self.value or "", self.expected)
 
     def to_unparsed_address_inputs(self) -> UnparsedAddressInputs:
         return UnparsedAddressInputs(
@@ -218,12 +243,14 @@ class _AddressField(StringField, AsyncFieldMixin):
 
 class OcclumJavaImageJdkField(_AddressField):
     alias = "jdk"
+    expected = "a `dragonwell_jdk` target"
     # Required, but checked in OcclumJavaImageTarget.validate() so the message is the backend's own.
     help = 'Required. The address of the `dragonwell_jdk` target whose JDK runs the service, e.g. `":jdk"`.'
 
 
 class OcclumJavaImageJarField(_AddressField):
     alias = "jar"
+    expected = "a target that yields the service's jar (`file`, `deploy_jar`, `shell_command`, ...)"
     help = help_text(
         """
         Required. The address of the service's executable jar: a `file` target holding one `.jar`, or any
@@ -602,13 +629,25 @@ class OcclumJavaImageFilesField(DictStringToStringField, AsyncFieldMixin):
     @classmethod
     def compute_value(cls, raw_value: Optional[dict[str, str]], address: Address):
         value = super().compute_value(raw_value, address)
-        for path in value or {}:
-            if not path.startswith("/") or path.endswith("/") or ".." in path.split("/"):
+        if not value:
+            return value
+        written: dict[str, str] = {}  # normalised enclave path -> the key as written
+        out: dict[str, str] = {}
+        for path, spec in value.items():
+            try:
+                key = image_paths.enclave_file(path)
+            except image_paths.PathError as e:
                 raise InvalidFieldException(
-                    f"The `{cls.alias}` field in target {address} must map absolute file paths "
-                    f"in the enclave (no `..`, no trailing /), but has {path!r}."
+                    f"The `{cls.alias}` field in target {address} has the enclave path {path!r}, which {e}. "
+                    'Map absolute file paths, e.g. {"/etc/app/application.yaml": ":config"}.'
+                ) from None
+            if key in written:
+                raise InvalidFieldException(
+                    f"The `{cls.alias}` field in target {address} names the enclave path {key} twice "
+                    f"(as {written[key]!r} and {path!r}). Keep one."
                 )
-        return value
+            written[key], out[key] = path, spec
+        return FrozenDict(out)
 
     def to_unparsed_address_inputs(self) -> UnparsedAddressInputs:
         return UnparsedAddressInputs(
@@ -622,12 +661,15 @@ class _ImagePathField(StringField):
     @classmethod
     def compute_value(cls, raw_value: Optional[str], address: Address) -> Optional[str]:
         value = super().compute_value(raw_value, address)
-        if value is not None and (not value.startswith("/") or ".." in value.split("/") or not value.strip("/")):
+        if value is None:
+            return None
+        try:
+            return image_paths.enclave_dir(value)
+        except image_paths.PathError as e:
             raise InvalidFieldException(
-                f"The `{cls.alias}` field in target {address} must be an absolute directory in "
-                f"the enclave (not `/`, no `..`), but was {value!r}."
-            )
-        return value.rstrip("/") if value else value
+                f"The `{cls.alias}` field in target {address} is {value!r}, which {e}. It must be an absolute "
+                'folder in the enclave other than `/`, e.g. "/opt/app".'
+            ) from None
 
 
 class OcclumJavaImageJdkDirField(_ImagePathField):
@@ -651,10 +693,25 @@ class OcclumJavaImageJarDirField(_ImagePathField):
 class OcclumJavaImageOutputPathField(OutputPathField):
     help = help_text(
         """
-        Where under `dist/` the staged instance goes (a folder holding `Occlum.json`, `image/`
-        and `occlum-image.json`). Defaults to `<path.to.target>/<target name>`.
+        Where under `dist/` the output goes: the staged instance's folder (holding `Occlum.json`,
+        `image/` and `occlum-image.json`), or, with the toolchain, the base name of
+        `<output_path>.tar.gz` and `<output_path>.measurements.json`. A relative path without `.` or
+        `..`. Defaults to `<path.to.target>/<target name>`.
         """
     )
+
+    @classmethod
+    def compute_value(cls, raw_value: Optional[str], address: Address) -> Optional[str]:
+        value = super().compute_value(raw_value, address)
+        if value is None:
+            return None
+        try:
+            return image_paths.relative_output(value)
+        except image_paths.PathError as e:
+            raise InvalidFieldException(
+                f"The `{cls.alias}` field in target {address} is {value!r}, which {e}. Write a relative path "
+                'under dist/, e.g. "svc/enclave".'
+            ) from None
 
 
 class OcclumJavaImageDependenciesField(Dependencies):

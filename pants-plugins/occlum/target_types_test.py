@@ -394,52 +394,124 @@ IMAGE_ERRORS = [
     pytest.param(
         {"files": {"etc/app.yaml": ":config"}},
         [
-            "The `files` field in target svc:enclave must map absolute file paths in the enclave "
-            "(no `..`, no trailing /), but has 'etc/app.yaml'."
+            "The `files` field in target svc:enclave has the enclave path 'etc/app.yaml', which is not absolute; "
+            'it must start with `/`. Map absolute file paths, e.g. {"/etc/app/application.yaml": ":config"}.'
         ],
         id="files-relative-path",
     ),
     pytest.param(
         {"files": {"/etc/../root/x": ":config"}},
-        ["The `files` field in target svc:enclave must map absolute file paths", "but has '/etc/../root/x'."],
+        [
+            "The `files` field in target svc:enclave has the enclave path "
+            "'/etc/../root/x', which has a `.` or `..` component"
+        ],
         id="files-dotdot",
     ),
     pytest.param(
         {"files": {"/etc/app/": ":config"}},
-        ["The `files` field in target svc:enclave must map absolute file paths", "but has '/etc/app/'."],
+        [
+            "The `files` field in target svc:enclave has the enclave path "
+            "'/etc/app/', which ends with `/`; name the file itself."
+        ],
         id="files-trailing-slash",
+    ),
+    pytest.param(
+        {"files": {"/.": ":config"}},
+        ["The `files` field in target svc:enclave has the enclave path '/.', which has a `.` or `..` component"],
+        id="files-root-dot",
+    ),
+    pytest.param(
+        {"files": {"/etc/.": ":config"}},
+        ["The `files` field in target svc:enclave has the enclave path '/etc/.', which has a `.` or `..` component"],
+        id="files-dir-dot",
+    ),
+    pytest.param(
+        {"files": {"/etc/a\x00b": ":config"}},
+        [
+            "The `files` field in target svc:enclave has the enclave path "
+            "'/etc/a\\x00b', which holds the control character '\\x00'."
+        ],
+        id="files-nul",
+    ),
+    pytest.param(
+        {"files": {"/etc/" + "a" * 256: ":config"}},
+        [
+            "The `files` field in target svc:enclave has the enclave path '/etc/aaaa",
+            "which has the component",
+            "of 256 bytes; at most 255 are allowed.",
+        ],
+        id="files-component-too-long",
+    ),
+    pytest.param(
+        {"files": {"/etc/" + "a/" * 600 + "x": ":config"}},
+        ["which is 1206 bytes long; at most 1024 are allowed."],
+        id="files-path-too-long",
+    ),
+    pytest.param(
+        {"files": {"/etc/$HOME/x": ":config"}},
+        [
+            "The `files` field in target svc:enclave has the enclave path "
+            "'/etc/$HOME/x', which holds `$`, which Occlum's copy_bom expands as a variable in every path."
+        ],
+        id="files-dollar",
+    ),
+    pytest.param(
+        {"files": {"/etc/x": ":config", "/etc//x": ":config"}},
+        ["The `files` field in target svc:enclave names the enclave path /etc/x twice (as '/etc/x' and '/etc//x')."],
+        id="files-same-path-twice",
     ),
     # jdk_dir / jar_dir.
     pytest.param(
         {"jdk_dir": "relative"},
         [
-            "The `jdk_dir` field in target svc:enclave must be an absolute directory in the enclave "
-            "(not `/`, no `..`), but was 'relative'."
+            "The `jdk_dir` field in target svc:enclave is 'relative', which is not absolute; it must start with `/`. "
+            'It must be an absolute folder in the enclave other than `/`, e.g. "/opt/app".'
         ],
         id="jdk-dir-relative",
     ),
     pytest.param(
         {"jdk_dir": "/"},
-        ["The `jdk_dir` field in target svc:enclave must be an absolute directory", "but was '/'."],
+        ["The `jdk_dir` field in target svc:enclave is '/', which is the image root; name a folder under it."],
         id="jdk-dir-root",
     ),
     pytest.param(
         {"jdk_dir": "//"},
-        ["The `jdk_dir` field in target svc:enclave must be an absolute directory", "but was '//'."],
+        ["The `jdk_dir` field in target svc:enclave is '//', which is the image root"],
         id="jdk-dir-double-slash-root",
     ),
     pytest.param(
+        {"jdk_dir": "/."},
+        ["The `jdk_dir` field in target svc:enclave is '/.', which has a `.` or `..` component"],
+        id="jdk-dir-root-dot",
+    ),
+    pytest.param(
         {"jar_dir": "/usr/../etc"},
-        [
-            "The `jar_dir` field in target svc:enclave must be an absolute directory in the enclave "
-            "(not `/`, no `..`), but was '/usr/../etc'."
-        ],
+        ["The `jar_dir` field in target svc:enclave is '/usr/../etc', which has a `.` or `..` component"],
         id="jar-dir-dotdot",
     ),
     pytest.param(
+        {"jar_dir": "/."},
+        ["The `jar_dir` field in target svc:enclave is '/.', which has a `.` or `..` component"],
+        id="jar-dir-root-dot",
+    ),
+    pytest.param(
         {"jar_dir": "//"},
-        ["The `jar_dir` field in target svc:enclave must be an absolute directory", "but was '//'."],
+        ["The `jar_dir` field in target svc:enclave is '//', which is the image root"],
         id="jar-dir-double-slash-root",
+    ),
+    # output_path.
+    pytest.param(
+        {"output_path": "../../x"},
+        [
+            "The `output_path` field in target svc:enclave is '../../x', which has a `.` or `..` component; write "
+            'the path without them. Write a relative path under dist/, e.g. "svc/enclave".'
+        ],
+        id="output-path-climbs",
+    ),
+    pytest.param(
+        {"output_path": "/srv/out"},
+        ["The `output_path` field in target svc:enclave is '/srv/out', which is absolute"],
+        id="output-path-absolute",
     ),
     # Required fields.
     pytest.param(
@@ -582,18 +654,28 @@ JDK_ERRORS = [
     pytest.param(
         {"url": "ftp://x", "sha256": SHA},
         [
-            "The `url` field in target svc:enclave must be an https://, http:// or file:// URL, but was 'ftp://x'. "
-            "For a local file use file:///absolute/path."
+            "The `url` field in target svc:enclave is 'ftp://x', which is not an https://, http:// or file:// URL. "
+            "For a local file use file:///absolute/path/to/archive.tar.gz."
         ],
         id="url-ftp",
     ),
     pytest.param(
         {"url": "/srv/jdk.tar.gz", "sha256": SHA},
-        [
-            "The `url` field in target svc:enclave must be an https://, http:// or file:// URL, "
-            "but was '/srv/jdk.tar.gz'."
-        ],
+        ["The `url` field in target svc:enclave is '/srv/jdk.tar.gz', which is not an https://"],
         id="url-bare-path",
+    ),
+    pytest.param(
+        {"url": "https://mirror/jdk/", "sha256": SHA},
+        [
+            "The `url` field in target svc:enclave is 'https://mirror/jdk/', which does not end in an archive's "
+            "file name (its last path segment is nothing)"
+        ],
+        id="url-ends-in-slash",
+    ),
+    pytest.param(
+        {"url": "https://mirror/jdk.tar.gz#/..", "sha256": SHA},
+        ["The `url` field in target svc:enclave is 'https://mirror/jdk.tar.gz#/..', which has a `#` fragment"],
+        id="url-fragment",
     ),
     pytest.param(
         {"url": "https://x/jdk.tar.gz", "sha256": "abc"},

@@ -68,8 +68,12 @@ async def check_reproducible(console: Console, targets: Targets) -> CheckReprodu
         console.print_stderr("No `occlum_java_image` targets matched.")
         return CheckReproducible(exit_code=0)
     nonce = uuid.uuid4().hex
-    firsts = await concurrently(get_enclave_package(EnclavePackageRequest(fs)) for fs in field_sets)
-    seconds = await concurrently(get_enclave_package(EnclavePackageRequest(fs, nonce)) for fs in field_sets)
+    firsts = await concurrently(
+        get_enclave_package(EnclavePackageRequest(fs, goal="check-reproducible")) for fs in field_sets
+    )
+    seconds = await concurrently(
+        get_enclave_package(EnclavePackageRequest(fs, nonce, "check-reproducible")) for fs in field_sets
+    )
     contents = await concurrently(get_digest_contents(p.tarball) for p in (*firsts, *seconds))
     exit_code = 0
     for i, (fs, one, two) in enumerate(zip(field_sets, firsts, seconds)):

@@ -9,8 +9,13 @@ from pants.engine.target import Targets
 
 from occlum.sizing.plan import OcclumMemoryError
 from occlum.subsystems.occlum import OcclumSubsystem
-from occlum.util_rules.occlum_config import check_release
-from occlum.util_rules.staged_instance import OcclumJavaImageFieldSet, memory_plan_for
+from occlum.util_rules.occlum_config import OcclumConfigError, check_release, checked_occlum_json
+from occlum.util_rules.staged_instance import (
+    OcclumJavaImageFieldSet,
+    config_inputs_for,
+    default_jdk_dir,
+    memory_plan_for,
+)
 
 
 class EnclaveMemorySubsystem(GoalSubsystem):
@@ -34,8 +39,13 @@ async def enclave_memory(console: Console, targets: Targets, occlum: OcclumSubsy
     images = [OcclumJavaImageFieldSet.create(t) for t in targets if OcclumJavaImageFieldSet.is_applicable(t)]
     for fs in sorted(images, key=lambda f: f.address):
         try:
-            console.print_stdout(memory_plan_for(fs, release).report(str(fs.address)))
-        except OcclumMemoryError as e:
+            plan = memory_plan_for(fs, release)
+            # The rest of what `package` checks before any download, so a refusal is one here too.
+            # The JDK's folder only moves entry_points and LD_LIBRARY_PATH; Java 11's stands in.
+            inputs = config_inputs_for(fs, plan, fs.jdk_dir.value or default_jdk_dir(11))
+            checked_occlum_json(fs.address, release, inputs)
+            console.print_stdout(plan.report(str(fs.address)))
+        except (OcclumMemoryError, OcclumConfigError) as e:
             console.print_stderr(str(e))
             exit_code = 1
     if not images:

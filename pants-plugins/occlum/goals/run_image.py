@@ -30,7 +30,9 @@ async def run_occlum_java_image(field_set: OcclumJavaImageRunFieldSet, bash: Bas
     # The same fields as `package`, so the staging rule (and its cache) is shared.
     wrapped = await resolve_target(WrappedTargetRequest(field_set.address, description_of_origin="<infallible>"))
     staged = await get_staged_instance(OcclumJavaImageFieldSet.create(wrapped.target))
-    built = await get_built_enclave(EnclaveBuildRequest(field_set.address, staged.digest, staged.summary.debuggable))
+    built = await get_built_enclave(
+        EnclaveBuildRequest(field_set.address, staged.digest, staged.summary.debuggable, goal="run")
+    )
     # The built instance does not carry image/ (only `occlum build` reads it); put the image the
     # build read (skeleton + staged) back beside build/, so the instance is whole again.
     instance = await merge_digests(MergeDigests([built.digest, built.image]))

@@ -25,13 +25,43 @@ _PERCENT_FORM = "a decimal number from 0 to 100, e.g. 75.0"
 
 
 class JvmOptionError(ValueError):
-    """A JVM option the model reads whose value HotSpot would reject."""
+    """A JVM option the model reads whose value HotSpot would reject, or that no enclave can hold."""
 
-    def __init__(self, option: str, value: str, allowed: str) -> None:
-        super().__init__(f"JVM option {option} has the malformed value {value!r}; expected {allowed}")
+    def __init__(self, option: str, value: str, allowed: str, *, out_of_range: bool = False) -> None:
+        problem = "the value" if out_of_range else "the malformed value"
+        super().__init__(f"JVM option {option} has {problem} {value!r}; expected {allowed}")
         self.option = option
         self.value = value
         self.allowed = allowed
+
+
+# What HotSpot accepts (x86_64, JDK 11), capped where an enclave cannot hold more: the model adds
+# these sizes up, so each must stay finite and sane. (minimum, maximum) in bytes.
+_MAX_SIZE = 256 * GB
+_BOUNDS: dict[str, tuple[int, int]] = {
+    "max_heap": (2 * MB, _MAX_SIZE),  # HotSpot refuses a smaller maximum heap ("Too small maximum heap")
+    "initial_heap": (0, _MAX_SIZE),
+    "max_metaspace": (0, _MAX_SIZE),
+    "compressed_class_space": (1 * MB, 3 * GB),  # HotSpot's own range
+    "reserved_code_cache": (0, 2 * GB),  # HotSpot's own maximum
+    "max_direct_memory": (0, _MAX_SIZE),
+    "thread_stack": (0, 1 * GB),  # HotSpot's own maximum; 0 means the OS default
+    "max_ram": (0, _MAX_SIZE),
+}
+
+
+def _show_bytes(n: int) -> str:
+    for unit, size in (("g", GB), ("m", MB), ("k", KB)):
+        if n % size == 0 and n >= size:
+            return f"{n // size}{unit}"
+    return f"{n}"
+
+
+def _in_bounds(field: str, option: str, raw: str, value: int) -> int:
+    lo, hi = _BOUNDS[field]
+    if not lo <= value <= hi:
+        raise JvmOptionError(option, raw, f"a size from {_show_bytes(lo)} to {_show_bytes(hi)}", out_of_range=True)
+    return value
 
 
 @dataclass(frozen=True)
@@ -90,6 +120,11 @@ _XX_VALUES: dict[str, tuple[str, Callable[[str, str], object]]] = {
 _XX_FLAGS: dict[str, str] = {"UseCompressedOops": "compressed_oops", "TieredCompilation": "tiered_compilation"}
 
 
+def _checked(field: str, option: str, raw: str, parse: Callable[[str, str], object]) -> object:
+    value = parse(option, raw)
+    return _in_bounds(field, option, raw, value) if field in _BOUNDS and isinstance(value, int) else value
+
+
 def _with(parsed: JvmOptions, field: str, value: Any) -> JvmOptions:
     """`parsed` with one field replaced (the field's name comes from the tables above)."""
     return replace(parsed, **{field: value})
@@ -103,7 +138,7 @@ def parse_jvm_options(options: Sequence[str]) -> JvmOptions:
             break
         for prefix, field, parse in _X_OPTIONS:
             if opt.startswith(prefix):
-                parsed = _with(parsed, field, parse(prefix, opt[len(prefix) :]))
+                parsed = _with(parsed, field, _checked(field, prefix, opt[len(prefix) :], parse))
                 break
         else:
             if not opt.startswith("-XX:"):
@@ -117,7 +152,7 @@ def parse_jvm_options(options: Sequence[str]) -> JvmOptions:
                 field, parse = _XX_VALUES[name]
                 if not eq:
                     raise JvmOptionError(f"-XX:{name}", "", f"-XX:{name}=<value> with {_allowed(parse)}")
-                parsed = _with(parsed, field, parse(f"-XX:{name}", value))
+                parsed = _with(parsed, field, _checked(field, f"-XX:{name}", value, parse))
     return parsed
 
 

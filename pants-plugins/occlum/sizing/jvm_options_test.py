@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from occlum.config.sizes import GB, KB, MB, TB
+from occlum.config.sizes import GB, KB, MB
 from occlum.sizing.jvm_options import JvmOptionError, JvmOptions, parse_jvm_options
 
 
@@ -13,8 +13,7 @@ from occlum.sizing.jvm_options import JvmOptionError, JvmOptions, parse_jvm_opti
         ("-Xmx512M", "max_heap", 512 * MB),
         ("-Xmx1G", "max_heap", GB),
         ("-Xmx1g", "max_heap", GB),
-        ("-Xmx1t", "max_heap", TB),
-        ("-Xmx1T", "max_heap", TB),
+        ("-Xmx256g", "max_heap", 256 * GB),
         ("-XX:MaxHeapSize=536870912", "max_heap", 512 * MB),
         ("-Xms256m", "initial_heap", 256 * MB),
         ("-XX:InitialHeapSize=1k", "initial_heap", KB),
@@ -39,6 +38,34 @@ from occlum.sizing.jvm_options import JvmOptionError, JvmOptions, parse_jvm_opti
 )
 def test_each_option(option: str, field: str, expected: object) -> None:
     assert getattr(parse_jvm_options([option]), field) == expected
+
+
+@pytest.mark.parametrize(
+    "option, message",
+    [
+        # The t suffix is understood, but no enclave holds a terabyte heap.
+        ("-Xmx1t", "JVM option -Xmx has the value '1t'; expected a size from 2m to 256g"),
+        ("-Xmx1T", "JVM option -Xmx has the value '1T'; expected a size from 2m to 256g"),
+        ("-Xmx257g", "JVM option -Xmx has the value '257g'; expected a size from 2m to 256g"),
+        ("-Xmx0", "JVM option -Xmx has the value '0'; expected a size from 2m to 256g"),
+        ("-Xmx1m", "JVM option -Xmx has the value '1m'; expected a size from 2m to 256g"),
+        ("-Xmx99999999999999999999g", "JVM option -Xmx has the value '99999999999999999999g'; expected a size"),
+        ("-Xss1t", "JVM option -Xss has the value '1t'; expected a size from 0 to 1g"),
+        ("-Xss1025m", "JVM option -Xss has the value '1025m'; expected a size from 0 to 1g"),
+        ("-XX:ThreadStackSize=2m", "JVM option -XX:ThreadStackSize has the value '2m'; expected a size from 0 to 1g"),
+        ("-XX:ReservedCodeCacheSize=3g", "-XX:ReservedCodeCacheSize has the value '3g'; expected a size from 0 to 2g"),
+        ("-XX:CompressedClassSpaceSize=4g", "has the value '4g'; expected a size from 1m to 3g"),
+    ],
+)
+def test_sizes_out_of_range_are_refused(option: str, message: str) -> None:
+    with pytest.raises(JvmOptionError) as e:
+        parse_jvm_options([option])
+    assert str(e.value).startswith(message) or message in str(e.value), str(e.value)
+
+
+def test_sizes_at_the_bounds_are_accepted() -> None:
+    got = parse_jvm_options(["-Xmx2m", "-Xss1g", "-XX:ReservedCodeCacheSize=2g", "-XX:CompressedClassSpaceSize=3g"])
+    assert (got.max_heap, got.thread_stack, got.reserved_code_cache) == (2 * MB, GB, 2 * GB)
 
 
 def test_nothing_given_is_all_defaults() -> None:

@@ -46,6 +46,9 @@ KERNEL_SPACE_HEAP = 64 * MB  # every Occlum Java demo, both release families (do
 KERNEL_SPACE_STACK = 1 * MB  # template and demos; raise on SGX error 0x1009 (docs/occlum-contract.md §3.7, #1534)
 DEFAULT_JAVA_THREADS = 64  # JVM ~20-30 threads + a capped Tomcat pool; the demos' TCS count
 DEFAULT_HEADROOM_PERCENT = 10.0  # on the JVM's mmaps: guard pages, fragmentation, unmodelled mmaps
+# No SGX platform offers an enclave this large (EDMM maxima start at 16GB); past it a size is a
+# mistake in the options, and sums of such sizes stop meaning anything.
+MAX_USER_SPACE = 1 * TB
 DEFAULT_CHILD_MMAP = 64 * MB  # >= 0.24.2: what a small spawned tool maps from the shared pool
 
 
@@ -158,7 +161,7 @@ def derive_limits(
         )
 
     if jvm.max_heap is not None:
-        return budget_for(mb_ceil(jvm.max_heap), "-Xmx/-XX:MaxHeapSize")
+        return _bounded(budget_for(mb_ceil(jvm.max_heap), "-Xmx/-XX:MaxHeapSize"))
 
     pct = jvm.max_ram_percentage if jvm.max_ram_percentage is not None else DEFAULT_MAX_RAM_PERCENTAGE
     pct_src = "-XX:MaxRAMPercentage" if jvm.max_ram_percentage is not None else "default MaxRAMPercentage"
@@ -171,7 +174,7 @@ def derive_limits(
         return budget_for(heap, source)
 
     if jvm.max_ram is not None:  # an explicit -XX:MaxRAM replaces the RAM the JVM detects
-        return ergonomic(jvm.max_ram, "-XX:MaxRAM")
+        return _bounded(ergonomic(jvm.max_ram, "-XX:MaxRAM"))
 
     # Inside Occlum sysinfo() reports the user space as total RAM, so the heap is a share of the
     # user space it helps to size: find the smallest user space U that holds the budget for
@@ -193,7 +196,18 @@ def derive_limits(
         lo, hi = (lo, mid) if fits(mid) else (mid + 1, hi)
     found = fits(lo)
     assert found is not None
-    return found
+    return _bounded(found)
+
+
+def _bounded(budget: Budget) -> Budget:
+    user = budget.limit("user_space_size")
+    if user.value > MAX_USER_SPACE:
+        raise SizingError(
+            f"they need a user space of {mb(mb_ceil(user.value))} ({user.how}), more than {mb(MAX_USER_SPACE)}, "
+            "the most this backend sizes an enclave for; lower -Xmx, -Xss, the metaspace and code cache bounds, "
+            "or `java_threads` / `child_processes`"
+        )
+    return budget
 
 
 def _budget(
@@ -229,7 +243,7 @@ def _budget(
         comps.append(Component("direct memory", mb_ceil(jvm.max_direct_memory), "-XX:MaxDirectMemorySize"))
     else:
         comps.append(Component("direct memory", heap, "default: the max heap"))
-    xss = jvm.thread_stack if jvm.thread_stack is not None else DEFAULT_THREAD_STACK
+    xss = jvm.thread_stack or DEFAULT_THREAD_STACK  # -Xss0 means HotSpot's default too
     comps.append(
         Component(
             "thread stacks",

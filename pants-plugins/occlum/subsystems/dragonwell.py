@@ -9,6 +9,8 @@ from pants.option.option_types import StrListOption
 from pants.option.subsystem import Subsystem
 from pants.util.strutil import bullet_list, softwrap
 
+from occlum.jdk.urls import UrlError, archive_file_name, check_mirror_template
+
 _GH = "https://github.com/dragonwell-project"
 
 # Only pins that two separately published sources agree on (docs/dragonwell-builds.md, "Pins agreed
@@ -49,7 +51,7 @@ NO_EDITION = "-"
 
 
 class KnownVersionsError(ValueError):
-    pass
+    """A `[dragonwell]` option holds a value the backend cannot use; the message names it."""
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,7 @@ class DragonwellPin:
 
     @property
     def filename(self) -> str:
-        return self.url.rsplit("/", 1)[-1]
+        return archive_file_name(self.url)
 
     def describe(self) -> str:
         edition = "" if self.edition == NO_EDITION else f" {self.edition}"
@@ -89,8 +91,10 @@ class DragonwellPin:
             problems.append(f"sha256 {sha256!r} is not 64 lowercase hex digits")
         if size and not size.isdigit():
             problems.append(f"size {size!r} is not a whole number of bytes")
-        if not url.startswith(("https://", "http://", "file://")):
-            problems.append(f"url {url!r} is not an https://, http:// or file:// URL")
+        try:
+            archive_file_name(url)
+        except UrlError as e:
+            problems.append(f"url {url!r} {e}")
         if problems:
             raise KnownVersionsError(
                 f"[dragonwell].known_versions entry {line!r} is invalid: " + "; ".join(problems) + "."
@@ -155,8 +159,19 @@ class DragonwellSubsystem(Subsystem):
     def pins(self) -> tuple[DragonwellPin, ...]:
         return tuple(DragonwellPin.parse(line) for line in self.known_versions)
 
+    def checked_mirrors(self) -> tuple[str, ...]:
+        for template in self.mirrors:
+            try:
+                check_mirror_template(template)
+            except UrlError as e:
+                raise KnownVersionsError(
+                    f"The option `[dragonwell].mirrors` holds {template!r}, which {e}. Write a URL template such as "
+                    '"file:///srv/jdk-mirror/{filename}".'
+                ) from None
+        return tuple(self.mirrors)
+
     def candidate_urls(self, pin: DragonwellPin) -> tuple[str, ...]:
-        urls = [m.format(filename=pin.filename, version=pin.version) for m in self.mirrors]
+        urls = [m.format(filename=pin.filename, version=pin.version) for m in self.checked_mirrors()]
         return tuple(dict.fromkeys([*urls, pin.url]))
 
 

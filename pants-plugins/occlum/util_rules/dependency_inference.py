@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from pants.build_graph.address import ResolveError
 from pants.engine.addresses import UnparsedAddressInputs
 from pants.engine.rules import collect_rules, rule
 from pants.engine.target import InferDependenciesRequest, InferredDependencies
 from pants.engine.unions import UnionRule
 
-from occlum.pants_compat import concurrently, resolve_unparsed_address_inputs
-from occlum.target_types import OcclumJavaImageReferencesFieldSet
+from occlum.pants_compat import resolve_unparsed_address_inputs
+from occlum.target_types import AddressFieldError, OcclumJavaImageReferencesFieldSet, unresolved_address
 
 
 class InferOcclumImageReferences(InferDependenciesRequest):
@@ -18,13 +19,21 @@ class InferOcclumImageReferences(InferDependenciesRequest):
 @rule(desc="Inferring the dependencies of an occlum_java_image")
 async def infer_occlum_image_references(request: InferOcclumImageReferences) -> InferredDependencies:
     fs = request.field_set
-    inputs: list[UnparsedAddressInputs] = [
-        fs.jdk.to_unparsed_address_inputs(),
-        fs.jar.to_unparsed_address_inputs(),
-        fs.files.to_unparsed_address_inputs(),
-    ]
-    resolved = await concurrently(resolve_unparsed_address_inputs(i) for i in inputs)
-    return InferredDependencies([a for addrs in resolved for a in addrs])
+    found: list = []
+    for field in (fs.jdk, fs.jar):
+        try:
+            found += await resolve_unparsed_address_inputs(field.to_unparsed_address_inputs())
+        except ResolveError:
+            raise AddressFieldError(field.unresolved()) from None
+    for path, spec in sorted((fs.files.value or {}).items()):
+        try:
+            found += await resolve_unparsed_address_inputs(
+                UnparsedAddressInputs([spec], owning_address=fs.address, description_of_origin=f"`files` {path}")
+            )
+        except ResolveError:
+            message = unresolved_address("files", fs.address, spec, f"a `file` target for {path}")
+            raise AddressFieldError(message) from None
+    return InferredDependencies(found)
 
 
 def rules():

@@ -50,7 +50,7 @@ from occlum.target_types import (
     DragonwellUrlField,
     DragonwellVersionField,
 )
-from occlum.util_rules.bundled_tools import tool_error, tool_file, tool_path
+from occlum.util_rules.bundled_tools import tool_error, tool_files, tool_path
 
 FETCH_TOOL = "jdk/fetch_tool.py"
 EXTRACT_TOOL = "jdk/extract_tool.py"
@@ -146,6 +146,8 @@ async def resolve_dragonwell_jdk(
         )
     try:
         pins = dragonwell.pins()
+        urls_for = dragonwell.candidate_urls  # checks `[dragonwell].mirrors` now, with the other options
+        dragonwell.checked_mirrors()
     except KnownVersionsError as e:
         raise DragonwellJdkError(str(e)) from e
     pin = resolve_pin(
@@ -165,7 +167,7 @@ async def resolve_dragonwell_jdk(
     # change the cache key.
     env = await environment_vars_subset(EnvironmentVarsRequest(tuple(dragonwell.fetch_env_vars)))
     fetch_tool, extract_tool = await concurrently(
-        create_digest(CreateDigest([tool_file(FETCH_TOOL)])), create_digest(CreateDigest([tool_file(EXTRACT_TOOL)]))
+        create_digest(CreateDigest(tool_files(FETCH_TOOL))), create_digest(CreateDigest(tool_files(EXTRACT_TOOL)))
     )
     archive_path = f"archive/{pin.filename}"
     fetch_argv = [
@@ -182,7 +184,7 @@ async def resolve_dragonwell_jdk(
         fetch_argv += ["--size", str(pin.size)]
     fetched = await execute_process(
         Process(
-            argv=(*fetch_argv, *dragonwell.candidate_urls(pin)),
+            argv=(*fetch_argv, *urls_for(pin)),
             input_digest=fetch_tool,
             output_files=(archive_path,),
             env={k: v for k, v in env.items() if v},

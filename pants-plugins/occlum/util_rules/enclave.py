@@ -37,23 +37,37 @@ class EnclaveBuildRequest:
     staged: Digest
     debuggable: bool
     nonce: str = ""  # non-empty forces every toolchain step to run again (check-reproducible)
+    goal: str = "package"  # the goal asking, for what to advise when the toolchain is missing
 
 
 @dataclass(frozen=True)
 class RequiredToolchainRequest:
     address: Address
-    purpose: str  # e.g. "build the enclave", "run the enclave"
+    goal: str  # the goal that needs it: "package", "run" or "check-reproducible"
 
 
-def toolchain_not_found(address: Address, searched: tuple[str, ...], purpose: str) -> OcclumToolchainError:
+# What each goal does with the toolchain: only `package` can do without it (`stage_only`).
+_NEEDS = {
+    "package": "build the enclave",
+    "run": "run the enclave (`pants run` starts it with `occlum run`, which also needs SGX in HW mode)",
+    "check-reproducible": "check the enclave (`pants check-reproducible` re-runs every Occlum step)",
+}
+
+
+def toolchain_not_found(address: Address, searched: tuple[str, ...], goal: str) -> OcclumToolchainError:
+    ways = [
+        "run Pants inside Occlum's Docker image (occlum/occlum), where it is /opt/occlum/build/bin/occlum",
+        "point `[occlum].executable_search_paths` at the folder holding `occlum`",
+    ]
+    if goal == "package":
+        ways.append(
+            'set `[occlum].stage_only = "yes"` (or "auto") to stop after the staged instance (Occlum.json + '
+            "image/), which needs no toolchain"
+        )
     return OcclumToolchainError(
-        f"Cannot {purpose} for {address}: no `occlum` CLI was found. Searched:\n"
+        f"Cannot {_NEEDS.get(goal, goal)} for {address}: no `occlum` CLI was found. Searched:\n"
         f"{bullet_list(searched) if searched else '  (no paths)'}\n"
-        "Ways out:\n"
-        "  - run Pants inside Occlum's Docker image (occlum/occlum), where it is /opt/occlum/build/bin/occlum;\n"
-        "  - point `[occlum].executable_search_paths` at the folder holding `occlum`;\n"
-        '  - set `[occlum].stage_only = "yes"` (or "auto") to stop after the staged instance '
-        "(Occlum.json + image/), which needs no toolchain."
+        "Ways out:\n" + "".join(f"  - {w};\n" for w in ways[:-1]) + f"  - {ways[-1]}."
     )
 
 
@@ -61,7 +75,7 @@ def toolchain_not_found(address: Address, searched: tuple[str, ...], purpose: st
 async def required_toolchain(request: RequiredToolchainRequest, occlum: OcclumSubsystem) -> OcclumToolchain:
     maybe = await get_maybe_toolchain()
     if maybe.toolchain is None:
-        raise toolchain_not_found(request.address, maybe.searched, request.purpose)
+        raise toolchain_not_found(request.address, maybe.searched, request.goal)
     tc = maybe.toolchain
     wanted = normalize_release(occlum.version)
     if tc.release != wanted:
@@ -81,7 +95,7 @@ get_required_toolchain = rule_call(required_toolchain)
 async def build_enclave(
     request: EnclaveBuildRequest, occlum: OcclumSubsystem, build_root: BuildRoot
 ) -> BuiltOcclumInstance:
-    tc = await get_required_toolchain(RequiredToolchainRequest(request.address, "build the enclave"))
+    tc = await get_required_toolchain(RequiredToolchainRequest(request.address, request.goal))
     key = occlum.sign_key
     if key is not None:
         if not os.path.isabs(key):

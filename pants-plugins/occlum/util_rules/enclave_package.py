@@ -29,6 +29,7 @@ from occlum.util_rules.staged_instance import OcclumJavaImageFieldSet, get_stage
 class EnclavePackageRequest:
     field_set: OcclumJavaImageFieldSet
     nonce: str = ""  # non-empty: run every toolchain step again instead of using the cache
+    goal: str = "package"  # the goal asking (package, check-reproducible)
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,9 @@ async def build_enclave_package(request: EnclavePackageRequest, occlum: OcclumSu
     field_set = request.field_set
     staged = await get_staged_instance(field_set)
     debuggable = staged.summary.debuggable
-    built = await get_built_enclave(EnclaveBuildRequest(field_set.address, staged.digest, debuggable, request.nonce))
+    built = await get_built_enclave(
+        EnclaveBuildRequest(field_set.address, staged.digest, debuggable, request.nonce, request.goal)
+    )
     name = os.path.basename(field_set.output_path.value_or_default(file_ending=None))
     # `occlum package` refuses debuggable and SIM instances without --debug, once it has the flag.
     sim = occlum.sgx_mode == SgxMode.SIM

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from pants.build_graph.address import ResolveError
 from pants.core.target_types import FileSourceField
 from pants.engine.addresses import Address, UnparsedAddressInputs
 from pants.engine.fs import CreateDigest, FileContent
@@ -22,6 +23,7 @@ from occlum.pants_compat import (
     resolve_unparsed_address_inputs,
     rule_call,
 )
+from occlum.target_types import unresolved_address
 from occlum.util_rules.image_layout import ImagePart
 
 
@@ -45,16 +47,22 @@ async def resolve_image_files(request: ImageFilesRequest) -> ImageFiles:
     items = sorted(request.mapping.items())
     if not items:
         return ImageFiles(())
-    addresses = await concurrently(
-        resolve_unparsed_address_inputs(
-            UnparsedAddressInputs(
-                [spec],
-                owning_address=request.address,
-                description_of_origin=f"the `files` field of {request.address} ({path!r})",
-            ),
-        )
-        for path, spec in items
-    )
+    addresses = []
+    for path, spec in items:  # one by one, so a bad address is named with its path
+        try:
+            addresses.append(
+                await resolve_unparsed_address_inputs(
+                    UnparsedAddressInputs(
+                        [spec],
+                        owning_address=request.address,
+                        description_of_origin=f"the `files` field of {request.address} ({path!r})",
+                    )
+                )
+            )
+        except ResolveError:
+            raise ImageFilesError(
+                unresolved_address("files", request.address, spec, f"a `file` target for {path}")
+            ) from None
     targets = await concurrently(resolve_targets(a) for a in addresses)
     for (path, _), tgts in zip(items, targets):
         if not tgts[0].has_field(SourcesField):

@@ -37,7 +37,7 @@ from occlum.pants_compat import (
     rule_call,
 )
 from occlum.toolchain.measurements import MeasurementParseError, parse_print_output, parse_sgx_sign_dump
-from occlum.util_rules.bundled_tools import tool_error, tool_file, tool_path
+from occlum.util_rules.bundled_tools import tool_error, tool_files, tool_path
 from occlum.util_rules.occlum_toolchain import OcclumStepEnv, OcclumToolchain
 
 INSTANCE = "occlum_instance"
@@ -132,7 +132,7 @@ def _failure(step: str, address: Optional[Address], result: FallibleProcessResul
 async def occlum_new(
     request: OcclumSkeletonRequest, python: PythonBuildStandaloneBinary, step_env: OcclumStepEnv
 ) -> OcclumSkeleton:
-    tool = await create_digest(CreateDigest([tool_file(SKELETON_TOOL)]))
+    tool = await create_digest(CreateDigest(tool_files(SKELETON_TOOL)))
     argv = [
         python.path,
         tool_path(SKELETON_TOOL),
@@ -246,7 +246,7 @@ async def occlum_package(
         )
     # `occlum package` is plain `tar -czf`: re-pack so the bytes depend only on the contents.
     tool, raw = await concurrently(
-        create_digest(CreateDigest([tool_file(REPACK_TOOL)])),
+        create_digest(CreateDigest(tool_files(REPACK_TOOL))),
         add_prefix(AddPrefix(result.output_digest, "raw")),
     )
     repack_input = await merge_digests(MergeDigests([tool, raw]))

@@ -30,7 +30,7 @@ from occlum.pants_compat import (
     rule_call_without_request,
 )
 from occlum.subsystems.occlum import OcclumSubsystem
-from occlum.util_rules.bundled_tools import tool_error, tool_file, tool_path
+from occlum.util_rules.bundled_tools import tool_error, tool_files, tool_path
 
 PROBE_TOOL = "toolchain/probe_tool.py"
 
@@ -80,7 +80,7 @@ class SigningKeyIdentity:
 async def _probe(
     python: PythonBuildStandaloneBinary, args: tuple[str, ...], description: str, scope: ProcessCacheScope
 ) -> FallibleProcessResult:
-    digest = await create_digest(CreateDigest([tool_file(PROBE_TOOL)]))
+    digest = await create_digest(CreateDigest(tool_files(PROBE_TOOL)))
     return await execute_process(
         Process(
             argv=(python.path, tool_path(PROBE_TOOL), *args),

@@ -6,6 +6,7 @@ import dataclasses
 import os
 from dataclasses import dataclass
 
+from pants.build_graph.address import ResolveError
 from pants.core.goals.package import EnvironmentAwarePackageRequest, PackageFieldSet
 from pants.core.target_types import FileSourceField
 from pants.engine.addresses import Address, UnparsedAddressInputs
@@ -33,6 +34,7 @@ from occlum.pants_compat import (
     resolve_unparsed_address_inputs,
     rule_call,
 )
+from occlum.target_types import AddressFieldError, OcclumJavaImageJarField, unresolved_address
 
 
 class ServiceJarError(Exception):
@@ -59,7 +61,13 @@ class ServiceJar:
 async def find_service_jar(request: ServiceJarRequest) -> ServiceJar:
     # Name the target as written (a `files` generator, not its first generated file), but look
     # at every target it expands to: a generator's files are all candidates.
-    addresses = await resolve_unparsed_address_inputs(request.jar_field)
+    try:
+        addresses = await resolve_unparsed_address_inputs(request.jar_field)
+    except ResolveError:
+        value = request.jar_field.values[0] if request.jar_field.values else ""
+        raise AddressFieldError(
+            unresolved_address("jar", request.image_address, value, OcclumJavaImageJarField.expected)
+        ) from None
     named, targets = await concurrently(resolve_unexpanded_targets(addresses), resolve_targets(addresses))
     tgt = named[0]
     where = f"The `jar` field of {request.image_address} names {tgt.address} (a `{tgt.alias}`)"

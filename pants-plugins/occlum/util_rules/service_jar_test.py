@@ -181,7 +181,27 @@ def test_jar_pointing_at_a_dragonwell_jdk_target(rule_runner: RuleRunner, tmp_pa
 def test_jar_pointing_at_a_missing_target(rule_runner: RuleRunner, tmp_path: Path) -> None:
     write_svc(rule_runner, {"app.jar": jar_bytes(tmp_path)}, 'file(name="app", source="app.jar")', jar=":nope")
     msg = build_error(rule_runner)
-    assert "The address svc:nope from the `jar` field of svc:enclave does not exist." in msg
+    assert (
+        "The `jar` field of svc:enclave is ':nope', which does not name an existing target. It must be the address "
+        "of a target that yields the service's jar"
+    ) in msg, msg
+
+
+def test_a_bare_jdk_name_gets_a_hint(rule_runner: RuleRunner, tmp_path: Path) -> None:
+    rule_runner.write_files(
+        {
+            "svc/app.jar": jar_bytes(tmp_path),
+            "svc/BUILD": (
+                'dragonwell_jdk(name="jdk")\nfile(name="app", source="app.jar")\n'
+                'occlum_java_image(name="enclave", jdk="jdk", jar=":app")\n'
+            ),
+        }
+    )
+    msg = build_error(rule_runner)
+    assert (
+        "The `jdk` field of svc:enclave is 'jdk', which does not name an existing target. It must be the address "
+        'of a `dragonwell_jdk` target; for a target named jdk in the same BUILD file write jdk=":jdk".'
+    ) in msg, msg
 
 
 # ---------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Optional
 
+from pants.build_graph.address import ResolveError
 from pants.core.goals.package import PackageFieldSet
 from pants.engine.fs import CreateDigest, Digest, FileContent, MergeDigests
 from pants.engine.rules import collect_rules, rule
@@ -33,6 +34,7 @@ from occlum.records import ImageSummaryV1, JarRecord, JdkRecord
 from occlum.sizing.plan import MemoryPlan, plan_memory
 from occlum.subsystems.occlum import OcclumSubsystem
 from occlum.target_types import (
+    AddressFieldError,
     OcclumJavaImageChildProcessesField,
     OcclumJavaImageDebuggableField,
     OcclumJavaImageDefaultHeapSizeField,
@@ -64,7 +66,13 @@ from occlum.target_types import (
 from occlum.util_rules.dragonwell_jdk import DragonwellJdkRequest, get_dragonwell_jdk
 from occlum.util_rules.image_files import ImageFilesRequest, get_image_files
 from occlum.util_rules.image_layout import ImageLayoutRequest, ImagePart, get_image_layout
-from occlum.util_rules.occlum_config import OcclumConfig, OcclumConfigRequest, check_release, get_occlum_config
+from occlum.util_rules.occlum_config import (
+    OcclumConfig,
+    OcclumConfigRequest,
+    check_release,
+    config_inputs,
+    get_occlum_config,
+)
 from occlum.util_rules.service_jar import ServiceJarError, ServiceJarRequest, get_service_jar
 
 logger = logging.getLogger(__name__)
@@ -131,6 +139,27 @@ def memory_plan_for(field_set: OcclumJavaImageFieldSet, release: str) -> MemoryP
     )
 
 
+def default_jdk_dir(java_major: int) -> str:
+    return f"/usr/lib/jvm/java-{java_major}-alibaba-dragonwell/jre"
+
+
+def config_inputs_for(field_set: OcclumJavaImageFieldSet, memory: MemoryPlan, jdk_dir: str) -> OcclumConfigInputs:
+    """What Occlum.json is made from: the memory plan's limits and the fields. Pure, so the
+    `enclave-memory` goal refuses what `package` would refuse, without the JDK."""
+    limits: dict[str, Any] = {limit.name: memory.limits.get(limit.name) for limit in LIMITS}
+    return config_inputs(
+        field_set.address,
+        **limits,
+        entry_points=(f"{jdk_dir}/bin",),
+        env_default=enclave_env(jdk_dir, field_set.env.value or ()),
+        env_untrusted=tuple(field_set.untrusted_env.value or ()),
+        debuggable=field_set.debuggable.value,
+        product_id=field_set.product_id.value,
+        version_number=field_set.version_number.value,
+        extra_mounts=field_set.mounts.value,
+    )
+
+
 def ld_library_path(jdk_dir: str) -> str:
     # The seed's value: the JDK's server and lib folders, and the image's /lib beside the JDK.
     return f"LD_LIBRARY_PATH={jdk_dir}/lib/server:{jdk_dir}/lib:{jdk_dir}/../lib"
@@ -146,12 +175,18 @@ def enclave_env(jdk_dir: str, user_env: tuple[str, ...]) -> tuple[str, ...]:
 async def stage_occlum_instance(field_set: OcclumJavaImageFieldSet, occlum: OcclumSubsystem) -> StagedOcclumInstance:
     # 0. Memory limits first: a limit that cannot hold the JVM fails before any download.
     memory = memory_plan_for(field_set, check_release(occlum.version))
+    # And fields that only clash together (a mount's cache above the kernel heap): also before
+    # the download; the JDK's folder only moves paths, so Java 11's stands in until it is known.
+    config_inputs_for(field_set, memory, field_set.jdk_dir.value or default_jdk_dir(11))
     for finding in memory.findings:
         if finding.severity == "warning":
             logger.warning(f"{field_set.address}: {finding.message}")
 
     # 1. The JDK and the jar, in parallel: neither depends on the other.
-    jdk_addresses = await resolve_unparsed_address_inputs(field_set.jdk.to_unparsed_address_inputs())
+    try:
+        jdk_addresses = await resolve_unparsed_address_inputs(field_set.jdk.to_unparsed_address_inputs())
+    except ResolveError:
+        raise AddressFieldError(field_set.jdk.unresolved()) from None
     jdk, jar = await concurrently(
         get_dragonwell_jdk(
             DragonwellJdkRequest(jdk_addresses[0], f"The `jdk` field of {field_set.address}"),
@@ -164,20 +199,10 @@ async def stage_occlum_instance(field_set: OcclumJavaImageFieldSet, occlum: Occl
         raise ServiceJarError(f"The `jar` field of {field_set.address} names {jar.source}: {e}") from e
 
     # 2. Where things go in the enclave, and the config that points at them.
-    jdk_dir = field_set.jdk_dir.value or f"/usr/lib/jvm/java-{jdk.info.java_major}-alibaba-dragonwell/jre"
+    jdk_dir = field_set.jdk_dir.value or default_jdk_dir(jdk.info.java_major)
     jar_dir = field_set.jar_dir.value
     jar_path = f"{jar_dir}/{jar.name}"
-    limits: dict[str, Any] = {limit.name: memory.limits.get(limit.name) for limit in LIMITS}
-    inputs = OcclumConfigInputs(
-        **limits,
-        entry_points=(f"{jdk_dir}/bin",),
-        env_default=enclave_env(jdk_dir, field_set.env.value or ()),
-        env_untrusted=tuple(field_set.untrusted_env.value or ()),
-        debuggable=field_set.debuggable.value,
-        product_id=field_set.product_id.value,
-        version_number=field_set.version_number.value,
-        extra_mounts=field_set.mounts.value,
-    )
+    inputs = config_inputs_for(field_set, memory, jdk_dir)
     config, files = await concurrently(
         get_occlum_config(OcclumConfigRequest(field_set.address, occlum.version, inputs)),
         get_image_files(ImageFilesRequest(field_set.address, FrozenDict(field_set.files.value or {}))),
