@@ -128,6 +128,13 @@ def resolve_pin(
     return match[0]
 
 
+def _naming_target(message: str, label: str, for_target: str) -> str:
+    """A shared step's message, with the address of the target that asked put back in."""
+    if label in message:
+        return message.replace(label, for_target, 1)
+    return f"{for_target}: {message}"
+
+
 @rule(desc="Resolving a Dragonwell JDK", level=LogLevel.DEBUG)
 async def resolve_dragonwell_jdk(
     request: DragonwellJdkRequest,
@@ -161,7 +168,11 @@ async def resolve_dragonwell_jdk(
         pins=pins,
         platform=platform.value,
     )
-    label = f"Dragonwell {pin.describe()} for {tgt.address}"
+    # Nothing naming the target enters the steps' argv or env: that is their cache key, and every
+    # target with this pin must share one download and one extraction per machine. The engine
+    # ignores `description` when it dedupes processes, so descriptions may name the target.
+    label = f"Dragonwell {pin.describe()}"
+    for_target = f"{label} for {tgt.address}"
 
     # 1. Download and verify. Only env vars that are set are passed, so unset proxies do not
     # change the cache key.
@@ -188,12 +199,12 @@ async def resolve_dragonwell_jdk(
             input_digest=fetch_tool,
             output_files=(archive_path,),
             env={k: v for k, v in env.items() if v},
-            description=f"Download {label}",
+            description=f"Download {for_target}",
             level=LogLevel.INFO,
         ),
     )
     if fetched.exit_code != 0:
-        raise DragonwellJdkError(tool_error(fetched))
+        raise DragonwellJdkError(_naming_target(tool_error(fetched), label, for_target))
 
     # 2. Check every member, extract, validate bin/java, libjvm.so and `release`.
     extract_input = await merge_digests(MergeDigests([fetched.output_digest, extract_tool]))
@@ -216,12 +227,12 @@ async def resolve_dragonwell_jdk(
             input_digest=extract_input,
             output_directories=("jdk",),
             output_files=("jdk-info.json",),
-            description=f"Extract and validate {label}",
+            description=f"Extract and validate {for_target}",
             level=LogLevel.INFO,
         ),
     )
     if extracted.exit_code != 0:
-        raise DragonwellJdkError(tool_error(extracted))
+        raise DragonwellJdkError(_naming_target(tool_error(extracted), label, for_target))
 
     info_digest, jdk_only = await concurrently(
         digest_subset_to_digest(DigestSubset(extracted.output_digest, PathGlobs(["jdk-info.json"]))),

@@ -1,0 +1,97 @@
+"""One download and one extraction per JDK pin per machine, however many targets name the pin.
+
+Real Pants 2.17.1, an empty store, and three services in three BUILD files, each with its own
+`dragonwell_jdk` target pinned to the same URL and sha256. The archive is served over HTTP by this
+test, which counts the requests: the bytes are fetched once. Pants' log shows one `Download` and
+one `Extract and validate`. A later run that adds a fourth service with the same pin, with the
+same store, fetches nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+import fake_jdk
+from integration.pants_repo import copy_repo, pants_args, pants_env, run_pants
+
+
+class _CountingServer:
+    def __init__(self, payload: bytes) -> None:
+        self.payload, self.gets = payload, 0
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+                outer.gets += 1
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(outer.payload)))
+                self.end_headers()
+                self.wfile.write(outer.payload)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/dragonwell-test_x64_alpine-linux.tar.gz"
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[_CountingServer]:
+    archive = fake_jdk.make_fake_jdk_archive(tmp_path / "jdk.tar.gz")
+    srv = _CountingServer(archive.read_bytes())
+    yield srv
+    srv.httpd.shutdown()
+
+
+def _service(root: Path, name: str, url: str, sha: str) -> str:
+    svc = root / name
+    svc.mkdir()
+    fake_jdk.make_jar(svc / "app.jar")
+    (svc / "BUILD").write_text(
+        f'dragonwell_jdk(name="jdk", url="{url}", sha256="{sha}")\n'
+        'file(name="app", source="app.jar")\n'
+        'occlum_java_image(name="enclave", jdk=":jdk", jar=":app")\n'
+    )
+    return f"{name}:enclave"
+
+
+def _count(log: str, step: str) -> int:
+    return len(re.findall(rf"Completed: {re.escape(step)} Dragonwell", log))
+
+
+def test_services_sharing_a_pin_fetch_and_extract_it_once(server: _CountingServer, tmp_path: Path) -> None:
+    root = copy_repo(tmp_path)
+    sha = hashlib.sha256(server.payload).hexdigest()
+    targets = [_service(root, f"svc{i}", server.url, sha) for i in range(3)]
+    args = pants_args(root, tmp_path, "--occlum-stage-only=yes")
+    env = pants_env(tmp_path)
+
+    first = run_pants(root, args, env, "package", *targets)
+    assert first.returncode == 0, first.stderr[-4000:]
+    print(
+        f"\n3 services, empty store: {server.gets} HTTP GET(s), "
+        f"{_count(first.stderr, 'Download')} Download, {_count(first.stderr, 'Extract and validate')} Extract"
+    )
+    assert server.gets == 1
+    assert _count(first.stderr, "Download") == 1, first.stderr
+    assert _count(first.stderr, "Extract and validate") == 1, first.stderr
+    for i in range(3):
+        assert (root / f"dist/svc{i}/enclave/image/usr/lib/jvm").is_dir()
+
+    targets.append(_service(root, "svc3", server.url, sha))
+    second = run_pants(root, args, env, "package", *targets)
+    assert second.returncode == 0, second.stderr[-4000:]
+    assert server.gets == 1
+    assert _count(second.stderr, "Download") == 0 and _count(second.stderr, "Extract and validate") == 0
+    assert (root / "dist/svc3/enclave/image/usr/lib/jvm").is_dir()
