@@ -109,8 +109,9 @@ def has_print(r: str | Release) -> bool:
 
 
 def has_package_debug(r: str | Release) -> bool:
-    """`occlum package --debug`; before it, package refuses SIM instances and only warns when debuggable."""
-    return _r(r) >= (0, 24, 0)
+    """`occlum package --debug` (added in 0.23.x: `tools/occlum` at 0.23.7 has it, 0.23.0 does not);
+    before it, package refuses SIM instances and only warns when debuggable."""
+    return _r(r) >= (0, 23, 7)
 
 
 def has_kernel_space_heap_max_size(r: str | Release) -> bool:

@@ -49,7 +49,7 @@ FIRST_TRUE: list[tuple[Callable[[str], bool], str]] = [
     (rel.honours_mounts, "0.21.0"),
     (rel.has_kss, "0.26.3"),
     (rel.has_print, "0.29.1"),
-    (rel.has_package_debug, "0.24.0"),
+    (rel.has_package_debug, "0.23.7"),
     (rel.has_kernel_space_heap_max_size, "0.29.4"),
     (rel.has_sefs_cache_size, "0.29.5"),
     (rel.auto_adds_proc_dev, "0.29.6"),

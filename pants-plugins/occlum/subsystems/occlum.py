@@ -83,7 +83,7 @@ class OcclumSubsystem(Subsystem):
             `occlum build --sgx-mode`. `HW` builds an enclave for SGX hardware (building needs no
             SGX; running does). `SIM` builds a simulation enclave that runs without SGX: not
             confidential, for development only. `occlum package` gets `--debug` for SIM (from
-            Occlum 0.24.0; older releases cannot package SIM instances at all).
+            Occlum 0.23.7; older releases cannot package SIM instances at all).
             """
         ),
     )

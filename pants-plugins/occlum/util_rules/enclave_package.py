@@ -55,7 +55,7 @@ async def build_enclave_package(request: EnclavePackageRequest, occlum: OcclumSu
     if sim and not has_debug_flag:
         raise OcclumStepError(
             f"Occlum {built.toolchain.release} cannot package a SIM instance (`occlum package` only "
-            f"takes hardware-mode instances before 0.24.0), so {field_set.address} cannot be packaged "
+            f"takes hardware-mode instances before 0.23.7), so {field_set.address} cannot be packaged "
             'with `[occlum].sgx_mode = "SIM"`. Use `sgx_mode = "HW"` (building needs no SGX) or '
             "`[occlum].stage_only`."
         )

@@ -1,5 +1,8 @@
 """The Occlum toolchain steps, each its own cached Process: `new`, `build`, `package`, measurements.
 
+`package` does not run `occlum package`: it writes the same files in one reproducible pass
+(toolchain/package_tool.py says why).
+
 Cache keys: every step's env carries the toolchain identity (release + fingerprint), so an Occlum
 upgrade re-runs exactly these steps. `occlum new` sees only the toolchain and `runtime_libs`, never
 the jar or the JDK. `occlum build` sees the signing key's path and MRSIGNER, never its bytes.
@@ -55,7 +58,8 @@ PRINT_INPUTS = (
 )
 INSTANCE_FILES = ("Occlum.json", ".__occlum_status", ".sgx_mode", "init_ra_conf.json")
 SKELETON_TOOL = "toolchain/skeleton_tool.py"
-REPACK_TOOL = "toolchain/repack_tool.py"
+PACKAGE_TOOL = "toolchain/package_tool.py"
+PACKAGE_THREADS = 8  # beyond this, reading the instance, not deflate, bounds the package step
 
 
 class OcclumStepError(Exception):
@@ -220,48 +224,34 @@ run_occlum_build = rule_call(occlum_build)
 
 
 @rule(desc="Packaging the Occlum instance", level=LogLevel.DEBUG)
-async def occlum_package(
-    request: OcclumPackageRequest, step_env: OcclumStepEnv, python: PythonBuildStandaloneBinary
-) -> OcclumPackage:
+async def occlum_package(request: OcclumPackageRequest, python: PythonBuildStandaloneBinary) -> OcclumPackage:
+    # The backend writes the tarball itself, with the files `occlum package` of this release ships
+    # (toolchain/package_tool.py): one compression pass, bytes that depend only on the contents.
     tarball = f"{request.name}.tar.gz"
-    argv = [request.built.toolchain.occlum, "package", *(["--debug"] if request.debug else []), tarball]
-    package_input = await digest_subset_to_digest(DigestSubset(request.built.digest, PathGlobs(PACKAGE_INPUTS)))
+    release = request.built.toolchain.release
+    tool, package_input = await concurrently(
+        create_digest(CreateDigest(tool_files(PACKAGE_TOOL))),
+        digest_subset_to_digest(DigestSubset(request.built.digest, PathGlobs(PACKAGE_INPUTS))),
+    )
+    argv = [python.path, tool_path(PACKAGE_TOOL), "--release", release, "--instance", INSTANCE, "--name", request.name]
     result = await execute_process(
         Process(
-            argv=argv,
-            input_digest=package_input,
-            working_directory=INSTANCE,
+            # Pants grants the threads, sharing the cores with the steps running beside it; the
+            # bytes do not depend on how many it grants.
+            argv=(*argv, "--threads", "{pants_concurrency}", *(["--debug"] if request.debug else [])),
+            concurrency_available=PACKAGE_THREADS,
+            input_digest=await merge_digests(MergeDigests([tool, package_input])),
             output_files=(tarball,),
-            env=_env(step_env, request.built.toolchain, request.nonce),
-            description=f"occlum package {request.address}",
+            # Its own variable: a nonce re-runs this step too (check-reproducible), without the
+            # toolchain identity, which the package's bytes do not depend on.
+            env={"__OCCLUM_REBUILD": request.nonce} if request.nonce else {},
+            description=f"occlum package {request.address} (as Occlum {release} would, reproducibly)",
             level=LogLevel.INFO,
         ),
     )
     if result.exit_code != 0:
-        raise _failure(
-            "occlum package",
-            request.address,
-            result,
-            "See docs/occlum-toolchain.md (SIM vs HW: which instances `occlum package` accepts).",
-        )
-    # `occlum package` is plain `tar -czf`: re-pack so the bytes depend only on the contents.
-    tool, raw = await concurrently(
-        create_digest(CreateDigest(tool_files(REPACK_TOOL))),
-        add_prefix(AddPrefix(result.output_digest, "raw")),
-    )
-    repack_input = await merge_digests(MergeDigests([tool, raw]))
-    repacked = await execute_process(
-        Process(
-            argv=(python.path, tool_path(REPACK_TOOL), f"raw/{tarball}", tarball),
-            input_digest=repack_input,
-            output_files=(tarball,),
-            description=f"Make the package of {request.address} reproducible",
-            level=LogLevel.DEBUG,
-        ),
-    )
-    if repacked.exit_code != 0:
-        raise _failure("re-pack", request.address, repacked, "")
-    return OcclumPackage(repacked.output_digest)
+        raise OcclumStepError(f"Packaging {request.address} failed: {tool_error(result)}")
+    return OcclumPackage(result.output_digest)
 
 
 get_occlum_package = rule_call(occlum_package)
