@@ -1,7 +1,8 @@
-"""Benchmark cold, no-op and incremental builds of the example enclave, and remote-cache hits.
+"""Benchmark cold, no-op and incremental builds of the example enclave, remote-cache hits, and scale.
 
-    ./bench/run                 # ~10 min on 2 cores; prints a table (also written to bench/last-results.md)
+    ./bench/run                 # ~25 min on 2 cores; prints tables (also written to bench/last-results.md)
     ./bench/run --quick         # fewer repetitions
+    ./bench/run --only scale    # one scenario (for development; prints its figures, no table)
 
 The Occlum toolchain here is the TEST DOUBLE in tests/occlum_double/ (no Occlum or SGX on these
 machines). Like the real one, its `occlum build` reads and hashes every file of image/, so build
@@ -13,6 +14,7 @@ one run on one machine; compare ratios, not absolute seconds.
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import os
@@ -27,9 +29,11 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-for sub in ("tests/fixtures", "tests"):  # the tests' helpers, as pytest.ini puts them on the path
+for sub in ("tests/fixtures", "tests", "bench"):  # the tests' helpers, as pytest.ini puts them on the path
     sys.path.insert(0, str(REPO / sub))
 
+import scale  # noqa: E402
+import step_split  # noqa: E402
 from host_jdk import make_host_jdk_archive  # noqa: E402
 from integration.pants_repo import copy_repo  # noqa: E402
 from occlum_double.make_install import make_fake_occlum_install  # noqa: E402
@@ -84,15 +88,19 @@ class Bench:
         )
         build.write_text(text)
 
-    def pants(self, *args: str, client: str = "native", store: str = "store", extra: tuple = ()) -> tuple[float, str]:
-        opts = [*self.base, f"--local-store-dir={self.work / store}", *extra]
+    def pants(
+        self, *args: str, client: str = "native", store: str = "store", extra: tuple = (), root: Path | None = None
+    ) -> tuple[float, str]:
+        root = root or self.root
+        base = [*self.base[:1], f"--pythonpath=['{root / 'pants-plugins'}']", *self.base[2:]]
+        opts = [*base, f"--local-store-dir={self.work / store}", *extra]
         if client == "native":
             env = {**self.env, "_PANTS_SERVER_EXE": str(VENV / "bin" / "pants")}
             argv = [str(NATIVE), *opts, *args]
         else:
             env, argv = self.env, [str(VENV / "bin" / "pants"), *opts, *args]
         t = time.perf_counter()
-        r = subprocess.run(argv, cwd=self.root, env=env, capture_output=True, text=True, timeout=900)
+        r = subprocess.run(argv, cwd=root, env=env, capture_output=True, text=True, timeout=1800)
         dt = time.perf_counter() - t
         if r.returncode != 0:
             raise RuntimeError(f"pants {' '.join(args)} failed:\n{r.stderr[-3000:]}")
@@ -109,9 +117,10 @@ class Bench:
         self.rows.append((name, statistics.median(times), len(times), counts, note))
         print(f"  {name}: median {statistics.median(times):.2f}s over {len(times)}; ran {runs[-1]}", flush=True)
 
-    def kill_pantsd(self) -> None:
-        subprocess.run(["pkill", "-f", f"pantsd.*{self.root}"], capture_output=True)
-        pids = self.root / ".pids"
+    def kill_pantsd(self, root: Path | None = None) -> None:
+        root = root or self.root
+        subprocess.run(["pkill", "-f", f"pantsd.*{root}"], capture_output=True)
+        pids = root / ".pids"
         if pids.exists():
             for pidfile in pids.rglob("pid"):
                 try:
@@ -237,23 +246,60 @@ class Bench:
                 )
             )
 
-    def store_growth(self) -> None:
-        build = self.root / "examples/hello-service/BUILD"
-        original = build.read_text()
-        sizes = {}
-        for n in (1, 5):
-            self.kill_pantsd()
-            extra = "".join(
-                f'\nocclum_java_image(name="enclave{i}", jdk=":jdk", jar=":app", main_args=["{8081 + i}"])\n'
-                for i in range(1, n)
+    def split(self) -> None:
+        """One jar change with the workunit logger and kept sandboxes: where each step's time goes."""
+        logdir = self.work / "workunits"
+        logdir.mkdir(exist_ok=True)
+        self.kill_pantsd()
+        self.toggle_java(700)
+        flags = (*step_split.WORKUNIT_FLAGS, f"--workunit-logger-logdir={logdir}")
+        _, log = self.pants("package", TARGET, extra=flags)
+        self.splits = step_split.split_steps(logdir, log)
+        for x in self.splits:
+            print(f"  {x}", flush=True)
+        for sandbox in re.findall(r"Preserving local process execution dir (\S+) for", log):
+            shutil.rmtree(sandbox, ignore_errors=True)
+        self.kill_pantsd()
+
+    def scale(self) -> None:
+        """N = 1, 5, 20 services on one pin; one service with an image twice as large."""
+        self.scale_rows: list[scale.Row] = []
+        payload = scale.make_payload(self.archive, self.work / "payload.bin")
+        manual_plain = self.manual_once()
+        manual_large = self.manual_once(payload)
+        for name, n, big in (
+            ("1 service", 1, False),
+            ("5 services", 5, False),
+            ("20 services", 20, False),
+            ("1 service, image x2", 1, True),
+        ):
+            row_dir = self.work / f"scale-{n}-{int(big)}"
+            row_dir.mkdir()
+            root = copy_repo(row_dir)
+            targets = scale.write_services(root, n, self.archive, self.sha, payload if big else None)
+            store = f"scale-store-{n}-{int(big)}"
+            row = scale.Row(name, n, manual_one=manual_large if big else manual_plain)
+            scale.run_row(
+                row,
+                root,
+                targets,
+                functools.partial(self.pants, store=store, root=root),
+                self.ran,
+                self.work / store,
+                changes=self.reps,
+                noop_runs=15 if n == 20 else 0,
             )
-            build.write_text(original + extra)
-            store = self.work / f"growth-store-{n}"
-            targets = [TARGET] + [f"examples/hello-service:enclave{i}" for i in range(1, n)]
-            self.pants("--no-pantsd", "package", *targets, client="python", store=store.name)
-            sizes[n] = sum(f.stat().st_size for f in store.rglob("*") if f.is_file())
-        build.write_text(original)
-        self.growth = sizes
+            print(
+                f"  {name}: cold {row.cold:.1f}s ran {row.cold_ran}; jar changes {row.changes} ran "
+                f"{row.change_ran}; store {scale.show_bytes(row.store_bytes)}; pantsd RSS "
+                f"{row.rss_after_cold >> 20} MiB, {row.rss_after_changes >> 20} MiB, no-op package "
+                f"{[b >> 20 for b in row.rss_noop_package]}, list {[b >> 20 for b in row.rss_noop_list]}",
+                flush=True,
+            )
+            self.scale_rows.append(row)
+            self.kill_pantsd(root)
+            shutil.rmtree(self.work / store, ignore_errors=True)
+            shutil.rmtree(row_dir, ignore_errors=True)
 
     def layout_vs_tar(self) -> None:
         tool = REPO / "pants-plugins/occlum/jdk/extract_tool.py"
@@ -296,8 +342,8 @@ class Bench:
         )
         self.layout = (statistics.median(ours), statistics.median(tars), info)
 
-    def manual_baseline(self) -> None:
-        """The seed's manual way, with the same double: every step, every time."""
+    def manual_once(self, payload: Path | None = None) -> float:
+        """The seed's manual way, once, with the same double: every step, every time."""
         occlum = self.install / "build" / "bin" / "occlum"
         jar_dir = self.work / "manual-jar"
         jdk = self.work / "manual-jdk"
@@ -306,47 +352,38 @@ class Bench:
             with tarfile.open(self.archive) as tf:
                 tf.extractall(jdk)
         top = next(jdk.iterdir())
-        times = []
-        for i in range(self.reps):
-            t = time.perf_counter()
-            inst = self.work / f"manual-{i}"
-            shutil.rmtree(inst, ignore_errors=True)
-            # Build the jar as a developer would (javac + jar), then the seed's shell steps.
-            shutil.rmtree(jar_dir, ignore_errors=True)
-            (jar_dir / "classes").mkdir(parents=True)
-            srcs = [str(p) for p in (self.root / "examples/hello-service/src").rglob("*.java")]
-            subprocess.run(["javac", "--release", "11", "-d", str(jar_dir / "classes"), *srcs], check=True)
-            subprocess.run(
-                [
-                    "jar",
-                    "--create",
-                    "--file",
-                    str(jar_dir / "app.jar"),
-                    "--main-class",
-                    "hello.HelloService",
-                    "-C",
-                    str(jar_dir / "classes"),
-                    ".",
-                ],
-                check=True,
-            )
-            subprocess.run([str(occlum), "new", str(inst)], check=True, capture_output=True)
-            dest = inst / "image/usr/lib/jvm/java-17-alibaba-dragonwell/jre"
-            shutil.copytree(top, dest, symlinks=True)
-            (inst / "image/usr/lib/spring").mkdir(parents=True)
-            shutil.copy2(jar_dir / "app.jar", inst / "image/usr/lib/spring/app.jar")
-            shutil.copy2(self.install / "toolchains/gcc/x86_64-linux-musl/lib/libz.so.1", inst / "image/lib/libz.so.1")
-            cfg = json.loads((inst / "Occlum.json").read_text())  # the jq edits
-            cfg["resource_limits"].update(
-                user_space_size="1680MB", kernel_space_heap_size="64MB", max_num_of_threads=64
-            )
-            cfg["process"].update(default_heap_size="256MB", default_mmap_size="1400MB")
-            cfg["entry_points"] = ["/usr/lib/jvm/java-17-alibaba-dragonwell/jre/bin"]
-            (inst / "Occlum.json").write_text(json.dumps(cfg, indent=4))
-            subprocess.run([str(occlum), "build"], cwd=inst, check=True, capture_output=True)
-            subprocess.run([str(occlum), "package", "--debug", "app.tar.gz"], cwd=inst, check=True, capture_output=True)
-            times.append(time.perf_counter() - t)
-            shutil.rmtree(inst, ignore_errors=True)
+        t = time.perf_counter()
+        inst = self.work / "manual-instance"
+        shutil.rmtree(inst, ignore_errors=True)
+        # Build the jar as a developer would (javac + jar), then the seed's shell steps.
+        shutil.rmtree(jar_dir, ignore_errors=True)
+        (jar_dir / "classes").mkdir(parents=True)
+        srcs = [str(p) for p in (self.root / "examples/hello-service/src").rglob("*.java")]
+        subprocess.run(["javac", "--release", "11", "-d", str(jar_dir / "classes"), *srcs], check=True)
+        jar = ["jar", "--create", "--file", str(jar_dir / "app.jar"), "--main-class", "hello.HelloService"]
+        subprocess.run([*jar, "-C", str(jar_dir / "classes"), "."], check=True)
+        subprocess.run([str(occlum), "new", str(inst)], check=True, capture_output=True)
+        dest = inst / "image/usr/lib/jvm/java-17-alibaba-dragonwell/jre"
+        shutil.copytree(top, dest, symlinks=True)
+        (inst / "image/usr/lib/spring").mkdir(parents=True)
+        shutil.copy2(jar_dir / "app.jar", inst / "image/usr/lib/spring/app.jar")
+        shutil.copy2(self.install / "toolchains/gcc/x86_64-linux-musl/lib/libz.so.1", inst / "image/lib/libz.so.1")
+        if payload is not None:
+            (inst / "image/srv/data").mkdir(parents=True)
+            shutil.copy2(payload, inst / "image/srv/data/payload.bin")
+        cfg = json.loads((inst / "Occlum.json").read_text())  # the jq edits
+        cfg["resource_limits"].update(user_space_size="1680MB", kernel_space_heap_size="64MB", max_num_of_threads=64)
+        cfg["process"].update(default_heap_size="256MB", default_mmap_size="1400MB")
+        cfg["entry_points"] = ["/usr/lib/jvm/java-17-alibaba-dragonwell/jre/bin"]
+        (inst / "Occlum.json").write_text(json.dumps(cfg, indent=4))
+        subprocess.run([str(occlum), "build"], cwd=inst, check=True, capture_output=True)
+        subprocess.run([str(occlum), "package", "--debug", "app.tar.gz"], cwd=inst, check=True, capture_output=True)
+        elapsed = time.perf_counter() - t
+        shutil.rmtree(inst, ignore_errors=True)
+        return elapsed
+
+    def manual_baseline(self) -> None:
+        times = [self.manual_once() for _ in range(self.reps)]
         self.manual = statistics.median(times)
         print(f"  seed's manual way: median {self.manual:.2f}s over {len(times)}", flush=True)
 
@@ -378,15 +415,44 @@ class Bench:
             f"**{self.manual / jar_med:.1f}x**",
             f"- nothing changed: the manual way redoes everything ({self.manual:.2f} s), Pants' no-op takes "
             f"{statistics.median(t for n, t, *_ in self.rows if n.startswith(NOOP_NATIVE)):.2f} s",
-            "- a jar change costs Pants one more gzip pass than the manual way: the re-pack that makes the "
-            "package byte-reproducible (`occlum package` is plain `tar -czf`); the manual package is not reproducible",
+            "- both packages are one compression pass; Pants' is byte-reproducible (written by the backend, "
+            "deflated on every core), the manual `occlum package` (plain `tar -czf`) is not",
             "- JDK extraction + checks (our extract step) vs plain `tar xzf` of the same archive: "
             f"{ours:.2f} s vs {tar:.2f} s = **{ours / tar:.2f}x**",
-            f"- local store after packaging 1 image: {self.growth[1] / 2**20:.0f} MiB; 5 images sharing the JDK: "
-            f"{self.growth[5] / 2**20:.0f} MiB (+{(self.growth[5] - self.growth[1]) / 2**20:.0f} MiB for 4 more "
-            "images; the JDK is stored once)",
+            "",
+            "### Where a jar change's time goes (one run, seconds)",
+            "",
+            *step_split.table(self.splits),
+            "",
+            "Own work: the step's command re-run by hand in a copy of its kept sandbox (no Pants). Capture: "
+            "run-and-capture time Pants reports minus own work. Other: sandbox creation and removal.",
+            "",
+            "### Scale: services sharing one JDK pin (one run per row)",
+            "",
+            *scale.table(self.scale_rows),
+            "",
+            "Manual: the seed's flow for one service, measured once per image size; cold manual is N times that "
+            "(it redoes everything per service), a jar change redoes one service. Store: the local store after "
+            "the cold build. The double's `occlum build` keeps image files as plain copies, so the store "
+            "dedupes them with the JDK; a real SEFS image (a MAC per block) is new bytes, about the image's "
+            "size, per service.",
+            "",
+            *self.rss_lines(),
         ]
         return "\n".join(lines)
+
+    def rss_lines(self) -> list[str]:
+        big = next(r for r in self.scale_rows if r.services == 20)
+        pkg, lst = big.rss_noop_package, big.rss_noop_list
+        return [
+            f"- pantsd RSS with 20 services: {big.rss_after_cold >> 20} MiB after the cold build, "
+            f"{big.rss_after_changes >> 20} MiB after {len(big.changes)} jar changes",
+            f"- over {len(pkg)} no-op `package` runs: {pkg[0] >> 20} -> {pkg[-1] >> 20} MiB, "
+            f"**{scale.growth_per_run(pkg) / 2**20:.2f} MiB per run**; then over {len(lst)} `pants list` runs "
+            f"(Pants alone, none of this backend's rules): {lst[0] >> 20} -> {lst[-1] >> 20} MiB, "
+            f"**{scale.growth_per_run(lst) / 2**20:.2f} MiB per run**. pantsd restarts itself when it passes "
+            "`[GLOBAL].pantsd_max_memory_usage` (4 GiB by default).",
+        ]
 
 
 def main() -> int:
@@ -405,9 +471,10 @@ def main() -> int:
             bench.config_change,
             bench.jdk_change,
             bench.remote,
-            bench.store_growth,
             bench.layout_vs_tar,
             bench.manual_baseline,
+            bench.split,
+            bench.scale,
         )
         for step in steps:
             if args.only is not None and step.__name__ not in args.only:
