@@ -88,3 +88,11 @@ def test_the_checks_fail_on_what_they_look_for() -> None:
     assert MD_NAME.findall("as peers.md 4.1 says") == ["peers.md"] and "peers.md" not in MARKDOWN_NAMES
     assert MD_NAME.findall("Occlum's `v0.31.0:docs/resource_config_guide.md`") == []
     assert MD_NAME.findall("Occlum's `v0.31.0:docs/resource_config_guide.md`") == []
+
+
+def test_the_backend_names_its_own_version() -> None:
+    # SBOMs name the tool that wrote them; the version must be the distribution's.
+    import occlum
+
+    pyproject = (REPO / "pants-plugins" / "pyproject.toml").read_text()
+    assert f'\nversion = "{occlum.__version__}"\n' in pyproject

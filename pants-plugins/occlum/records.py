@@ -147,6 +147,8 @@ class EnclaveMeasurementsV1:
     version_number: int
     package: str  # the package's file name
     image: ImageSummaryV1
+    package_sha256: str = ""
+    signed_enclave_sha256: str = ""  # build/lib/libocclum-libos.signed.so inside the package
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -161,6 +163,8 @@ class EnclaveMeasurementsV1:
             "product_id": self.product_id,
             "version_number": self.version_number,
             "package": self.package,
+            "package_sha256": self.package_sha256,
+            "signed_enclave_sha256": self.signed_enclave_sha256,
             "image": self.image.to_json(),
         }
 

@@ -694,9 +694,10 @@ class OcclumJavaImageOutputPathField(OutputPathField):
     help = help_text(
         """
         Where under `dist/` the output goes: the staged instance's folder (holding `Occlum.json`,
-        `image/` and `occlum-image.json`), or, with the toolchain, the base name of
-        `<output_path>.tar.gz` and `<output_path>.measurements.json`. A relative path without `.` or
-        `..`. Defaults to `<path.to.target>/<target name>`.
+        `image/` and `occlum-image.json`, with `<output_path>.cdx.json` beside it), or, with the
+        toolchain, the base name of `<output_path>.tar.gz`, `.measurements.json`, `.ra_config.json`
+        and `.cdx.json`. A relative path without `.` or `..`. Defaults to
+        `<path.to.target>/<target name>`.
         """
     )
 

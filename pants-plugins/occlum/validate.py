@@ -1,9 +1,11 @@
 """Validate Occlum.json files for one Occlum release, without Pants.
 
     PYTHONPATH=pants-plugins python -m occlum.validate --release 0.31.0 Occlum.json...
+    PYTHONPATH=pants-plugins python -m occlum.validate verify-package dist/svc/enclave.tar.gz
 
 Exit status: 0 all files valid, 1 some file has problems, 2 usage error
-(unknown release, unreadable file, not JSON).
+(unknown release, unreadable file, not JSON). `verify-package` is occlum.attestation.verify: it
+checks that a package, its measurements, ra_config and SBOM belong together (same exit codes).
 """
 
 from __future__ import annotations
@@ -57,7 +59,8 @@ def _parser() -> argparse.ArgumentParser:
         description="Strictly validate Occlum.json files for one Occlum release: JSON Schema plus the "
         "cross-field rules of gen_internal_conf and the LibOS. Unknown keys are errors.",
         epilog="Exit status: 0 all valid, 1 problems found, 2 usage error. "
-        f"Supported releases: {', '.join(SUPPORTED_RELEASES)}.",
+        f"Supported releases: {', '.join(SUPPORTED_RELEASES)}. "
+        "`verify-package PACKAGE.tar.gz` instead checks a package against its measurements, ra_config and SBOM.",
     )
     p.add_argument("--release", required=True, help="Occlum release, e.g. 0.31.0 (a leading 'v' is allowed)")
     p.add_argument("files", nargs="+", metavar="FILE", help="Occlum.json file(s) to check")
@@ -65,6 +68,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["verify-package"]:  # the validator PEX's second command
+        from occlum.attestation import verify
+
+        return verify.main(argv[1:])
     args = _parser().parse_args(argv)  # exits 2 on bad usage
     try:
         release = normalize_release(args.release)

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from occlum.attestation.verify_test import write_set
+
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "tests" / "data" / "occlum" / "templates" / "0.31.0.json"
 
@@ -51,11 +53,17 @@ def test_pex_holds_only_the_validator_and_the_schemas(pex: Path) -> None:
     ours = sorted(n for n in names if n.startswith("occlum/") and n.endswith(".py"))
     assert ours == [
         "occlum/__init__.py",
+        "occlum/attestation/__init__.py",
+        "occlum/attestation/ra_config.py",
+        "occlum/attestation/sbom.py",
+        "occlum/attestation/verify.py",
         "occlum/config/__init__.py",
         "occlum/config/model.py",
         "occlum/config/releases.py",
         "occlum/config/sizes.py",
         "occlum/config/validation.py",
+        "occlum/jar/__init__.py",
+        "occlum/jar/inspect_jar.py",
         "occlum/validate.py",
     ]
     with zipfile.ZipFile(pex) as z:
@@ -96,6 +104,16 @@ def test_pex_runs_on_any_cpython_3_9_plus(pex: Path, tmp_path: Path, python: str
 
     usage, _ = run("--release", "9.9.9", str(bad))
     assert usage.returncode == 2 and "unknown Occlum release '9.9.9'" in usage.stderr
+
+    # The verifier's check, from the same PEX: a matching set, then a tampered one.
+    (tmp_path / "set").mkdir()
+    package = write_set(tmp_path / "set")
+    verified, _ = run("verify-package", str(package))
+    assert verified.returncode == 0 and "VERIFIED" in verified.stdout, verified.stdout + verified.stderr
+    ra = tmp_path / "set" / "enclave.ra_config.json"
+    ra.write_text(ra.read_text().replace("a" * 64, "9" * 64))
+    tampered, _ = run("verify-package", str(package))
+    assert tampered.returncode == 1 and "MRENCLAVE differs" in tampered.stdout, tampered.stdout
 
     version = subprocess.run(
         [python, "-c", "import platform; print(platform.python_version())"], capture_output=True, text=True

@@ -114,6 +114,12 @@ def has_package_debug(r: str | Release) -> bool:
     return _r(r) >= (0, 23, 7)
 
 
+def has_ra_config(r: str | Release) -> bool:
+    """The ra_config format of Occlum's attestation flows (grpc_ratls, init_ra): in Occlum's sources
+    from 0.27.1 (`ra_config_template.json`); 0.27.3 is the first supported release with it."""
+    return _r(r) >= (0, 27, 1)
+
+
 def has_kernel_space_heap_max_size(r: str | Release) -> bool:
     return _r(r) >= (0, 29, 4)
 

@@ -59,6 +59,7 @@ FIRST_TRUE: list[tuple[Callable[[str], bool], str]] = [
     (rel.has_io_uring, "0.31.0"),
     (rel.has_ext2, "0.31.0"),
     (rel.has_copy_bom, "0.24.1"),
+    (rel.has_ra_config, "0.27.3"),
 ]
 
 

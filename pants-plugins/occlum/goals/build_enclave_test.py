@@ -17,6 +17,9 @@ from pants.engine.fs import DigestContents
 from pants.engine.internals.scheduler import ExecutionError
 from pants.testutil.rule_runner import RuleRunner
 
+from cyclonedx_schema import schema_errors
+from occlum.attestation.sbom import enclave_property
+from occlum.attestation.verify import main as verify_main
 from occlum.goals.run_image import OcclumJavaImageRunFieldSet
 from occlum.toolchain.probe_tool import mrsigner_of_pem
 from occlum.util_rules.staged_instance import OcclumJavaImageFieldSet
@@ -87,7 +90,12 @@ def test_full_build_writes_package_and_measurements(rule_runner: RuleRunner, ser
     configure(rule_runner, served, installs["0.31.0"])
     write(rule_runner)
     built, files = package(rule_runner)
-    assert [a.relpath for a in built.artifacts] == ["svc/enclave.tar.gz", "svc/enclave.measurements.json"]
+    assert [a.relpath for a in built.artifacts] == [
+        "svc/enclave.tar.gz",
+        "svc/enclave.measurements.json",
+        "svc/enclave.cdx.json",
+        "svc/enclave.ra_config.json",
+    ]
     meas = json.loads(files["svc/enclave.measurements.json"])
     assert len(meas["mrenclave"]) == 64 and int(meas["mrenclave"], 16) >= 0
     assert meas["mrsigner"] == mrsigner_of_pem(TEMPLATE_KEY.read_text())
@@ -110,6 +118,49 @@ def test_full_build_writes_package_and_measurements(rule_runner: RuleRunner, ser
     assert infos[0].name == "enclave/Occlum.json" and infos[-1].name == "enclave/.sgx_mode"
     assert all(m.mtime == 0 and m.uid == 0 and m.uname == "" for m in infos)
     assert {oct(m.mode) for m in infos if m.isfile()} <= {"0o644", "0o755"}
+
+
+def test_the_verifier_files_belong_to_the_package(
+    rule_runner: RuleRunner, served: ServedJdk, installs: dict, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    key = tmp_path / "keys" / "enclave.pem"  # a release enclave needs a key of its own
+    key.parent.mkdir()
+    subprocess.run(
+        ["openssl", "genrsa", "-3", "-traditional", "-out", str(key), "3072"], check=True, capture_output=True
+    )
+    configure(rule_runner, served, installs["0.31.0"], f"--occlum-sign-key={key}")
+    write(rule_runner, debuggable=False, product_id=9, version_number=4)
+    built, files = package(rule_runner)
+    out = tmp_path / "dist"
+    for path, content in files.items():
+        (out / path).parent.mkdir(parents=True, exist_ok=True)
+        (out / path).write_bytes(content)
+    meas = json.loads(files["svc/enclave.measurements.json"])
+    ra = json.loads(files["svc/enclave.ra_config.json"])
+    assert ra["sgx_mrs"] == [
+        {
+            "mr_enclave": meas["mrenclave"],
+            "mr_signer": meas["mrsigner"],
+            "isv_prod_id": 9,
+            "isv_svn": 4,
+            "config_svn": 0,
+            "debuggable": False,
+        }
+    ]
+    sbom = json.loads(files["svc/enclave.cdx.json"])
+    assert schema_errors(sbom) == []
+    assert enclave_property(sbom, "mrenclave") == meas["mrenclave"]
+    files_in_sbom = {c["name"] for c in sbom["components"] if c["type"] == "file"}
+    # Every file of the measured image, the skeleton `occlum new` made included.
+    assert "/usr/lib/jvm/java-11-alibaba-dragonwell/jre/bin/java" in files_in_sbom and "/lib/libz.so.1" in files_in_sbom
+    assert verify_main([str(out / "svc/enclave.tar.gz")]) == 0, capsys.readouterr().out
+    # Another build's package beside these records: caught.
+    write(rule_runner, debuggable=False, product_id=9, version_number=5)
+    _, files2 = package(rule_runner)
+    (out / "svc/enclave.tar.gz").write_bytes(files2["svc/enclave.tar.gz"])
+    capsys.readouterr()
+    assert verify_main([str(out / "svc/enclave.tar.gz")]) == 1
+    assert "package sha256 differs" in capsys.readouterr().out
 
 
 def test_mrenclave_follows_the_config_not_the_key(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -302,7 +303,8 @@ def test_mounts_field(rule_runner: RuleRunner) -> None:
 
 
 def test_output_path(rule_runner: RuleRunner) -> None:
-    assert build(rule_runner, output_path="out/enclave-x").root == "out/enclave-x"
+    pkg = build(rule_runner, output_path="out/enclave-x")
+    assert pkg.root == "out/enclave-x" and "out/enclave-x.cdx.json" in pkg.files
 
 
 def test_occlum_version_option_selects_the_generation(rule_runner: RuleRunner, served: ServedJdk) -> None:
@@ -418,3 +420,24 @@ def test_staged_instance_has_a_copy_bom_listing_every_file_with_its_hash(rule_ru
     assert sources and all(s.startswith("../image/") for s in sources), sources
     links = {(t["target"], link["linkname"]): link["src"] for t in bom["targets"] for link in t.get("createlinks", [])}
     assert links == {("/usr/lib/jvm/java-11-alibaba-dragonwell/jre/lib", "libjsig.so"): "server/libjsig.so"}
+
+
+def test_a_staged_image_gets_an_sbom_that_says_it_was_not_measured(rule_runner: RuleRunner) -> None:
+    import hashlib
+
+    from cyclonedx_schema import schema_errors
+    from occlum.attestation.sbom import enclave_property
+
+    pkg = build(rule_runner, files={"/etc/app/application.yaml": ":config"}, product_id=3)
+    sbom = json.loads(pkg.files["svc/enclave.cdx.json"])
+    assert schema_errors(sbom) == []
+    assert enclave_property(sbom, "measured") == "false" and enclave_property(sbom, "mrenclave") is None
+    assert enclave_property(sbom, "isv_prod_id") == "3"
+    hashes = {c["name"]: c["hashes"][0]["content"] for c in sbom["components"] if c["type"] == "file" and "hashes" in c}
+    image = {p[len("svc/enclave/image") :]: c for p, c in pkg.files.items() if p.startswith("svc/enclave/image/")}
+    assert hashes == {p: hashlib.sha256(c).hexdigest() for p, c in image.items()}
+    # Reproducible: the same inputs, the same bytes.
+    assert (
+        build(rule_runner, files={"/etc/app/application.yaml": ":config"}, product_id=3).files["svc/enclave.cdx.json"]
+        == pkg.files["svc/enclave.cdx.json"]
+    )

@@ -16,6 +16,8 @@ read is bounded (docs/error-catalogue.md lists the limits): a hostile jar is ref
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import io
 import re
 import struct
@@ -29,12 +31,14 @@ SPRING_LOADER_PREFIX = "org.springframework.boot.loader."
 _VERSIONED = re.compile(r"META-INF/versions/(\d+)/(.+)")
 _APP_CLASSES = ("BOOT-INF/classes/", "WEB-INF/classes/")
 _NESTED_LIBS = re.compile(r"(BOOT-INF/lib|WEB-INF/lib|WEB-INF/lib-provided)/[^/]+\.jar")
+_POM_PROPERTIES = re.compile(r"META-INF/maven/[^/]+/[^/]+/pom\.properties")
 
 # Bounds: a manifest is a few KB, a large Spring Boot service has ~30k classes in ~200 jars.
 MAX_MANIFEST_BYTES = 1024 * 1024
 MAX_ENTRIES = 200_000
 MAX_NESTED_JARS = 2_000
 MAX_NESTED_JAR_BYTES = 256 * 1024 * 1024
+MAX_POM_PROPERTIES_BYTES = 64 * 1024  # Maven writes a few hundred bytes
 
 
 class JarError(Exception):
@@ -69,6 +73,24 @@ class JarUnit:
 
 
 @dataclass(frozen=True)
+class MavenCoordinates:
+    """What `META-INF/maven/<group>/<artifact>/pom.properties` says a jar is."""
+
+    group: str
+    artifact: str
+    version: str
+
+
+@dataclass(frozen=True)
+class NestedJar:
+    """A jar inside a Spring Boot jar (or war), for the SBOM."""
+
+    path: str  # the entry: "BOOT-INF/lib/dep-1.0.jar"
+    sha256: str
+    maven: Optional[MavenCoordinates]
+
+
+@dataclass(frozen=True)
 class JarInfo:
     main_class: str
     start_class: Optional[str]
@@ -78,6 +100,9 @@ class JarInfo:
     jar_name: str = ""
     max_class_entry: Optional[str] = None  # one entry that has max_class_major
     units: tuple[JarUnit, ...] = ()  # the jar's own classes first, then each nested jar
+    sha256: str = ""
+    maven: Optional[MavenCoordinates] = None  # the jar's own pom.properties, when it has exactly one
+    nested: tuple[NestedJar, ...] = ()  # in entry order
 
 
 def parse_manifest(text: str) -> dict[str, str]:
@@ -187,14 +212,41 @@ def _unit(zf: zipfile.ZipFile, where: str, roots: tuple[str, ...], multi_release
     return JarUnit(where, tuple(classes))
 
 
-def _nested_units(zf: zipfile.ZipFile, jar_name: str) -> list[JarUnit]:
+def parse_pom_properties(text: str) -> Optional[MavenCoordinates]:
+    """groupId, artifactId and version from a pom.properties (Java properties: `=` or `:`)."""
+    values: dict[str, str] = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line[0] in "#!":
+            continue
+        key, value = _split_property(line)
+        values[key] = value
+    group, artifact, version = (values.get(k, "") for k in ("groupId", "artifactId", "version"))
+    return MavenCoordinates(group, artifact, version) if group and artifact and version else None
+
+
+def _split_property(line: str) -> tuple[str, str]:
+    """`key=value`, `key: value` or `key value`, as java.util.Properties reads them (no escapes)."""
+    match = re.match(r"([^=:\s]+)\s*[=:\s]\s*(.*)", line)
+    return (match.group(1), match.group(2).strip()) if match else (line, "")
+
+
+def _maven_coordinates(zf: zipfile.ZipFile) -> Optional[MavenCoordinates]:
+    """The jar's own coordinates: only when it has exactly one pom.properties (a shaded jar has many)."""
+    poms = [i for i in zf.infolist() if _POM_PROPERTIES.fullmatch(i.filename)]
+    if len(poms) != 1 or poms[0].file_size > MAX_POM_PROPERTIES_BYTES:
+        return None
+    return parse_pom_properties(zf.read(poms[0]).decode("utf-8", "replace"))
+
+
+def _nested_units(zf: zipfile.ZipFile, jar_name: str) -> tuple[list[JarUnit], list[NestedJar]]:
     nested = [i for i in zf.infolist() if _NESTED_LIBS.fullmatch(i.filename)]
     if len(nested) > MAX_NESTED_JARS:
         raise JarError(
             f"{jar_name} nests {len(nested)} jars, more than the {MAX_NESTED_JARS} allowed; check that the "
             "target names the service's jar"
         )
-    units = []
+    units, jars = [], []
     for info in nested:
         where = f"{jar_name}!/{info.filename}"
         if info.file_size > MAX_NESTED_JAR_BYTES:
@@ -202,16 +254,19 @@ def _nested_units(zf: zipfile.ZipFile, jar_name: str) -> list[JarUnit]:
                 f"{where} is {info.file_size} bytes, more than the {MAX_NESTED_JAR_BYTES} bytes a nested jar may "
                 "be; a dependency that large is not a library"
             )
-        with _open_zip(zf.read(info), where) as inner:
+        data = zf.read(info)
+        with _open_zip(data, where) as inner:
             multi = (_attr(_read_manifest(inner, where, required=False), "Multi-Release") or "").lower() == "true"
             units.append(_unit(inner, where, ("",), multi))
-    return units
+            jars.append(NestedJar(info.filename, hashlib.sha256(data).hexdigest(), _maven_coordinates(inner)))
+    return units, jars
 
 
 def inspect_jar(content: bytes, jar_name: str) -> JarInfo:
     try:
         with _open_zip(content, jar_name) as zf:
-            return _inspect(zf, jar_name)
+            info = _inspect(zf, jar_name)
+            return dataclasses.replace(info, sha256=hashlib.sha256(content).hexdigest(), maven=_maven_coordinates(zf))
     except JarError:
         raise
     except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, ValueError, NotImplementedError) as e:
@@ -242,6 +297,7 @@ def _inspect(zf: zipfile.ZipFile, jar_name: str) -> JarInfo:
         _check_present(own, start_class, "Start-Class", jar_name, where="BOOT-INF/classes/")
     base = [c for c in own.classes if c.release == 0]
     top = max(base, key=lambda c: c.major, default=None)
+    nested_units, nested = _nested_units(zf, jar_name) if is_boot else ([], [])
     return JarInfo(
         main_class=main_class,
         start_class=start_class,
@@ -250,7 +306,8 @@ def _inspect(zf: zipfile.ZipFile, jar_name: str) -> JarInfo:
         is_spring_boot_fat_jar=is_boot,
         jar_name=jar_name,
         max_class_entry=top.entry if top else None,
-        units=(own, *(_nested_units(zf, jar_name) if is_boot else [])),
+        units=(own, *nested_units),
+        nested=tuple(nested),
     )
 
 

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import hashlib
+import io
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -13,6 +16,7 @@ from occlum.jar.inspect_jar import (
     class_major_to_java,
     inspect_jar,
     parse_manifest,
+    parse_pom_properties,
 )
 
 
@@ -240,3 +244,51 @@ def test_a_nested_jar_over_the_bound_is_refused(tmp_path: Path, monkeypatch: pyt
     )
     with pytest.raises(JarError, match=r"app\.jar!/BOOT-INF/lib/big\.jar is 101 bytes, more than the 100"):
         inspect_jar(content, "app.jar")
+
+
+def test_identities_for_the_sbom(tmp_path: Path) -> None:
+    jar = java_jars.spring_boot_jar(
+        tmp_path / "svc.jar",
+        libs={"dep-1.0.jar": 8, "plain.jar": 8},
+        maven={"dep-1.0.jar": ("com.dep", "dep", "1.0"), "": ("com.example", "svc", "2.3.4-SNAPSHOT")},
+    )
+    content = jar.read_bytes()
+    info = inspect_jar(content, "svc.jar")
+    assert info.sha256 == hashlib.sha256(content).hexdigest()
+    assert info.maven is not None and (info.maven.group, info.maven.artifact, info.maven.version) == (
+        "com.example",
+        "svc",
+        "2.3.4-SNAPSHOT",
+    )
+    by_path = {n.path: n for n in info.nested}
+    assert list(by_path) == ["BOOT-INF/lib/dep-1.0.jar", "BOOT-INF/lib/plain.jar"]
+    dep = by_path["BOOT-INF/lib/dep-1.0.jar"]
+    assert dep.maven is not None and (dep.maven.group, dep.maven.artifact, dep.maven.version) == (
+        "com.dep",
+        "dep",
+        "1.0",
+    )
+    assert by_path["BOOT-INF/lib/plain.jar"].maven is None  # no pom.properties: no coordinates, not a guess
+    with zipfile.ZipFile(io.BytesIO(content)) as zf:
+        assert dep.sha256 == hashlib.sha256(zf.read("BOOT-INF/lib/dep-1.0.jar")).hexdigest()
+
+
+def test_a_shaded_jar_with_many_poms_claims_no_coordinates(tmp_path: Path) -> None:
+    extra = [
+        ("META-INF/maven/a/a/pom.properties", b"groupId=a\nartifactId=a\nversion=1\n"),
+        ("META-INF/maven/b/b/pom.properties", b"groupId=b\nartifactId=b\nversion=2\n"),
+    ]
+    assert inspect_jar(jar_bytes(tmp_path, extra_entries=extra), "app.jar").maven is None
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("groupId=g\nartifactId=a\nversion=1\n", ("g", "a", "1")),
+        ("# comment\n! other\ngroupId : g\nartifactId a\nversion=1.0 \n", ("g", "a", "1.0")),
+        ("groupId=g\nartifactId=a\n", None),  # no version
+    ],
+)
+def test_pom_properties(text: str, expected) -> None:
+    got = parse_pom_properties(text)
+    assert (got and (got.group, got.artifact, got.version)) == expected

@@ -6,16 +6,18 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from pants.engine.fs import Digest
+from pants.engine.fs import Digest, DigestEntries, DigestSubset, FileEntry, PathGlobs
 from pants.engine.rules import collect_rules, rule
 from pants.util.logging import LogLevel
 
+from occlum.attestation.verify import SIGNED_ENCLAVE
 from occlum.config.releases import has_package_debug
-from occlum.pants_compat import concurrently, rule_call
+from occlum.pants_compat import concurrently, digest_subset_to_digest, get_digest_entries, rule_call
 from occlum.records import EnclaveMeasurementsV1
 from occlum.subsystems.occlum import OcclumSubsystem, SgxMode
 from occlum.util_rules.enclave import EnclaveBuildRequest, get_built_enclave
 from occlum.util_rules.occlum_steps import (
+    INSTANCE,
     OcclumMeasurements,
     OcclumPackageRequest,
     OcclumStepError,
@@ -35,9 +37,10 @@ class EnclavePackageRequest:
 @dataclass(frozen=True)
 class EnclavePackage:
     name: str
-    tarball: Digest  # <name>.tar.gz at the root, re-packed to depend only on its contents
+    tarball: Digest  # <name>.tar.gz at the root; its bytes depend only on its contents
     measurements: OcclumMeasurements
     record: EnclaveMeasurementsV1
+    image: Digest  # occlum_instance/image/ as `occlum build` measured it (skeleton + staged)
 
 
 @rule(desc="Building, signing and packaging an enclave", level=LogLevel.DEBUG)
@@ -60,10 +63,13 @@ async def build_enclave_package(request: EnclavePackageRequest, occlum: OcclumSu
             "`[occlum].stage_only`."
         )
     needs_debug = (debuggable or sim) and has_debug_flag
-    package, measurements = await concurrently(
+    package, measurements, signed = await concurrently(
         get_occlum_package(OcclumPackageRequest(field_set.address, built, name, needs_debug, request.nonce)),
         get_measurements(built),
+        digest_subset_to_digest(DigestSubset(built.digest, PathGlobs([f"{INSTANCE}/{SIGNED_ENCLAVE}"]))),
     )
+    # Pants' file digests are sha256: the hashes that bind the records to the package's bytes.
+    package_entries, signed_entries = await concurrently(get_digest_entries(package.digest), get_digest_entries(signed))
     record = EnclaveMeasurementsV1(
         target=str(field_set.address),
         mrenclave=measurements.mrenclave,
@@ -76,8 +82,17 @@ async def build_enclave_package(request: EnclavePackageRequest, occlum: OcclumSu
         version_number=field_set.version_number.value,
         package=f"{name}.tar.gz",
         image=staged.summary,
+        package_sha256=_only_file(package_entries).file_digest.fingerprint,
+        signed_enclave_sha256=_only_file(signed_entries).file_digest.fingerprint,
     )
-    return EnclavePackage(name, package.digest, measurements, record)
+    return EnclavePackage(name, package.digest, measurements, record, built.image)
+
+
+def _only_file(entries: DigestEntries) -> FileEntry:
+    files = [e for e in entries if isinstance(e, FileEntry)]
+    if len(files) != 1:
+        raise OcclumStepError(f"expected one file, found {[e.path for e in entries]}")
+    return files[0]
 
 
 get_enclave_package = rule_call(build_enclave_package)

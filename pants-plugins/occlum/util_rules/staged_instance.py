@@ -19,6 +19,7 @@ from pants.engine.rules import collect_rules, rule
 from pants.util.frozendict import FrozenDict
 from pants.util.logging import LogLevel
 
+from occlum.attestation.sbom import JarFacts, JdkFacts
 from occlum.config.model import LIMITS, OcclumConfigInputs
 from occlum.jar.inspect_jar import JarError, check_runs_on
 from occlum.jvm.options import effective_jvm_options, java_command
@@ -120,6 +121,8 @@ class StagedOcclumInstance:
     digest: Digest
     summary: ImageSummaryV1
     config: OcclumConfig
+    jdk_facts: JdkFacts  # for the SBOM
+    jar_facts: JarFacts
 
 
 def memory_plan_for(field_set: OcclumJavaImageFieldSet, release: str) -> MemoryPlan:
@@ -246,7 +249,27 @@ async def stage_occlum_instance(field_set: OcclumJavaImageFieldSet, occlum: Occl
     )
     summary_digest = await create_digest(CreateDigest([FileContent(SUMMARY_FILE, summary.serialize())]))
     digest = await merge_digests(MergeDigests([layout.digest, config.digest, summary_digest]))
-    return StagedOcclumInstance(digest, summary, config)
+    jdk_facts = JdkFacts(
+        target=str(jdk.address),
+        version=jdk.pin.version,
+        edition=jdk.pin.edition,
+        libc=jdk.pin.libc,
+        platform=jdk.pin.platform,
+        java_version=jdk.info.java_version,
+        archive_sha256=jdk.pin.sha256,
+        url=jdk.pin.url,
+        enclave_dir=jdk_dir,
+    )
+    jar_facts = JarFacts(
+        name=jar.name,
+        sha256=jar.info.sha256,
+        enclave_path=jar_path,
+        main_class=jar.info.main_class,
+        start_class=jar.info.start_class,
+        maven=jar.info.maven,
+        nested=jar.info.nested,
+    )
+    return StagedOcclumInstance(digest, summary, config, jdk_facts, jar_facts)
 
 
 get_staged_instance = rule_call(stage_occlum_instance)
