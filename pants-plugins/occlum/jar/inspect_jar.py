@@ -33,7 +33,9 @@ _APP_CLASSES = ("BOOT-INF/classes/", "WEB-INF/classes/")
 _NESTED_LIBS = re.compile(r"(BOOT-INF/lib|WEB-INF/lib|WEB-INF/lib-provided)/[^/]+\.jar")
 _POM_PROPERTIES = re.compile(r"META-INF/maven/[^/]+/[^/]+/pom\.properties")
 
-# Bounds: a manifest is a few KB, a large Spring Boot service has ~30k classes in ~200 jars.
+# Bounds: a manifest is a few KB, a large Spring Boot service has ~30k classes in ~200 jars, and
+# its fat jar is 50-300 MB. The whole jar is read into memory to be inspected.
+MAX_JAR_BYTES = 1024 * 1024 * 1024
 MAX_MANIFEST_BYTES = 1024 * 1024
 MAX_ENTRIES = 200_000
 MAX_NESTED_JARS = 2_000

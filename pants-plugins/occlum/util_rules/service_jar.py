@@ -10,7 +10,7 @@ from pants.build_graph.address import ResolveError
 from pants.core.goals.package import EnvironmentAwarePackageRequest, PackageFieldSet
 from pants.core.target_types import FileSourceField
 from pants.engine.addresses import Address, UnparsedAddressInputs
-from pants.engine.fs import Digest, DigestSubset, PathGlobs, RemovePrefix
+from pants.engine.fs import Digest, DigestSubset, FileEntry, PathGlobs, RemovePrefix
 from pants.engine.rules import collect_rules, rule
 from pants.engine.target import (
     FieldSetsPerTargetRequest,
@@ -19,6 +19,7 @@ from pants.engine.target import (
 )
 from pants.util.logging import LogLevel
 
+from occlum.jar import inspect_jar as jar_inspection
 from occlum.jar.inspect_jar import JarError, JarInfo, inspect_jar
 from occlum.pants_compat import (
     concurrently,
@@ -27,6 +28,7 @@ from occlum.pants_compat import (
     environment_aware_package,
     find_valid_field_sets,
     get_digest_contents,
+    get_digest_entries,
     hydrate_sources,
     remove_prefix,
     resolve_targets,
@@ -106,6 +108,16 @@ async def find_service_jar(request: ServiceJarRequest) -> ServiceJar:
     if parent:
         only = await remove_prefix(RemovePrefix(only, parent))
     name = os.path.basename(path)
+    # Checked before the bytes are read: the jar is inspected in memory.
+    size = sum(
+        e.file_digest.serialized_bytes_length for e in await get_digest_entries(only) if isinstance(e, FileEntry)
+    )
+    if size > jar_inspection.MAX_JAR_BYTES:
+        raise ServiceJarError(
+            f"{where}, whose jar {path} is {size} bytes, more than the {jar_inspection.MAX_JAR_BYTES} bytes a "
+            "service jar may be (a large Spring Boot jar is a few hundred MB). Check that it names the service's "
+            "jar, and move large data out of the jar into the `files` field."
+        )
     contents = await get_digest_contents(only)
     try:
         info = dataclasses.replace(inspect_jar(contents[0].content, path), jar_name=name)

@@ -266,3 +266,16 @@ def test_a_spring_boot_jar_with_a_java_17_dependency_is_refused(rule_runner: Rul
         "classes are compiled for Java 17 (class-file major version 61) (e.g. com/dep/Dep.class) but the image's "
         "JDK is Java 11"
     ) in msg, msg
+
+
+def test_a_jar_over_the_size_bound_is_refused_before_it_is_read(
+    rule_runner: RuleRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from occlum.jar import inspect_jar
+
+    jar = jar_bytes(tmp_path)
+    monkeypatch.setattr(inspect_jar, "MAX_JAR_BYTES", len(jar) - 1)  # the real bound is 1 GiB
+    write_svc(rule_runner, {"app.jar": jar}, 'file(name="app", source="app.jar")')
+    msg = build_error(rule_runner)
+    assert f"is {len(jar)} bytes, more than the {len(jar) - 1} bytes a service jar may be" in msg
+    assert "svc:enclave" in msg and "`files` field" in msg
