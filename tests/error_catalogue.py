@@ -224,6 +224,12 @@ CASES = (
         mentions=("BOOT-INF/lib/dep-1.0.jar", "Java 17", "com/dep/Dep.class"),
     ),
     Case(
+        "jar-too-large",
+        "a service jar over the 1 GiB bound (lowered to 1000 bytes here, so the case needs no 1 GiB file)",
+        setup="jar_over_the_size_bound",
+        mentions=("more than the 1000 bytes", "`files` field"),
+    ),
+    Case(
         "max-size-on-old-release",
         "`user_space_max_size` with `[occlum].version` 0.29.7",
         {"user_space_max_size": "4GB"},
@@ -312,6 +318,7 @@ class _Env:
     def __init__(self, tmp: Path) -> None:
         self.tmp = tmp
         self.served: ServedJdk = serve_fake_jdk(tmp / "mirror")
+        self.cleanups: list[Callable[[], None]] = []  # undo what a special setup changed in-process
 
     def runner(self, case: Case) -> RuleRunner:
         rr = new_rule_runner(stage_only=not (case.toolchain or case.setup == "no_toolchain"))
@@ -353,6 +360,16 @@ class _Env:
 
     def _setup_java17_jar(self, rr: RuleRunner, opts: list) -> str:
         rr.write_files({"svc/app.jar": fake_jdk.make_jar(self.tmp / "j17.jar", class_major=61).read_bytes()})
+        return ""
+
+    def _setup_jar_over_the_size_bound(self, rr: RuleRunner, opts: list) -> str:
+        from occlum.jar import inspect_jar
+
+        real = inspect_jar.MAX_JAR_BYTES
+        inspect_jar.MAX_JAR_BYTES = 1000
+        self.cleanups.append(lambda: setattr(inspect_jar, "MAX_JAR_BYTES", real))
+        big = fake_jdk.make_jar(self.tmp / "big.jar", extra_entries=[("data.bin", bytes(range(256)) * 8)])
+        rr.write_files({"svc/app.jar": big.read_bytes()})
         return ""
 
     def _setup_main_class_missing(self, rr: RuleRunner, opts: list) -> str:
@@ -397,12 +414,16 @@ def run_case(case: Case) -> str:
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         env = _Env(tmp)
-        rr = env.runner(case)
         try:
-            rr.get_target(ADDR)
-            package_image(rr, ADDR)
-        except Exception as e:  # the error under test
-            return user_message(str(e), d)
+            rr = env.runner(case)
+            try:
+                rr.get_target(ADDR)
+                package_image(rr, ADDR)
+            except Exception as e:  # the error under test
+                return user_message(str(e), d)
+        finally:
+            for undo in env.cleanups:
+                undo()
         raise AssertionError(f"catalogue case {case.id} did not fail")
 
 
