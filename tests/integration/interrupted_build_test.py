@@ -36,6 +36,9 @@ pytestmark = pytest.mark.skipif(
 TARGET = "examples/hello-service:enclave"
 DIST = Path("dist/examples.hello-service")
 KILL_AT = ("Download", "Extract and validate", "occlum build")
+# What each step runs: Pants is killed once the step's process is running (not while its sandbox is
+# still being made), so that the step is orphaned and must stop by itself.
+STEP_PROCESS = {"Download": "fetch_tool.py", "Extract and validate": "extract_tool.py", "occlum build": "occlum build"}
 
 
 def _setup(work: Path, archive: Path, sha: str, install: Path) -> tuple[Path, list[str], dict]:
@@ -51,6 +54,8 @@ def _setup(work: Path, archive: Path, sha: str, install: Path) -> tuple[Path, li
         "--occlum-stage-only=no",
         # Sandboxes under `work`, so processes a killed Pants leaves behind can be found and stopped.
         f"--local-execution-root-dir={work / 'sandboxes'}",
+        # A build that runs long enough to be killed in the middle (the double sleeps 5 s first).
+        "--occlum-env-vars=['OCCLUM_DOUBLE_BUILD_SECONDS=5']",
     )
     return root, args, pants_env(work)
 
@@ -65,6 +70,46 @@ def _start(root: Path, args: list[str], env: dict) -> subprocess.Popen:
         text=True,
         start_new_session=True,
     )
+
+
+# The example's jar is built by a `shell_command`: Pants' own step, which Pants 2.17 leaves running
+# when it is killed. Only the backend's steps (its scripts and the Occlum tools) must stop by themselves.
+_JAR_BUILD = re.compile(r"javac|jar --create|mkdir -p classes")
+
+
+def _strays(under: Path, grace: float) -> list[str]:
+    """Processes still running under `under` after `grace` seconds (the sandbox guard polls every 0.25 s)."""
+    deadline = time.monotonic() + grace
+    while True:
+        found = _processes_under(under)
+        if not found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
+
+
+def _wait_for_process(under: Path, words: str, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(words in p for p in _processes_under(under)):
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def _processes_under(under: Path) -> list[str]:
+    out = []
+    for pid_dir in Path("/proc").iterdir():
+        if not pid_dir.name.isdigit() or int(pid_dir.name) == os.getpid():
+            continue
+        try:
+            cmd = (pid_dir / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            cwd = os.readlink(pid_dir / "cwd")
+            state = next(line for line in (pid_dir / "status").read_text().splitlines() if line.startswith("State:"))
+        except (OSError, StopIteration):
+            continue
+        if (str(under) in cmd or cwd.startswith(str(under))) and "zombie" not in state and not _JAR_BUILD.search(cmd):
+            out.append(f"{pid_dir.name}: {cmd[:200]}")
+    return out
 
 
 def _kill_strays(under: Path) -> list[int]:
@@ -91,6 +136,7 @@ def _kill_at(root: Path, args: list[str], env: dict, step: str, work: Path) -> t
     """Run `package`, SIGKILL its process group as soon as `Starting: <step>` is logged."""
     proc = _start(root, args, env)
     seen: list[str] = []
+    running = False
     marker = re.compile(rf"Starting: {re.escape(step)}\b")
     # Drain stdout in the background so a full pipe can never stall Pants.
     assert proc.stdout is not None and proc.stderr is not None
@@ -100,6 +146,7 @@ def _kill_at(root: Path, args: list[str], env: dict, step: str, work: Path) -> t
         for line in proc.stderr:
             seen.append(line)
             if marker.search(line):
+                running = _wait_for_process(work, STEP_PROCESS[step], timeout=15)
                 os.killpg(proc.pid, signal.SIGKILL)
                 break
             if time.monotonic() > deadline:
@@ -110,8 +157,14 @@ def _kill_at(root: Path, args: list[str], env: dict, step: str, work: Path) -> t
         except ProcessLookupError:
             pass
         rc = proc.wait(timeout=60)
+        # The steps run in sessions of their own, so the kill above does not reach them: each must
+        # stop by itself (toolchain/sandbox_guard.py), well within a second.
+        left = _strays(work, grace=1.0)
         strays = _kill_strays(work)
     log = "".join(seen)
+    assert not left, f"steps outlived the killed Pants at `{step}`:\n" + "\n".join(left)
+    if step == "occlum build":  # the double's build sleeps 5 s: it was surely running when Pants died
+        assert running, f"`{step}` was never seen running"
     assert marker.search(log), f"never saw `Starting: {step}` (exit {rc}):\n{log[-4000:]}"
     assert rc == -signal.SIGKILL, f"Pants ended on its own (exit {rc}) before the kill:\n{log[-3000:]}"
     return log, strays

@@ -46,16 +46,31 @@ _lock = threading.Lock()
 
 
 def start() -> None:
-    """Watch the parent process from now on. Idempotent; a no-op when the parent is already init."""
+    """Watch the parent process from now on. Idempotent. Stops at once when Pants died before this
+    call (the script was already re-parented to init)."""
     global _parent
     with _lock:
         if _parent is not None:
             return
         ppid = os.getppid()
-        if ppid <= 1:
-            return  # started by init, or already orphaned: there is no parent to lose
-        _parent = ppid
+        if ppid == 0:
+            return  # started from outside this pid namespace (`docker exec`): no parent to watch
+        already_orphaned = ppid == 1 and not _init_is_pants()
+        if not already_orphaned:
+            _parent = ppid
+    if already_orphaned:
+        stop()
     threading.Thread(target=_watch, name="sandbox-guard", daemon=True).start()
+
+
+def _init_is_pants() -> bool:
+    """Whether pid 1 is Pants itself (Pants as a container's entry point), so a parent pid of 1 is
+    Pants and not init adopting an orphan. Unreadable: assume it is, and do not stop."""
+    try:
+        with open("/proc/1/cmdline", "rb") as f:
+            return b"pants" in f.read(4096)
+    except OSError:
+        return True
 
 
 def orphaned() -> bool:

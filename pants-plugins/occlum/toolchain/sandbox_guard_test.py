@@ -171,3 +171,29 @@ def test_orphaned_compares_with_the_parent_at_start(monkeypatch: pytest.MonkeyPa
     sandbox_guard.check()  # returns: the parent is the same
     monkeypatch.setattr(sandbox_guard, "_parent", os.getppid() + 1)
     assert sandbox_guard.orphaned()
+
+
+def test_a_script_whose_pants_died_before_it_started_stops_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Pants killed between spawning the step and its start(): the step's parent is already init.
+    stopped = []
+    monkeypatch.setattr(sandbox_guard, "_parent", None)
+    monkeypatch.setattr(sandbox_guard.os, "getppid", lambda: 1)
+    monkeypatch.setattr(sandbox_guard, "_init_is_pants", lambda: False)
+    monkeypatch.setattr(sandbox_guard, "stop", lambda: stopped.append(True))
+    monkeypatch.setattr(sandbox_guard.threading, "Thread", lambda **kw: type("T", (), {"start": lambda self: None})())
+    sandbox_guard.start()
+    assert stopped == [True]
+
+
+@pytest.mark.parametrize("ppid, init_is_pants", [(1, True), (0, False)])
+def test_pants_as_pid_1_or_a_parent_outside_the_namespace_is_not_an_orphan(
+    monkeypatch: pytest.MonkeyPatch, ppid: int, init_is_pants: bool
+) -> None:
+    stopped = []
+    monkeypatch.setattr(sandbox_guard, "_parent", None)
+    monkeypatch.setattr(sandbox_guard.os, "getppid", lambda: ppid)
+    monkeypatch.setattr(sandbox_guard, "_init_is_pants", lambda: init_is_pants)
+    monkeypatch.setattr(sandbox_guard, "stop", lambda: stopped.append(True))
+    monkeypatch.setattr(sandbox_guard.threading, "Thread", lambda **kw: type("T", (), {"start": lambda self: None})())
+    sandbox_guard.start()
+    assert stopped == []

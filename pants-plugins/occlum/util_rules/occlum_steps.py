@@ -10,6 +10,7 @@ the jar or the JDK. `occlum build` sees the signing key's path and MRSIGNER, nev
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Optional
 
@@ -59,6 +60,7 @@ PRINT_INPUTS = (
 INSTANCE_FILES = ("Occlum.json", ".__occlum_status", ".sgx_mode", "init_ra_conf.json")
 SKELETON_TOOL = "toolchain/skeleton_tool.py"
 PACKAGE_TOOL = "toolchain/package_tool.py"
+GUARDED_RUN = "toolchain/guarded_run.py"
 PACKAGE_THREADS = 8  # beyond this, reading the instance, not deflate, bounds the package step
 
 
@@ -123,6 +125,12 @@ def _env(step_env: OcclumStepEnv, toolchain: OcclumToolchain, nonce: str = "", *
     return {**step_env.env, "__OCCLUM_TOOLCHAIN": toolchain.identity, **rerun, **extra}
 
 
+def _guarded(python: PythonBuildStandaloneBinary, argv: Sequence[str]) -> tuple[str, ...]:
+    """An Occlum tool's argv, run through toolchain/guarded_run.py so that it stops when Pants dies.
+    The steps run in occlum_instance/, one level below the tool files."""
+    return (python.path, f"../{tool_path(GUARDED_RUN)}", "--", *argv)
+
+
 def _failure(step: str, address: Optional[Address], result: FallibleProcessResult, hint: str) -> OcclumStepError:
     out = (result.stdout + result.stderr).decode("utf-8", "replace").strip()
     tail = "\n".join(out.splitlines()[-25:])
@@ -168,7 +176,9 @@ get_skeleton = rule_call(occlum_new)
 
 
 @rule(desc="Building the Occlum enclave", level=LogLevel.DEBUG)
-async def occlum_build(request: OcclumBuildRequest, step_env: OcclumStepEnv) -> BuiltOcclumInstance:
+async def occlum_build(
+    request: OcclumBuildRequest, step_env: OcclumStepEnv, python: PythonBuildStandaloneBinary
+) -> BuiltOcclumInstance:
     # 1. Merge skeleton + staged instance: digest operations only. The staged Occlum.json replaces
     # the template one; any other path claimed by both is a collision, named with a fix.
     skeleton_wo_config = await digest_subset_to_digest(
@@ -184,7 +194,9 @@ async def occlum_build(request: OcclumBuildRequest, step_env: OcclumStepEnv) -> 
             f"already has them: {shown}. Move them with the `files` field, or drop the library from "
             "`[occlum].runtime_libs`."
         )
-    merged = await merge_digests(MergeDigests([skeleton_wo_config, staged]))
+    merged, guard = await concurrently(
+        merge_digests(MergeDigests([skeleton_wo_config, staged])), create_digest(CreateDigest(tool_files(GUARDED_RUN)))
+    )
 
     # 2. `occlum build`: the key is read by the CLI from its path; only its MRSIGNER is in the key.
     argv = [request.toolchain.occlum, "build", "--sgx-mode", request.sgx_mode]
@@ -194,8 +206,8 @@ async def occlum_build(request: OcclumBuildRequest, step_env: OcclumStepEnv) -> 
         argv += ["--sign-tool", request.sign_tool]
     result = await execute_process(
         Process(
-            argv=argv,
-            input_digest=merged,
+            argv=_guarded(python, argv),
+            input_digest=await merge_digests(MergeDigests([merged, guard])),
             working_directory=INSTANCE,
             # Named outputs, not ".": a "." output directory does not survive a REAPI cache round
             # trip in Pants 2.17 (the dotfiles went missing). Paths a release lacks are just empty.
@@ -258,16 +270,22 @@ get_occlum_package = rule_call(occlum_package)
 
 
 @rule(desc="Reading the enclave measurements", level=LogLevel.DEBUG)
-async def occlum_measurements(built: BuiltOcclumInstance, step_env: OcclumStepEnv) -> OcclumMeasurements:
+async def occlum_measurements(
+    built: BuiltOcclumInstance, step_env: OcclumStepEnv, python: PythonBuildStandaloneBinary
+) -> OcclumMeasurements:
     tc = built.toolchain
     env = _env(step_env, tc)
-    signed = await digest_subset_to_digest(DigestSubset(built.digest, PathGlobs(PRINT_INPUTS)))
+    enclave_only, guard = await concurrently(
+        digest_subset_to_digest(DigestSubset(built.digest, PathGlobs(PRINT_INPUTS))),
+        create_digest(CreateDigest(tool_files(GUARDED_RUN))),
+    )
+    signed = await merge_digests(MergeDigests([enclave_only, guard]))
     try:
         if has_print(tc.release):
             enclave, signer = await concurrently(
                 execute_process(
                     Process(
-                        argv=(tc.occlum, "print", what),
+                        argv=_guarded(python, (tc.occlum, "print", what)),
                         input_digest=signed,
                         working_directory=INSTANCE,
                         env=env,
@@ -286,7 +304,10 @@ async def occlum_measurements(built: BuiltOcclumInstance, step_env: OcclumStepEn
         # Before 0.29.1 there is no `occlum print`: dump the SIGSTRUCT with sgx_sign, as its docs do.
         dump = await execute_process(
             Process(
-                argv=(tc.sgx_sign, "dump", "-enclave", "build/lib/libocclum-libos.signed.so", "-dumpfile", "dump.txt"),
+                argv=_guarded(
+                    python,
+                    (tc.sgx_sign, "dump", "-enclave", "build/lib/libocclum-libos.signed.so", "-dumpfile", "dump.txt"),
+                ),
                 input_digest=signed,
                 working_directory=INSTANCE,
                 output_files=("dump.txt",),

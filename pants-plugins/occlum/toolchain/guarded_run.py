@@ -1,0 +1,44 @@
+"""Run one Occlum tool (`occlum build`, `occlum print`, `sgx_sign dump`) so that it stops when Pants dies.
+
+Stdlib only; runs in the sandbox beside sandbox_guard.py (util_rules/bundled_tools.py). The tools are
+Occlum's own programs, which do not watch their parent: when a killed Pants leaves them behind, a
+`make` of a large image would run on for minutes. This wrapper starts the tool as its child, in the
+process group the wrapper leads (Pants starts each step in a session of its own), and the guard
+kills that whole group when Pants is gone. Otherwise it is transparent: the tool inherits stdin,
+stdout, stderr, cwd and environment, and the wrapper exits with the tool's exit code.
+
+    python guarded_run.py -- <tool> [args...]
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+if __name__ == "__main__":  # a script in the sandbox: the guard lies beside it (bundled_tools.py)
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import sandbox_guard  # type: ignore[import-not-found,unused-ignore]
+else:
+    from occlum.toolchain import sandbox_guard
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) < 2 or argv[0] != "--":
+        sys.stderr.write("error: usage: guarded_run.py -- <tool> [args...]\n")
+        return 2
+    sandbox_guard.start()
+    try:
+        proc = subprocess.Popen(argv[1:])
+    except OSError as e:
+        sys.stderr.write(f"error: cannot start {argv[1]}: {e.strerror or e}\n")
+        return 127
+    sandbox_guard.track(proc.pid)
+    code = proc.wait()
+    sandbox_guard.untrack(proc.pid)
+    # A tool killed by a signal exits as a shell would report it.
+    return code if code >= 0 else 128 - code
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
