@@ -149,6 +149,7 @@ class EnclaveMeasurementsV1:
     image: ImageSummaryV1
     package_sha256: str = ""
     signed_enclave_sha256: str = ""  # build/lib/libocclum-libos.signed.so inside the package
+    sbom_components_sha256: str = ""  # attestation.sbom.components_sha256 of `<name>.cdx.json`
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -165,6 +166,7 @@ class EnclaveMeasurementsV1:
             "package": self.package,
             "package_sha256": self.package_sha256,
             "signed_enclave_sha256": self.signed_enclave_sha256,
+            "sbom_components_sha256": self.sbom_components_sha256,
             "image": self.image.to_json(),
         }
 

@@ -278,6 +278,14 @@ def render_sbom(i: SbomInputs) -> dict[str, Any]:
     return doc
 
 
+def components_sha256(doc: dict[str, Any]) -> str:
+    """The sha256 of the SBOM's `components` (canonical JSON), recorded in `<name>.measurements.json` so
+    that a changed JDK, jar, library or file hash in the SBOM no longer matches its build."""
+    components = doc.get("components", [])
+    canonical = json.dumps(components, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
 def enclave_property(doc: dict[str, Any], name: str) -> Optional[str]:
     """A property of the SBOM's enclave component (`occlum:<name>`), as the verifier reads it."""
     for prop in doc.get("metadata", {}).get("component", {}).get("properties", []):

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any, Optional
 
 from occlum.attestation.ra_config import VERIFY_KEYS
-from occlum.attestation.sbom import enclave_property
+from occlum.attestation.sbom import components_sha256, enclave_property
 from occlum.config.releases import UnknownReleaseError, has_ra_config
 
 EXIT_OK, EXIT_MISMATCH, EXIT_UNUSABLE = 0, 1, 2
@@ -126,6 +126,16 @@ def read_package(path: str) -> PackageContents:
     return PackageContents(signed, config if isinstance(config, dict) else None)
 
 
+def _jdk_sha256(sbom: dict[str, Any]) -> Optional[str]:
+    """The SHA-256 of the SBOM's JDK component (the first `platform` that is not Occlum)."""
+    for c in sbom.get("components", []):
+        if isinstance(c, dict) and c.get("type") == "platform" and c.get("name") != "occlum":
+            for h in c.get("hashes", []):
+                if isinstance(h, dict) and h.get("alg") == "SHA-256":
+                    return h.get("content")
+    return None
+
+
 def verify(package: str) -> Report:
     if not package.endswith(".tar.gz"):
         raise Unusable(f"{package} is not a `.tar.gz` package; pass the `<name>.tar.gz` that `pants package` wrote")
@@ -173,6 +183,21 @@ def verify(package: str) -> Report:
             f"Occlum.json metadata.{key}",
             {"the package's Occlum.json": metadata.get(key), names["measurements"]: meas.get(record_key)},
         )
+
+    # What the SBOM lists (JDK, jar, libraries, every image file with its sha256) is the build's.
+    report.agree(
+        "SBOM components sha256",
+        {
+            names["measurements"]: meas.get("sbom_components_sha256"),
+            f"{names['sbom']} components": components_sha256(sbom),
+        },
+    )
+    jdk = meas.get("image", {}).get("jdk", {}) if isinstance(meas.get("image"), dict) else {}
+    report.agree("JDK archive sha256", {names["measurements"]: jdk.get("sha256"), names["sbom"]: _jdk_sha256(sbom)})
+    report.agree(
+        "Occlum release",
+        {names["measurements"]: meas.get("occlum_release"), names["sbom"]: enclave_property(sbom, "release")},
+    )
 
     # 2. The identity a quote is compared with.
     mrs = ra.get("sgx_mrs") if isinstance(ra, dict) else None

@@ -15,7 +15,7 @@ import pytest
 
 from attestation_samples import enclave_facts, sbom_inputs
 from occlum.attestation.ra_config import Measured, render_ra_config
-from occlum.attestation.sbom import render_sbom
+from occlum.attestation.sbom import components_sha256, render_sbom
 from occlum.attestation.verify import main
 from occlum.records import dump_json
 
@@ -43,6 +43,7 @@ def write_set(folder: Path, release: str = "0.31.0", debuggable: bool = False) -
     sha = _tarball(package, config=config)
     signed = hashlib.sha256(SIGNED).hexdigest()
     facts = enclave_facts(package_sha256=sha, signed_enclave_sha256=signed)
+    sbom = render_sbom(sbom_inputs(facts, debuggable=debuggable, occlum_release=release))
     meas = {
         "format_version": 1,
         "mrenclave": facts.mrenclave,
@@ -55,9 +56,10 @@ def write_set(folder: Path, release: str = "0.31.0", debuggable: bool = False) -
         "package": "enclave.tar.gz",
         "package_sha256": sha,
         "signed_enclave_sha256": signed,
+        "sbom_components_sha256": components_sha256(sbom),
+        "image": {"jdk": {"sha256": "f" * 64}},
     }
     (folder / "enclave.measurements.json").write_bytes(dump_json(meas))
-    sbom = render_sbom(sbom_inputs(facts, debuggable=debuggable, occlum_release=release))
     (folder / "enclave.cdx.json").write_bytes(dump_json(sbom))
     measured = Measured(facts.mrenclave, facts.mrsigner, 7, 3, debuggable, "HW")
     (folder / "enclave.ra_config.json").write_bytes(dump_json(render_ra_config(measured)))
@@ -101,6 +103,19 @@ TAMPERING = {
     ),
     "measurements-isvsvn": lambda d: _edit(d / "enclave.measurements.json", lambda doc: doc.update(version_number=4)),
     "ra-config-missing": lambda d: (d / "enclave.ra_config.json").unlink(),
+    # The SBOM's contents, not only its enclave properties: a file's hash, the JDK's, the release.
+    "sbom-file-hash": lambda d: _edit(
+        d / "enclave.cdx.json", lambda doc: _first(doc, "file")["hashes"][0].update(content="9" * 64)
+    ),
+    "sbom-jdk-hash": lambda d: _edit(
+        d / "enclave.cdx.json", lambda doc: _first(doc, "platform")["hashes"][0].update(content="9" * 64)
+    ),
+    "sbom-extra-library": lambda d: _edit(
+        d / "enclave.cdx.json", lambda doc: doc["components"].append({"type": "library", "name": "evil.so"})
+    ),
+    "measurements-release": lambda d: _edit(
+        d / "enclave.measurements.json", lambda doc: doc.update(occlum_release="0.30.1")
+    ),
 }
 NAMED = {
     "package-bytes": "package sha256 differs",
@@ -109,7 +124,15 @@ NAMED = {
     "sbom-mrsigner": "MRSIGNER differs",
     "measurements-isvsvn": "ISVSVN (version_number) differs",
     "ra-config-missing": "enclave.ra_config.json is missing",
+    "sbom-file-hash": "SBOM components sha256 differs",
+    "sbom-jdk-hash": "JDK archive sha256 differs",
+    "sbom-extra-library": "SBOM components sha256 differs",
+    "measurements-release": "Occlum release differs",
 }
+
+
+def _first(doc: dict, kind: str) -> dict:
+    return next(c for c in doc["components"] if c["type"] == kind)
 
 
 @pytest.mark.parametrize("kind", sorted(TAMPERING))

@@ -4,6 +4,7 @@ staged instance (`Occlum.json` + `image/`), a copy_bom file and an SBOM of the u
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from typing import Optional
@@ -24,7 +25,7 @@ from pants.util.logging import LogLevel
 
 from occlum import __version__
 from occlum.attestation.ra_config import Measured, render_ra_config
-from occlum.attestation.sbom import EnclaveFacts, ImageFile, SbomInputs, render_sbom
+from occlum.attestation.sbom import EnclaveFacts, ImageFile, SbomInputs, components_sha256, render_sbom
 from occlum.config.releases import has_copy_bom, has_ra_config
 from occlum.pants_compat import add_prefix, create_digest, get_digest_entries, merge_digests
 from occlum.records import dump_json
@@ -171,12 +172,11 @@ async def package_occlum_java_image(field_set: OcclumJavaImageFieldSet, occlum: 
         toolchain_fingerprint=record.occlum_toolchain_fingerprint,
     )
     image = image_files(await get_digest_entries(pkg.image), f"{INSTANCE}/image")
+    sbom_doc = render_sbom(sbom_inputs(field_set, staged, image, tuple(occlum.runtime_libs), enclave))
+    record = dataclasses.replace(record, sbom_components_sha256=components_sha256(sbom_doc))
     files = [
         FileContent(f"{pkg.name}.measurements.json", record.serialize()),
-        FileContent(
-            f"{pkg.name}.cdx.json",
-            dump_json(render_sbom(sbom_inputs(field_set, staged, image, tuple(occlum.runtime_libs), enclave))),
-        ),
+        FileContent(f"{pkg.name}.cdx.json", dump_json(sbom_doc)),
     ]
     has_ra = has_ra_config(record.occlum_release)
     if has_ra:
