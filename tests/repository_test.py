@@ -22,6 +22,8 @@ OUTSIDE = re.compile(
     r"|(?<![\w.-])/(?:work|root|home/\w+)/"
     r"|/opt/(?:wheels|pypi)"
     r"|/tmp/pytest-of-"
+    # The reference notes this project was written from, cited by name and section.
+    r"|\b(?:pants-2\.17-notes|pants-versions|dragonwell|peers|design|style)(?:\.md)? §"
 )
 # A file name ending in .md, as prose or code mentions one. Occlum's own files are cited as
 # `<tag>:<path>` (e.g. `v0.31.0:docs/resource_config_guide.md`) and are not ours to hold.
@@ -84,6 +86,8 @@ def test_markdown_links_resolve(path: str) -> None:
 def test_the_checks_fail_on_what_they_look_for() -> None:
     assert OUTSIDE.search("see ../shared/docs/x") and OUTSIDE.search("cites shared/vectors/occlum/cases")
     assert OUTSIDE.search("--find-links /opt/wheels") and OUTSIDE.search("PATH=/work/main/bin")
+    assert OUTSIDE.search("a gotcha (pants-2.17-notes §4)") and OUTSIDE.search("see peers.md §2")
+    assert not OUTSIDE.search("docs/occlum-contract.md §3.2")  # the project's own contract
     assert not OUTSIDE.search("tests/data/occlum/cases and /opt/occlum/build/bin and /usr/lib/jvm")
     assert MD_NAME.findall("as peers.md 4.1 says") == ["peers.md"] and "peers.md" not in MARKDOWN_NAMES
     assert MD_NAME.findall("Occlum's `v0.31.0:docs/resource_config_guide.md`") == []

@@ -15,7 +15,7 @@ Rule code awaits these functions and reads the same on every version:
   `concurrently` is Pants' own.
 
 No other module of the backend may import `Get`, `MultiGet`, `implicitly`, `concurrently` or a module
-that moved between releases (tests/pants_compat_test.py checks it). docs/compatibility.md holds the
+that moved between releases (pants-plugins/occlum/pants_compat_test.py checks it). docs/compatibility.md holds the
 evidence, release by release, for each path taken here.
 """
 

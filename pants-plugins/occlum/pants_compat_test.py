@@ -57,6 +57,9 @@ def _violations(path: Path) -> list[str]:
             out += [f"{path.name}:{node.lineno}: imports {name}" for name in moved]
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in {"Get", "MultiGet"}:
             out.append(f"{path.name}:{node.lineno}: calls {node.func.id}")
+        elif isinstance(node, ast.Attribute) and node.attr in {"Get", "MultiGet", "implicitly", "Effect"}:
+            # `rules.Get(...)`, `import pants.engine.rules as r; r.MultiGet(...)`
+            out.append(f"{path.name}:{node.lineno}: uses {ast.unparse(node)}")
     return out
 
 
@@ -72,8 +75,11 @@ def test_the_check_finds_what_it_looks_for(tmp_path: Path) -> None:
         "from pants.engine.rules import Get, collect_rules\n"
         "from pants.core.util_rules.environments import EnvironmentField\n"
         "async def r():\n    return await Get(int, str, '')\n"
+        "import pants.engine.rules as rules\n"
+        "import pants.core.util_rules.environments\n"
+        "async def s():\n    return await rules.MultiGet(rules.Get(int, str, ''))\n"
     )
-    assert len(_violations(bad)) == 3
+    assert len(_violations(bad)) == 6, _violations(bad)
 
 
 # --- the branches agree -------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 Cache-only: a CAS on disk and an in-memory action cache, instance name "main" (as pants.ci.toml
 expects). `grpc.so_reuseport: 0` makes a second server fail to bind instead of silently sharing
-the port (a gotcha seen with stale servers, pants-2.17-notes §4).
+the port (a stale server from an earlier run would otherwise answer for it).
 """
 
 from __future__ import annotations
