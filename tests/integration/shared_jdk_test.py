@@ -54,12 +54,12 @@ def server(tmp_path: Path) -> Iterator[_CountingServer]:
     srv.httpd.shutdown()
 
 
-def _service(root: Path, name: str, url: str, sha: str) -> str:
+def _service(root: Path, name: str, url: str, sha: str, extra: str = "") -> str:
     svc = root / name
     svc.mkdir()
     fake_jdk.make_jar(svc / "app.jar")
     (svc / "BUILD").write_text(
-        f'dragonwell_jdk(name="jdk", url="{url}", sha256="{sha}")\n'
+        f'dragonwell_jdk(name="jdk", url="{url}", sha256="{sha}"{extra})\n'
         'file(name="app", source="app.jar")\n'
         'occlum_java_image(name="enclave", jdk=":jdk", jar=":app")\n'
     )
@@ -73,7 +73,10 @@ def _count(log: str, step: str) -> int:
 def test_services_sharing_a_pin_fetch_and_extract_it_once(server: _CountingServer, tmp_path: Path) -> None:
     root = copy_repo(tmp_path)
     sha = hashlib.sha256(server.payload).hexdigest()
-    targets = [_service(root, f"svc{i}", server.url, sha) for i in range(3)]
+    # The same archive, described differently by each team: what a target says about a `url` pin
+    # (`version`, `edition`) names it in messages but must not split the download.
+    described = ("", ', version="11.0.16.12.8"', ', edition="extended"')
+    targets = [_service(root, f"svc{i}", server.url, sha, described[i]) for i in range(3)]
     args = pants_args(root, tmp_path, "--occlum-stage-only=yes")
     env = pants_env(tmp_path)
 

@@ -171,7 +171,9 @@ async def resolve_dragonwell_jdk(
     # Nothing naming the target enters the steps' argv or env: that is their cache key, and every
     # target with this pin must share one download and one extraction per machine. The engine
     # ignores `description` when it dedupes processes, so descriptions may name the target.
-    label = f"Dragonwell {pin.describe()}"
+    # A `url` pin is named by its archive: the target's own `version`/`edition` only describe it.
+    from_target = tgt[DragonwellUrlField].value is not None
+    label = f"Dragonwell {pin.filename}" if from_target else f"Dragonwell {pin.describe()}"
     for_target = f"{label} for {tgt.address}"
 
     # 1. Download and verify. Only env vars that are set are passed, so unset proxies do not
