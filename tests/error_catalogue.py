@@ -140,6 +140,12 @@ CASES = (
         mentions=("fragment",),
     ),
     Case(
+        "url-with-credentials",
+        "`url=` with `user:password@` in it",
+        jdk="url='https://ci:s3cret@m.example/a.tar.gz', sha256='" + "0" * 64 + "'",
+        mentions=("has credentials", "https://***@m.example/a.tar.gz"),
+    ),
+    Case(
         "mirror-template-unknown-placeholder",
         "`[dragonwell].mirrors` with `{nope}`",
         options=("--dragonwell-mirrors=['https://mirror.example/{nope}/{filename}']",),

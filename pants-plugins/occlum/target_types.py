@@ -28,7 +28,7 @@ from pants.util.strutil import help_text, softwrap
 from occlum import image_paths
 from occlum.config.model import Mount, MountError
 from occlum.config.sizes import SizeError, parse_size
-from occlum.jdk.urls import UrlError, archive_file_name
+from occlum.jdk.urls import UrlError, archive_file_name, redacted
 from occlum.pants_compat import EnvironmentField
 
 # ---------------------------------------------------------------------------------------------
@@ -112,7 +112,8 @@ class DragonwellUrlField(StringField):
                 archive_file_name(value)
             except UrlError as e:
                 raise InvalidFieldException(
-                    f"The `{cls.alias}` field in target {address} is {value!r}, which {e}. For a local file use "
+                    f"The `{cls.alias}` field in target {address} is {redacted(value)!r}, which {e}. "
+                    "For a local file use "
                     "file:///absolute/path/to/archive.tar.gz."
                 ) from None
         return value

@@ -678,6 +678,14 @@ JDK_ERRORS = [
         id="url-fragment",
     ),
     pytest.param(
+        {"url": "https://ci:s3cret@mirror/jdk.tar.gz", "sha256": SHA},
+        [
+            "The `url` field in target svc:enclave is 'https://***@mirror/jdk.tar.gz', which has credentials "
+            "(`user@` or `user:password@`) in it; they would be stored in the cache key, the SBOM and the logs"
+        ],
+        id="url-credentials",
+    ),
+    pytest.param(
         {"url": "https://x/jdk.tar.gz", "sha256": "abc"},
         [
             "The `sha256` field in target svc:enclave must be 64 lowercase hex digits, but was 'abc'. "
@@ -728,7 +736,7 @@ JDK_ERRORS = [
 @pytest.mark.parametrize("fields, fragments", JDK_ERRORS)
 def test_jdk_field_rejects(rule_runner: RuleRunner, fields: dict, fragments: list) -> None:
     msg = jdk_error(rule_runner, **fields)
-    assert "svc/BUILD:1" in msg
+    assert "svc/BUILD:1" in msg and "s3cret" not in msg
     for fragment in fragments:
         assert fragment in msg
 

@@ -33,6 +33,14 @@ def archive_file_name(url: str) -> str:
         raise UrlError(f"is not a valid URL ({e})") from None
     if parts.scheme not in SCHEMES:
         raise UrlError("is not an https://, http:// or file:// URL")
+    if "@" in parts.netloc:
+        # Credentials in a URL would be in the download step's command line (its cache key, which a
+        # remote cache stores), in the SBOM and in messages.
+        raise UrlError(
+            "has credentials (`user@` or `user:password@`) in it; they would be stored in the cache key, "
+            "the SBOM and the logs. Serve the archive from a URL that needs none (a mirror inside the "
+            "network, or a file:// path)"
+        )
     if parts.fragment or url.endswith("#"):
         raise UrlError("has a `#` fragment, which a download cannot use; remove it")
     if parts.scheme == "file" and (parts.netloc not in ("", "localhost") or not parts.path.startswith("/")):
@@ -45,6 +53,11 @@ def archive_file_name(url: str) -> str:
             "archive itself, e.g. https://host/path/Alibaba_Dragonwell_..._x64_alpine-linux.tar.gz"
         )
     return name
+
+
+def redacted(text: str) -> str:
+    """`text` with the credentials of any URL in it replaced by `***`, for error messages."""
+    return re.sub(r"(?i)\b((?:https?|file)://)[^/@\s'\"]*@", r"\1***@", text)
 
 
 def check_mirror_template(template: str) -> None:

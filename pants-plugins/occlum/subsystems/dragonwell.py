@@ -9,7 +9,7 @@ from pants.option.option_types import StrListOption
 from pants.option.subsystem import Subsystem
 from pants.util.strutil import bullet_list, softwrap
 
-from occlum.jdk.urls import UrlError, archive_file_name, check_mirror_template
+from occlum.jdk.urls import UrlError, archive_file_name, check_mirror_template, redacted
 
 _GH = "https://github.com/dragonwell-project"
 
@@ -94,10 +94,10 @@ class DragonwellPin:
         try:
             archive_file_name(url)
         except UrlError as e:
-            problems.append(f"url {url!r} {e}")
+            problems.append(f"url {redacted(url)!r} {e}")
         if problems:
             raise KnownVersionsError(
-                f"[dragonwell].known_versions entry {line!r} is invalid: " + "; ".join(problems) + "."
+                f"[dragonwell].known_versions entry {redacted(line)!r} is invalid: " + "; ".join(problems) + "."
             )
         return cls(version, edition, libc, platform, sha256, int(size) if size else None, url)
 
@@ -165,7 +165,8 @@ class DragonwellSubsystem(Subsystem):
                 check_mirror_template(template)
             except UrlError as e:
                 raise KnownVersionsError(
-                    f"The option `[dragonwell].mirrors` holds {template!r}, which {e}. Write a URL template such as "
+                    f"The option `[dragonwell].mirrors` holds {redacted(template)!r}, which {e}. "
+                    "Write a URL template such as "
                     '"file:///srv/jdk-mirror/{filename}".'
                 ) from None
         return tuple(self.mirrors)
