@@ -150,7 +150,8 @@ class DragonwellSubsystem(Subsystem):
             """
             Environment variables passed to the download step, as `NAME` (copied from the
             environment Pants runs in) or `NAME=value`. Proxies and CA bundles go here. Only set
-            variables are passed.
+            variables are passed. Their values are part of the download step's cache key (and of
+            the action a remote cache stores), so use a proxy that takes no credentials in its URL.
             """
         ),
         advanced=True,
