@@ -152,6 +152,7 @@ def test_occlum_0_31_java_demo_limits_as_a_target(rule_runner: RuleRunner) -> No
         kernel_space_heap_max_size="64MB",
         max_num_of_threads=64,
         default_heap_size="256MB",
+        default_mmap_size="100MB",  # the template's value, which the demo keeps
     ).config
     assert config["resource_limits"] == {
         "kernel_space_heap_size": "1MB",
@@ -161,7 +162,11 @@ def test_occlum_0_31_java_demo_limits_as_a_target(rule_runner: RuleRunner) -> No
         "kernel_space_heap_max_size": "64MB",
         "max_num_of_threads": 64,
     }
-    assert config["process"]["default_heap_size"] == "256MB"
+    assert config["process"] == {
+        "default_stack_size": "4MB",
+        "default_heap_size": "256MB",
+        "default_mmap_size": "100MB",
+    }
 
 
 def test_sizes_are_written_canonically(rule_runner: RuleRunner) -> None:

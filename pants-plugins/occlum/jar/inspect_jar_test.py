@@ -138,7 +138,7 @@ def test_main_class_missing_from_the_jar(tmp_path: Path) -> None:
     )
 
 
-# --- jars built with javac and jar, as the JVM and Spring Boot load them -------------------------
+# --- jars of javac-compiled classes, laid out as the JVM and Spring Boot load them -------------------------
 
 javac = pytest.mark.skipif(java_jars.JAVAC is None, reason="needs a host javac to build the fixture jars")
 
