@@ -20,7 +20,7 @@ class PathError(ValueError):
     """Why a path is refused: the tail of "The `x` field in target y has the path 'p', which ..."."""
 
 
-def _shown(text: str, limit: int = 60) -> str:
+def shown(text: str, limit: int = 60) -> str:
     return repr(text) if len(text) <= limit else repr(text[:limit]) + f"... ({len(text)} characters)"
 
 
@@ -28,18 +28,22 @@ def _components(path: str, *, in_image: bool = True) -> list[str]:
     control = _CONTROL.search(path)
     if control:
         raise PathError(f"holds the control character {control.group()!r}")
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates: bytes that were not UTF-8 in the BUILD file
+        raise PathError("holds characters that are not valid UTF-8; Occlum's tools read paths as UTF-8") from None
     if in_image and "$" in path:
         raise PathError("holds `$`, which Occlum's copy_bom expands as a variable in every path")
-    size = len(path.encode("utf-8", "surrogatepass"))
+    size = len(path.encode("utf-8"))
     if size > MAX_PATH_BYTES:
         raise PathError(f"is {size} bytes long; at most {MAX_PATH_BYTES} are allowed")
     parts = [p for p in path.split("/") if p != ""]
     if any(p in (".", "..") for p in parts):
         raise PathError("has a `.` or `..` component; write the path without them")
     for p in parts:
-        n = len(p.encode("utf-8", "surrogatepass"))
+        n = len(p.encode("utf-8"))
         if n > MAX_COMPONENT_BYTES:
-            raise PathError(f"has the component {_shown(p)} of {n} bytes; at most {MAX_COMPONENT_BYTES} are allowed")
+            raise PathError(f"has the component {shown(p)} of {n} bytes; at most {MAX_COMPONENT_BYTES} are allowed")
     return parts
 
 
@@ -63,6 +67,12 @@ def enclave_dir(path: object) -> str:
     if not parts:
         raise PathError("is the image root; name a folder under it")
     return "/" + "/".join(parts)
+
+
+def mount_point(path: str) -> str:
+    """An absolute mount target (the root included): the length, control-character and UTF-8
+    checks of image paths; `$` is allowed, as mounts are not copied by copy_bom."""
+    return "/" + "/".join(_components(path, in_image=False))
 
 
 def relative_output(path: object) -> str:

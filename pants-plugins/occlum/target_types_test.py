@@ -456,6 +456,11 @@ IMAGE_ERRORS = [
         id="files-dollar",
     ),
     pytest.param(
+        {"files": {"/etc/\udcff.yml": ":config"}},
+        ["which holds characters that are not valid UTF-8; Occlum's tools read paths as UTF-8."],
+        id="files-not-utf8",
+    ),
+    pytest.param(
         {"files": {"/etc/x": ":config", "/etc//x": ":config"}},
         ["The `files` field in target svc:enclave names the enclave path /etc/x twice (as '/etc/x' and '/etc//x')."],
         id="files-same-path-twice",

@@ -13,6 +13,7 @@ from typing import Any, Optional, Union, cast
 
 from occlum.config import releases as rel
 from occlum.config.sizes import SizeError, format_size, parse_size
+from occlum.image_paths import PathError, mount_point, shown
 
 MOUNT_TYPES = ("hostfs", "sefs", "ramfs")
 MOUNT_KEYS = ("target", "type", "source", "options")
@@ -98,6 +99,10 @@ class Mount:
                 "needs `target` to be an absolute path in the enclave (no `.` or `..`), but was "
                 f'{target!r}. Write e.g. "/data".'
             )
+        try:
+            mount_point(target)
+        except PathError as e:
+            raise MountError(f"has the target {shown(target)}, which {e}.") from None
         if target in RESERVED_TARGETS:
             raise MountError(_reserved(target))
         if self.type not in MOUNT_TYPES:
