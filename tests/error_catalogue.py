@@ -8,6 +8,7 @@ each one names the target or option, the value found, and what to do.
 
 from __future__ import annotations
 
+import random
 import re
 import tempfile
 from dataclasses import dataclass, field
@@ -272,6 +273,62 @@ CASES = (
     ),
     Case("jdk-not-a-jdk", '`jdk=":app"` (a `file` target)', {"jdk": ":app"}, mentions=("svc:app", "dragonwell_jdk")),
     Case("archive-escapes", "a JDK archive with a `../` member", setup="hostile_archive", mentions=("..",)),
+    # The bounds of the extraction and the download (jdk/extract_tool.py, jdk/fetch_tool.py), at their
+    # real values: each archive is small, and the over-large download is a sparse file.
+    Case(
+        "archive-too-many-members",
+        "a JDK archive of more than 20,000 members",
+        setup="archive_many_members",
+        mentions=("more than 20000 members",),
+    ),
+    Case(
+        "archive-path-too-long",
+        "a JDK archive member whose path is over 1024 bytes",
+        setup="archive_long_path",
+        mentions=("at most 1024",),
+    ),
+    Case(
+        "archive-too-deep",
+        "a JDK archive member 71 folders deep",
+        setup="archive_deep",
+        mentions=("64",),
+    ),
+    Case(
+        "archive-sparse-member",
+        "a JDK archive with a sparse member (GNU sparse, 100 GB)",
+        setup="archive_sparse",
+        mentions=("is a sparse file",),
+    ),
+    Case(
+        "archive-dollar-name",
+        "a JDK archive member named `lib/$ORIGIN.so`",
+        setup="archive_dollar",
+        mentions=("$ORIGIN.so", "copy_bom"),
+    ),
+    Case(
+        "archive-name-not-utf8",
+        "a JDK archive member whose name is not UTF-8",
+        setup="archive_not_utf8",
+        mentions=("not valid UTF-8",),
+    ),
+    Case(
+        "archive-symlink-bomb",
+        "a JDK archive of 31 nested symlinks (resolving the last walks 2^30 components)",
+        setup="archive_symlink_bomb",
+        mentions=("more than 40 symlinks",),
+    ),
+    Case(
+        "archive-huge-header",
+        "a JDK archive with a pax header over 1 MiB",
+        setup="archive_big_header",
+        mentions=("limit of 1048576 bytes",),
+    ),
+    Case(
+        "download-over-the-cap",
+        "a `url` pin without `size` whose file is 1 GiB + 1 byte",
+        setup="download_over_cap",
+        mentions=("1073741825 bytes", "1073741824"),
+    ),
     Case(
         "files-collide",
         "`files` puts a file where the jar goes",
@@ -409,6 +466,46 @@ class _Env:
             self.tmp / "hostile", name="evil.tar.gz", extra_members=(fake_jdk.TarMember("../evil", data=b"x"),)
         )
         return f"url={bad.url!r}, sha256={bad.sha256!r}"
+
+    def _hostile(self, name: str, *members: fake_jdk.TarMember) -> str:
+        bad = serve_fake_jdk(self.tmp / name.split(".")[0], name=name, extra_members=members)
+        return f"url={bad.url!r}, sha256={bad.sha256!r}"
+
+    def _setup_archive_many_members(self, rr: RuleRunner, opts: list) -> str:
+        return self._hostile("many.tar.gz", *(fake_jdk.TarMember(f"many/f{i}") for i in range(20_001)))
+
+    def _setup_archive_long_path(self, rr: RuleRunner, opts: list) -> str:
+        return self._hostile("long.tar.gz", fake_jdk.TarMember(("d" * 200 + "/") * 5 + "f", data=b"x"))
+
+    def _setup_archive_deep(self, rr: RuleRunner, opts: list) -> str:
+        return self._hostile("deep.tar.gz", fake_jdk.TarMember("d/" * 70 + "f", data=b"x"))
+
+    def _setup_archive_sparse(self, rr: RuleRunner, opts: list) -> str:
+        pax = (("GNU.sparse.map", "0,0"), ("GNU.sparse.size", str(100 * 1024**3)))
+        return self._hostile("sparse.tar.gz", fake_jdk.TarMember("lib/modules", pax=pax))
+
+    def _setup_archive_dollar(self, rr: RuleRunner, opts: list) -> str:
+        return self._hostile("dollar.tar.gz", fake_jdk.TarMember("lib/$ORIGIN.so", data=b"x"))
+
+    def _setup_archive_not_utf8(self, rr: RuleRunner, opts: list) -> str:
+        return self._hostile("latin1.tar.gz", fake_jdk.TarMember("lib/caf\udce9.so", data=b"x"))
+
+    def _setup_archive_symlink_bomb(self, rr: RuleRunner, opts: list) -> str:
+        links = [fake_jdk.TarMember("nest/l0", kind="symlink", linkname=".")]
+        links += [fake_jdk.TarMember(f"nest/l{i}", kind="symlink", linkname=f"l{i - 1}/l{i - 1}") for i in range(1, 31)]
+        return self._hostile("bomb.tar.gz", *links)
+
+    def _setup_archive_big_header(self, rr: RuleRunner, opts: list) -> str:
+        # Over 1 MiB of text that gzip cannot shrink (or the compression-ratio check would refuse it first).
+        noise = random.Random(0).randbytes(1024**2 // 2 + 1).hex()
+        return self._hostile("header.tar.gz", fake_jdk.TarMember("lib/x", data=b"x", pax=(("comment", noise),)))
+
+    def _setup_download_over_cap(self, rr: RuleRunner, opts: list) -> str:
+        big = self.tmp / "big" / "jdk.tar.gz"
+        big.parent.mkdir()
+        with open(big, "wb") as f:
+            f.truncate(1024**3 + 1)  # sparse: no disk used, and the fetch refuses it before reading
+        return f"url='file://{big}', sha256={'0' * 64!r}"
 
     def _setup_no_toolchain(self, rr: RuleRunner, opts: list) -> str:
         opts += ["--occlum-executable-search-paths=['/nonexistent/bin']", "--occlum-stage-only=no"]
