@@ -285,7 +285,7 @@ CASES = (
         "archive-path-too-long",
         "a JDK archive member whose path is over 1024 bytes",
         setup="archive_long_path",
-        mentions=("at most 1024",),
+        mentions=("limit of 1024 bytes",),
     ),
     Case(
         "archive-too-deep",
