@@ -246,6 +246,29 @@ def test_a_nested_jar_over_the_bound_is_refused(tmp_path: Path, monkeypatch: pyt
         inspect_jar(content, "app.jar")
 
 
+def test_more_nested_jars_than_the_bound_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(inspect_jar_module, "MAX_NESTED_JARS", 2)
+    manifest = "Main-Class: org.springframework.boot.loader.JarLauncher\r\nStart-Class: app.Main\r\n\r\n"
+    libs = [(f"BOOT-INF/lib/l{i}.jar", b"") for i in range(3)]
+    extra = [("BOOT-INF/classes/app/Main.class", class_bytes(55)), *libs]
+    content = jar_bytes(
+        tmp_path, manifest=manifest, main_class="org.springframework.boot.loader.JarLauncher", extra_entries=extra
+    )
+    with pytest.raises(JarError, match=r"app\.jar nests 3 jars, more than the 2 allowed"):
+        inspect_jar(content, "app.jar")
+
+
+def test_a_pom_properties_over_the_bound_is_not_read(tmp_path: Path) -> None:
+    # The real bound: coordinates are dropped (the SBOM claims none), the jar itself is fine.
+    pom = b"groupId=g\nartifactId=a\nversion=1\n"
+    at_bound = b"#" + b"x" * (inspect_jar_module.MAX_POM_PROPERTIES_BYTES - len(pom) - 2) + b"\n" + pom
+    assert len(at_bound) == inspect_jar_module.MAX_POM_PROPERTIES_BYTES
+    name = "META-INF/maven/g/a/pom.properties"
+    maven = inspect_jar(jar_bytes(tmp_path, extra_entries=[(name, at_bound)]), "app.jar").maven
+    assert maven is not None and maven.version == "1"
+    assert inspect_jar(jar_bytes(tmp_path, extra_entries=[(name, b"#" + at_bound)]), "app.jar").maven is None
+
+
 def test_identities_for_the_sbom(tmp_path: Path) -> None:
     jar = java_jars.spring_boot_jar(
         tmp_path / "svc.jar",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from occlum.jdk.urls import UrlError, archive_file_name, check_mirror_template, redacted
+from occlum.jdk.urls import MAX_URL_LENGTH, UrlError, archive_file_name, check_mirror_template, redacted
 
 
 @pytest.mark.parametrize(
@@ -29,3 +29,11 @@ def test_redacted_hides_userinfo_only() -> None:
     line = "11.0.16|standard|musl|linux_x86_64|abc||https://ci:s3cret@m.internal/a/jdk.tar.gz"
     assert redacted(line) == "11.0.16|standard|musl|linux_x86_64|abc||https://***@m.internal/a/jdk.tar.gz"
     assert redacted("https://h/@v11/jdk.tar.gz") == "https://h/@v11/jdk.tar.gz"
+
+
+def test_url_length_bound() -> None:
+    base = "https://h/"
+    at = base + "d" * (MAX_URL_LENGTH - len(base) - len("/j.tar.gz")) + "/j.tar.gz"
+    assert len(at) == MAX_URL_LENGTH and archive_file_name(at) == "j.tar.gz"
+    with pytest.raises(UrlError, match=f"is not a URL of at most {MAX_URL_LENGTH} characters"):
+        archive_file_name(at[:-9] + "d/j.tar.gz")

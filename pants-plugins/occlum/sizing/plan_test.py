@@ -143,3 +143,12 @@ def test_occlum_0_31_java_demo_limits() -> None:
     assert "without EDMM not in force: user_space_max_size takes its place" in report
     with pytest.raises(OcclumMemoryError, match="user_space_max_size is 1680MB, but the JVM options need 2009MB"):
         plan("0.31.0", {"user_space_max_size": 1680 * MB, "default_heap_size": 256 * MB})
+
+
+def test_a_user_space_over_the_1_tb_bound_is_refused() -> None:
+    given: dict[str, Optional[int]] = {k: None for k in KNOBS}
+    kw = dict(java_threads=4096, child_processes=0, headroom_percent=10.0)
+    with pytest.raises(OcclumMemoryError, match=r"user space of 1164912MB .* more than 1048576MB, the most"):
+        plan_memory("svc:enclave", "0.31.0", ("-Xmx256g", "-Xss128m"), given, **kw)  # type: ignore[arg-type]
+    ok = plan_memory("svc:enclave", "0.31.0", ("-Xmx256g", "-Xss64m"), given, **kw)  # type: ignore[arg-type]
+    assert ok.limits["user_space_size"] <= 1024**4
