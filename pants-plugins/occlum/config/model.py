@@ -174,15 +174,26 @@ class Limit:
     since: str = "0.20.0"
 
 
-# Every hand-settable limit, in one place: the field set, the memory plan, the config inputs and
-# the error messages all iterate over this.
+# Every hand-settable limit, in one place: the BUILD fields, the memory plan and its report, the
+# config inputs' checks and the map from Occlum.json paths to fields iterate over this.
+# OcclumConfigInputs names each as an attribute (model_test checks that they match).
 LIMITS = (
     Limit("user_space_size", "resource_limits.user_space_size"),
     # Without EDMM the static user space when set (it then replaces user_space_size); with EDMM the
     # most the user space may grow to (docs/occlum-contract.md §1.4).
-    Limit("user_space_max_size", "resource_limits.user_space_max_size", optional=True, since="0.30.0"),
+    Limit(
+        "user_space_max_size",
+        "resource_limits.user_space_max_size",
+        optional=True,
+        since=rel.USER_SPACE_MAX_SIZE_SINCE,
+    ),
     Limit("kernel_space_heap_size", "resource_limits.kernel_space_heap_size"),
-    Limit("kernel_space_heap_max_size", "resource_limits.kernel_space_heap_max_size", optional=True, since="0.29.4"),
+    Limit(
+        "kernel_space_heap_max_size",
+        "resource_limits.kernel_space_heap_max_size",
+        optional=True,
+        since=rel.KERNEL_SPACE_HEAP_MAX_SIZE_SINCE,
+    ),
     Limit("kernel_space_stack_size", "resource_limits.kernel_space_stack_size"),
     Limit("max_num_of_threads", "resource_limits.max_num_of_threads", is_size=False),
     Limit("default_heap_size", "process.default_heap_size"),

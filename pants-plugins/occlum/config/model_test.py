@@ -242,3 +242,17 @@ def test_any_valid_inputs_render_a_valid_config(case: tuple) -> None:
     release, inputs = case
     doc = render_occlum_json(release, inputs)
     assert validate_config(release, json.loads(json.dumps(doc))) == []
+
+
+def test_every_limit_is_an_input_and_the_since_releases_are_the_predicates() -> None:
+    from dataclasses import fields
+
+    from occlum.config import releases as rel
+    from occlum.config.model import LIMITS, OcclumConfigInputs
+
+    assert {limit.name for limit in LIMITS} <= {f.name for f in fields(OcclumConfigInputs)}
+    optional = {limit.name: limit.since for limit in LIMITS if limit.optional}
+    assert rel.has_user_space_max_size(optional["user_space_max_size"])
+    assert not rel.has_user_space_max_size("0.29.7")
+    assert rel.has_kernel_space_heap_max_size(optional["kernel_space_heap_max_size"])
+    assert not rel.has_kernel_space_heap_max_size("0.29.3")

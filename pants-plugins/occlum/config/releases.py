@@ -120,8 +120,13 @@ def has_ra_config(r: str | Release) -> bool:
     return _r(r) >= (0, 27, 1)
 
 
+# The releases that brought the EDMM maxima: config/model.py's LIMITS name them for their fields.
+KERNEL_SPACE_HEAP_MAX_SIZE_SINCE = "0.29.4"
+USER_SPACE_MAX_SIZE_SINCE = "0.30.0"
+
+
 def has_kernel_space_heap_max_size(r: str | Release) -> bool:
-    return _r(r) >= (0, 29, 4)
+    return _r(r) >= parse_release(KERNEL_SPACE_HEAP_MAX_SIZE_SINCE)
 
 
 def has_sefs_cache_size(r: str | Release) -> bool:
@@ -135,7 +140,7 @@ def auto_adds_proc_dev(r: str | Release) -> bool:
 
 def has_user_space_max_size(r: str | Release) -> bool:
     """Also brings init_num_of_threads and EDMM."""
-    return _r(r) >= (0, 30, 0)
+    return _r(r) >= parse_release(USER_SPACE_MAX_SIZE_SINCE)
 
 
 def has_feature_object(r: str | Release) -> bool:

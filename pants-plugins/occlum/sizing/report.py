@@ -5,20 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Optional
 
-from occlum.config.releases import has_kernel_space_heap_max_size, has_user_space_max_size
+from occlum.config.model import LIMITS
+from occlum.config.releases import parse_release
 from occlum.sizing.checks import Finding
 from occlum.sizing.model import Budget, epc_estimate, mb, mb_ceil
 
-_KNOBS_IN_BYTES = (
-    "user_space_size",
-    "user_space_max_size",
-    "default_mmap_size",
-    "default_heap_size",
-    "default_stack_size",
-    "kernel_space_heap_size",
-    "kernel_space_heap_max_size",
-    "kernel_space_stack_size",
-)
+_KNOBS_IN_BYTES = tuple(limit.name for limit in LIMITS if limit.is_size)
 
 
 # Without EDMM a maximum, when set, is the size in force (docs/occlum-contract.md §1.4).
@@ -26,9 +18,8 @@ _REPLACED_BY = {"user_space_size": "user_space_max_size", "kernel_space_heap_siz
 
 
 def _has_key(release: str, knob: str) -> bool:
-    if knob == "user_space_max_size":
-        return has_user_space_max_size(release)
-    return has_kernel_space_heap_max_size(release)
+    since = next(limit.since for limit in LIMITS if limit.name == knob)
+    return parse_release(release) >= parse_release(since)
 
 
 def _show(knob: str, value: int) -> str:

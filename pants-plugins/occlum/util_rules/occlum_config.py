@@ -12,20 +12,14 @@ from pants.engine.fs import CreateDigest, Digest, FileContent
 from pants.engine.rules import collect_rules, rule
 from pants.util.logging import LogLevel
 
-from occlum.config.model import Mount, OcclumConfigInputs, render_occlum_json
+from occlum.config.model import LIMITS, Mount, OcclumConfigInputs, render_occlum_json
 from occlum.config.releases import SUPPORTED_RELEASES, UnknownReleaseError, honours_mounts, normalize_release
 from occlum.config.validation import validate_config
 from occlum.pants_compat import create_digest, rule_call
 
 # Which BUILD field or option produced each part of Occlum.json, so errors point at the knob.
 _FIELD_FOR_PATH = (
-    ("$.resource_limits.user_space_size", "user_space_size"),
-    ("$.resource_limits.kernel_space_heap_size", "kernel_space_heap_size"),
-    ("$.resource_limits.kernel_space_stack_size", "kernel_space_stack_size"),
-    ("$.resource_limits.max_num_of_threads", "max_num_of_threads"),
-    ("$.process.default_heap_size", "default_heap_size"),
-    ("$.process.default_stack_size", "default_stack_size"),
-    ("$.process.default_mmap_size", "default_mmap_size"),
+    *((f"$.{limit.key}", limit.name) for limit in LIMITS),
     ("$.metadata.debuggable", "debuggable"),
     ("$.metadata.product_id", "product_id"),
     ("$.metadata.version_number", "version_number"),
