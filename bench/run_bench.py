@@ -432,8 +432,9 @@ class Bench:
             *scale.table(self.scale_rows),
             "",
             "Manual: the seed's flow for one service, measured once per image size; cold manual is N times that "
-            "(it redoes everything per service), a jar change redoes one service. Store: the local store after "
-            "the cold build. The double's `occlum build` keeps image files as plain copies, so the store "
+            "(computed, not run: it redoes everything per service), a jar change redoes one service. Store: the "
+            "local store after the cold build; growth per added service is against the 1-service row. The "
+            "double's `occlum build` keeps image files as plain copies, so the store "
             "dedupes them with the JDK; a real SEFS image (a MAC per block) is new bytes, about the image's "
             "size, per service.",
             "",
@@ -452,6 +453,8 @@ class Bench:
             f"(Pants alone, none of this backend's rules): {lst[0] >> 20} -> {lst[-1] >> 20} MiB, "
             f"**{scale.growth_per_run(lst) / 2**20:.2f} MiB per run**. pantsd restarts itself when it passes "
             "`[GLOBAL].pantsd_max_memory_usage` (4 GiB by default).",
+            f"- the backend's share of that growth (no-op `package` minus `pants list`, per run): "
+            f"**{(scale.growth_per_run(pkg) - scale.growth_per_run(lst)) / 2**20:.2f} MiB**; the rest is Pants' own",
         ]
 
 

@@ -165,13 +165,21 @@ def growth_per_run(series: list[int]) -> float:
     return (series[-1] - series[0]) / (len(series) - 1) if len(series) > 1 else 0.0
 
 
+def _growth(row: Row, one: Row | None) -> str:
+    """What each service past the first adds to the store (against the 1-service row of the same image)."""
+    if one is None or row.services == 1:
+        return "-"
+    return show_bytes((row.store_bytes - one.store_bytes) / (row.services - 1))
+
+
 def table(rows: list[Row]) -> list[str]:
     lines = [
         "| row | services | cold: Pants | cold: manual (N x one) | Download / Extract (cold) "
         "| jar change: Pants | steps run (jar / build / package) | jar change: manual | ratio manual / Pants "
-        "| store after cold | store per service |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| store after cold | store / N | store growth per added service |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    one = next((r for r in rows if r.services == 1), None)
     for r in rows:
         # Steps run per jar change: the same in every run, else shown as a/b.
         c = {k: "/".join(str(v) for v in sorted({d[k] for d in r.change_ran})) for k in r.change_ran[0]}
@@ -180,6 +188,6 @@ def table(rows: list[Row]) -> list[str]:
             f"| {r.cold_ran['download']} / {r.cold_ran['extract']} | {r.change:.2f} s "
             f"| {c['jar']} / {c['occlum build']} / {c['occlum package']} | {r.manual_one:.2f} s "
             f"| {r.manual_one / r.change:.2f}x | {show_bytes(r.store_bytes)} "
-            f"| {show_bytes(r.store_bytes / r.services)} |"
+            f"| {show_bytes(r.store_bytes / r.services)} | {_growth(r, one)} |"
         )
     return lines
