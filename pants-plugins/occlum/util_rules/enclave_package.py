@@ -63,11 +63,14 @@ async def build_enclave_package(request: EnclavePackageRequest, occlum: OcclumSu
             "`[occlum].stage_only`."
         )
     needs_debug = (debuggable or sim) and has_debug_flag
-    package, measurements, signed = await concurrently(
-        get_occlum_package(OcclumPackageRequest(field_set.address, built, name, needs_debug, request.nonce)),
+    measurements, signed = await concurrently(
         get_measurements(built),
         digest_subset_to_digest(DigestSubset(built.digest, PathGlobs([f"{INSTANCE}/{SIGNED_ENCLAVE}"]))),
     )
+    # The package step runs alone, after the short measurement steps: Pants fixes the threads it
+    # compresses with when it starts, so started beside them it would run on fewer cores
+    # (measured: 8.4 s on one thread instead of 5.0 s on two, for a 190 MB instance).
+    package = await get_occlum_package(OcclumPackageRequest(field_set.address, built, name, needs_debug, request.nonce))
     # Pants' file digests are sha256: the hashes that bind the records to the package's bytes.
     package_entries, signed_entries = await concurrently(get_digest_entries(package.digest), get_digest_entries(signed))
     record = EnclaveMeasurementsV1(
