@@ -96,8 +96,10 @@ def _wait_for_process(under: Path, words: str, timeout: float) -> bool:
     return False
 
 
-def _processes_under(under: Path) -> list[str]:
-    out = []
+def _under(under: Path) -> list[tuple[int, str, bool]]:
+    """(pid, command line, alive) of every process whose command line or cwd lies under `under`
+    (not this one); a zombie is not alive."""
+    found = []
     for pid_dir in Path("/proc").iterdir():
         if not pid_dir.name.isdigit() or int(pid_dir.name) == os.getpid():
             continue
@@ -107,28 +109,25 @@ def _processes_under(under: Path) -> list[str]:
             state = next(line for line in (pid_dir / "status").read_text().splitlines() if line.startswith("State:"))
         except (OSError, StopIteration):
             continue
-        if (str(under) in cmd or cwd.startswith(str(under))) and "zombie" not in state and not _JAR_BUILD.search(cmd):
-            out.append(f"{pid_dir.name}: {cmd[:200]}")
-    return out
+        if str(under) in cmd or cwd.startswith(str(under)):
+            found.append((int(pid_dir.name), cmd, "zombie" not in state))
+    return found
+
+
+def _processes_under(under: Path) -> list[str]:
+    """The backend's steps still running under `under` (the user's jar build excepted)."""
+    return [f"{pid}: {cmd[:200]}" for pid, cmd, alive in _under(under) if alive and not _JAR_BUILD.search(cmd)]
 
 
 def _kill_strays(under: Path) -> list[int]:
     """SIGKILL, by pid, every process whose command line or cwd lies under `under` (not this one)."""
     killed = []
-    for pid_dir in Path("/proc").iterdir():
-        if not pid_dir.name.isdigit() or int(pid_dir.name) == os.getpid():
-            continue
+    for pid, _, _ in _under(under):
         try:
-            cmd = (pid_dir / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            cwd = os.readlink(pid_dir / "cwd")
-        except OSError:
-            continue
-        if str(under) in cmd or cwd.startswith(str(under)):
-            try:
-                os.kill(int(pid_dir.name), signal.SIGKILL)
-                killed.append(int(pid_dir.name))
-            except ProcessLookupError:
-                pass
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+        except ProcessLookupError:
+            pass
     return killed
 
 
