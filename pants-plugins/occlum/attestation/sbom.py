@@ -116,11 +116,15 @@ def _props(pairs: list[tuple[str, Optional[str]]]) -> list[dict[str, str]]:
     return [{"name": f"occlum:{k}", "value": v} for k, v in pairs if v is not None]
 
 
+# The JDK component's bom-ref: the verifier finds the JDK's archive hash by it.
+JDK_REF = "jdk"
+
+
 def _jdk(j: JdkFacts) -> dict[str, Any]:
     version = j.java_version if j.version == "custom" else j.version
     return {
         "type": "platform",
-        "bom-ref": "jdk",
+        "bom-ref": JDK_REF,
         "supplier": {"name": "Alibaba"},
         "name": "dragonwell",
         "version": version,
@@ -268,7 +272,7 @@ def render_sbom(i: SbomInputs) -> dict[str, Any]:
         },
         "components": [_jdk(i.jdk), _jar(i.jar), _occlum(i.occlum_release, i.enclave), *libs, *files],
         "dependencies": [
-            {"ref": "enclave", "dependsOn": ["jdk", "jar", "occlum", *(c["bom-ref"] for c in libs)]},
+            {"ref": "enclave", "dependsOn": [JDK_REF, "jar", "occlum", *(c["bom-ref"] for c in libs)]},
             {"ref": "jar", "dependsOn": [f"jar:{n.path}" for n in i.jar.nested]},
         ],
     }

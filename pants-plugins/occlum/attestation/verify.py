@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any, Optional
 
 from occlum.attestation.ra_config import VERIFY_KEYS
-from occlum.attestation.sbom import components_sha256, enclave_property
+from occlum.attestation.sbom import JDK_REF, components_sha256, enclave_property
 from occlum.config.releases import UnknownReleaseError, has_ra_config
 
 EXIT_OK, EXIT_MISMATCH, EXIT_UNUSABLE = 0, 1, 2
@@ -127,9 +127,9 @@ def read_package(path: str) -> PackageContents:
 
 
 def _jdk_sha256(sbom: dict[str, Any]) -> Optional[str]:
-    """The SHA-256 of the SBOM's JDK component (the first `platform` that is not Occlum)."""
+    """The SHA-256 of the SBOM's JDK component (bom-ref `jdk`)."""
     for c in sbom.get("components", []):
-        if isinstance(c, dict) and c.get("type") == "platform" and c.get("name") != "occlum":
+        if isinstance(c, dict) and c.get("bom-ref") == JDK_REF:
             for h in c.get("hashes", []):
                 if isinstance(h, dict) and h.get("alg") == "SHA-256":
                     return h.get("content")
