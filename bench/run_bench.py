@@ -35,6 +35,7 @@ for sub in ("tests/fixtures", "tests", "bench"):  # the tests' helpers, as pytes
 import scale  # noqa: E402
 import step_split  # noqa: E402
 from host_jdk import make_host_jdk_archive  # noqa: E402
+from integration import pantsd_retention  # noqa: E402
 from integration.pants_repo import copy_repo  # noqa: E402
 from occlum_double.make_install import make_fake_occlum_install  # noqa: E402
 from remote_cache.buildgrid import running_buildgrid  # noqa: E402
@@ -53,6 +54,7 @@ TARGET = "examples/hello-service:enclave"
 
 
 NOOP_NATIVE = "no-op rebuild, pantsd warm, native"
+ScaleRow = scale.Row  # `scale` names a Bench method too, inside the class
 
 
 class Bench:
@@ -277,6 +279,10 @@ class Bench:
             row_dir.mkdir()
             root = copy_repo(row_dir)
             targets = scale.write_services(root, n, self.archive, self.sha, payload if big else None)
+            if n == 20:
+                # The heap probe must be loaded from pantsd's start (a new backend restarts it).
+                pantsd_retention.install_probe(root)
+                archives = scale.write_archives(root, n)
             store = f"scale-store-{n}-{int(big)}"
             row = scale.Row(name, n, manual_one=manual_large if big else manual_plain)
             scale.run_row(
@@ -289,6 +295,8 @@ class Bench:
                 changes=self.reps,
                 noop_runs=15 if n == 20 else 0,
             )
+            if n == 20:
+                self.retention(row, root, store, targets, archives)
             print(
                 f"  {name}: cold {row.cold:.1f}s ran {row.cold_ran}; jar changes {row.changes} ran "
                 f"{row.change_ran}; store {scale.show_bytes(row.store_bytes)}; pantsd RSS "
@@ -300,6 +308,23 @@ class Bench:
             self.kill_pantsd(root)
             shutil.rmtree(self.work / store, ignore_errors=True)
             shutil.rmtree(row_dir, ignore_errors=True)
+
+    def retention(self, row: ScaleRow, root: Path, store: str, targets: list[str], archives: list[str]) -> None:
+        """What no-op runs of 20 services keep in pantsd, against Pants' own `package` and `list`."""
+
+        def run(*args: str) -> str:
+            return self.pants(*args, store=store, root=root)[1]
+
+        run("package", *archives)  # built once, so the series below is a no-op
+        pantsd_retention.start(run)  # after the RSS series: tracing slows pantsd
+        for name, goal in (
+            ("`package` of 20 enclaves", ("package", *targets)),
+            ("`package` of 20 Pants-only `archive` targets", ("package", *archives)),
+            ("`list` of 20 enclaves", ("list", *targets)),
+        ):
+            r = pantsd_retention.measure(run, goal, 10, self.work / "retention.json", name)
+            row.retention.append(r)
+            print(f"  {r.line()}", flush=True)
 
     def layout_vs_tar(self) -> None:
         tool = REPO / "pants-plugins/occlum/jdk/extract_tool.py"
@@ -455,7 +480,29 @@ class Bench:
             "`[GLOBAL].pantsd_max_memory_usage` (4 GiB by default).",
             f"- the backend's share of that growth (no-op `package` minus `pants list`, per run): "
             f"**{(scale.growth_per_run(pkg) - scale.growth_per_run(lst)) / 2**20:.2f} MiB**; the rest is Pants' own",
+            "",
+            "What pantsd keeps per no-op run, counted on its Python heap (the heap probe, "
+            "`tests/fixtures/pantsd_probe`; RSS above moves with the allocator, this does not):",
+            "",
+            "| goal (20 targets, no-op) | Python heap kept per run | this backend's objects kept | this backend's "
+            "engine nodes added | Pants run sessions kept |",
+            "|---|---|---|---|---|",
+            *(
+                f"| {r.goal} | {r.traced_bytes_per_run / 1024:.0f} KiB | {sum(r.backend_objects_grown.values())} "
+                f"| {sum(r.backend_nodes_grown.values())} | {r.sessions_grown} over {r.runs + 1} runs |"
+                for r in big.retention
+            ),
+            "",
+            f"- the backend's share, per run: **{self.backend_share(big) / 1024:+.0f} KiB** against `list`, "
+            f"**{self.backend_share(big, 1) / 1024:+.0f} KiB** against Pants' own `package`. Pants 2.17.1 keeps "
+            "every run's options (`OptionsBootstrapper._full_options` is a `memoized_method`, whose cache "
+            "holds each instance), about what `list` keeps per run; pantsd's `pantsd_max_memory_usage` restart "
+            "is what bounds it.",
         ]
+
+    @staticmethod
+    def backend_share(row: ScaleRow, against: int = 2) -> float:
+        return row.retention[0].traced_bytes_per_run - row.retention[against].traced_bytes_per_run
 
 
 def main() -> int:

@@ -66,6 +66,7 @@ class Row:
     rss_after_changes: int = 0
     rss_noop_package: list[int] = field(default_factory=list)  # after each no-op `package`
     rss_noop_list: list[int] = field(default_factory=list)  # after each `list` (Pants alone)
+    retention: list = field(default_factory=list)  # pantsd_retention.Retention per goal
 
     @property
     def change(self) -> float:
@@ -90,6 +91,18 @@ def write_services(root: Path, n: int, archive: Path, sha: str, payload: Path | 
             SERVICE_BUILD.format(path=path, archive=archive, sha=sha, payload_target=payload_target, files=files)
         )
         targets.append(f"{path}:enclave")
+    return targets
+
+
+def write_archives(root: Path, n: int) -> list[str]:
+    """N Pants-only `archive` targets under archs/: `package` with none of this backend's rules."""
+    targets = []
+    for i in range(n):
+        d = root / f"archs/a{i:02d}"
+        d.mkdir(parents=True)
+        (d / "x.txt").write_text(f"archive {i}\n")
+        (d / "BUILD").write_text('file(name="f", source="x.txt")\narchive(name="arch", format="tar", files=[":f"])\n')
+        targets.append(f"archs/a{i:02d}:arch")
     return targets
 
 
