@@ -484,14 +484,22 @@ class Bench:
             "What pantsd keeps per no-op run, counted on its Python heap (the heap probe, "
             "`tests/fixtures/pantsd_probe`; RSS above moves with the allocator, this does not):",
             "",
-            "| goal (20 targets, no-op) | Python heap kept per run | this backend's objects kept | this backend's "
-            "engine nodes added | Pants run sessions kept |",
-            "|---|---|---|---|---|",
+            "| goal (20 targets, no-op) | Python heap kept per run | of it, allocated by this backend's code "
+            "| this backend's objects kept | this backend's engine nodes added | Pants run sessions kept "
+            "| C heap in use, change per run |",
+            "|---|---|---|---|---|---|---|",
             *(
-                f"| {r.goal} | {r.traced_bytes_per_run / 1024:.0f} KiB | {sum(r.backend_objects_grown.values())} "
-                f"| {sum(r.backend_nodes_grown.values())} | {r.sessions_grown} over {r.runs + 1} runs |"
+                f"| {r.goal} | {r.traced_bytes_per_run / 1024:.0f} KiB | {r.backend_bytes_per_run:.0f} bytes "
+                f"| {sum(r.backend_objects_grown.values())} | {sum(r.backend_nodes_grown.values())} "
+                f"| {r.sessions_grown} over {r.runs + 1} runs | {r.show_malloc()} |"
                 for r in big.retention
             ),
+            "",
+            "Python heap: tracemalloc, from a probe `mark` to its `report` (both probe runs, so one run "
+            "more than the no-op runs). Allocated by this backend's code: one of its frames on the stack, "
+            "outside Pants' per-run setup (loading backends, parsing options, which Pants keeps). C heap: "
+            "glibc's bytes in use (the engine's Rust memory, large Python objects, tracemalloc's own "
+            "records); it moves by a few MiB either way from run to run, for every goal.",
             "",
             f"- the backend's share, per run: **{self.backend_share(big) / 1024:+.0f} KiB** against `list`, "
             f"**{self.backend_share(big, 1) / 1024:+.0f} KiB** against Pants' own `package`. Pants 2.17.1 keeps "

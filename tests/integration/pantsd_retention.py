@@ -5,7 +5,9 @@ there from the first run, since a change of backends restarts pantsd. `measure` 
 `runs` times between a probe `mark` and `report`, every run with `--stats-memory-summary`, which
 lists the engine's memoized nodes per rule. A rule whose inputs changed from run to run (a
 timestamp, a session value) would add nodes and values on every run; an unchanged repo must add
-none of this backend's.
+none of this backend's. The probe also says how much of the heap kept was allocated with this
+backend's code on the stack, apart from Pants' per-run setup (loading backends, parsing options),
+which Pants keeps for every run whatever the goal.
 """
 
 from __future__ import annotations
@@ -49,18 +51,25 @@ class Retention:
     goal: str
     runs: int
     traced_bytes_per_run: float  # Python heap kept per Pants run (tracemalloc)
+    backend_bytes_per_run: float  # the part allocated with this backend's code on the stack
+    malloc_bytes_per_run: float | None  # C heap in use, change per Pants run (None: not glibc)
     backend_objects_grown: dict  # objects of `occlum.*` types, change over the runs
     backend_nodes_grown: dict  # engine nodes of `occlum.*` rules, change over the runs
     backend_nodes: int  # engine nodes of `occlum.*` rules after the last run
     sessions_grown: int  # Pants run sessions (OptionsBootstrapper) still alive, change
     top_types_grown: list
 
+    def show_malloc(self) -> str:
+        return "n/a" if self.malloc_bytes_per_run is None else f"{self.malloc_bytes_per_run / 1024:+.0f} KiB"
+
     def line(self) -> str:
         return (
             f"{self.goal}: {self.traced_bytes_per_run / 1024:.0f} KiB of Python heap kept per run over "
-            f"{self.runs} no-op runs; backend objects kept {sum(self.backend_objects_grown.values())}; backend "
-            f"engine nodes added {sum(self.backend_nodes_grown.values())} (of {self.backend_nodes}); run sessions "
-            f"kept {self.sessions_grown}"
+            f"{self.runs} no-op runs ({self.backend_bytes_per_run:+.0f} bytes by the backend's code), "
+            f"C heap in use {self.show_malloc()} per run; backend objects kept "
+            f"{sum(self.backend_objects_grown.values())}; backend engine nodes added "
+            f"{sum(self.backend_nodes_grown.values())} (of {self.backend_nodes}); "
+            f"run sessions kept {self.sessions_grown}"
         )
 
 
@@ -93,6 +102,8 @@ def measure(run: Run, goal: Sequence[str], runs: int, out: Path, name: str = "")
         goal=name or f"{goal[0]} of {len(goal) - 1} targets",
         runs=runs,
         traced_bytes_per_run=data["traced_bytes_grown"] / pants_runs,
+        backend_bytes_per_run=data["traced_bytes_grown_by_origin"].get("occlum", 0) / pants_runs,
+        malloc_bytes_per_run=None if data["malloc_bytes_grown"] is None else data["malloc_bytes_grown"] / pants_runs,
         backend_objects_grown=data["backend_objects_grown"],
         backend_nodes_grown=nodes,
         backend_nodes=sum(n for k, n in last.items() if k.startswith(BACKEND_NODE_PREFIX)),
