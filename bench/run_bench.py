@@ -279,24 +279,28 @@ class Bench:
             row_dir.mkdir()
             root = copy_repo(row_dir)
             targets = scale.write_services(root, n, self.archive, self.sha, payload if big else None)
+            archives: list[str] = []
+            extra: tuple[str, ...] = ()
             if n == 20:
-                # The heap probe must be loaded from pantsd's start (a new backend restarts it).
+                # The heap probe and the graph-size log must be there from pantsd's start (a new
+                # backend restarts pantsd; the log level is read when it starts).
                 pantsd_retention.install_probe(root)
                 archives = scale.write_archives(root, n)
+                extra = (pantsd_retention.GRAPH_LOG,)
             store = f"scale-store-{n}-{int(big)}"
             row = scale.Row(name, n, manual_one=manual_large if big else manual_plain)
             scale.run_row(
                 row,
                 root,
                 targets,
-                functools.partial(self.pants, store=store, root=root),
+                functools.partial(self.pants, store=store, root=root, extra=extra),
                 self.ran,
                 self.work / store,
                 changes=self.reps,
                 noop_runs=15 if n == 20 else 0,
             )
             if n == 20:
-                self.retention(row, root, store, targets, archives)
+                self.retention(row, root, store, targets, archives, extra)
             print(
                 f"  {name}: cold {row.cold:.1f}s ran {row.cold_ran}; jar changes {row.changes} ran "
                 f"{row.change_ran}; store {scale.show_bytes(row.store_bytes)}; pantsd RSS "
@@ -309,21 +313,23 @@ class Bench:
             shutil.rmtree(self.work / store, ignore_errors=True)
             shutil.rmtree(row_dir, ignore_errors=True)
 
-    def retention(self, row: ScaleRow, root: Path, store: str, targets: list[str], archives: list[str]) -> None:
+    def retention(
+        self, row: ScaleRow, root: Path, store: str, targets: list[str], archives: list[str], extra: tuple[str, ...]
+    ) -> None:
         """What no-op runs of 20 services keep in pantsd, against Pants' own `package` and `list`."""
 
         def run(*args: str) -> str:
-            return self.pants(*args, store=store, root=root)[1]
+            return self.pants(*args, store=store, root=root, extra=extra)[1]
 
         run("package", *archives)  # built once, so the series below is a no-op
         pantsd_retention.start(run)  # after the RSS series: tracing slows pantsd
-        for name, goal in (
-            ("`package` of 20 enclaves", ("package", *targets)),
-            ("`package` of 20 Pants-only `archive` targets", ("package", *archives)),
-            ("`list` of 20 enclaves", ("list", *targets)),
+        for key, name, goal in (
+            ("enclaves", "`package` of 20 enclaves", ("package", *targets)),
+            ("archives", "`package` of 20 Pants-only `archive` targets", ("package", *archives)),
+            ("list", "`list` of 20 enclaves", ("list", *targets)),
         ):
             r = pantsd_retention.measure(run, goal, 10, self.work / "retention.json", name)
-            row.retention.append(r)
+            row.retention[key] = r
             print(f"  {r.line()}", flush=True)
 
     def layout_vs_tar(self) -> None:
@@ -478,39 +484,49 @@ class Bench:
             f"(Pants alone, none of this backend's rules): {lst[0] >> 20} -> {lst[-1] >> 20} MiB, "
             f"**{scale.growth_per_run(lst) / 2**20:.2f} MiB per run**. pantsd restarts itself when it passes "
             "`[GLOBAL].pantsd_max_memory_usage` (4 GiB by default).",
-            f"- the backend's share of that growth (no-op `package` minus `pants list`, per run): "
-            f"**{(scale.growth_per_run(pkg) - scale.growth_per_run(lst)) / 2**20:.2f} MiB**; the rest is Pants' own",
+            f"- no-op `package` minus `pants list`, RSS per run: "
+            f"{(scale.growth_per_run(pkg) - scale.growth_per_run(lst)) / 2**20:+.2f} MiB. RSS moves with the "
+            "allocator (freed pages are reused and returned unevenly); the heap probe below says whose the "
+            "kept memory is.",
             "",
-            "What pantsd keeps per no-op run, counted on its Python heap (the heap probe, "
-            "`tests/fixtures/pantsd_probe`; RSS above moves with the allocator, this does not):",
+            "What pantsd keeps per no-op run, measured inside it by the heap probe (`tests/fixtures/pantsd_probe`), "
+            "10 runs of each goal in the same pantsd:",
             "",
-            "| goal (20 targets, no-op) | Python heap kept per run | of it, allocated by this backend's code "
-            "| this backend's objects kept | this backend's engine nodes added | Pants run sessions kept "
-            "| C heap in use, change per run |",
+            "| goal (20 targets, no-op) | Python heap kept per run | of it, allocated by this backend's code: "
+            "rules / in Pants' setup | this backend's objects kept | graph nodes added per run "
+            "| Pants run sessions kept | C heap in use, change per run |",
             "|---|---|---|---|---|---|---|",
             *(
-                f"| {r.goal} | {r.traced_bytes_per_run / 1024:.0f} KiB | {r.backend_bytes_per_run:.0f} bytes "
-                f"| {sum(r.backend_objects_grown.values())} | {sum(r.backend_nodes_grown.values())} "
-                f"| {r.sessions_grown} over {r.runs + 1} runs | {r.show_malloc()} |"
-                for r in big.retention
+                f"| {r.goal} | {r.traced_bytes_per_run / 1024:.0f} KiB | {r.backend_bytes_per_run:.0f} / "
+                f"{r.backend_setup_bytes_per_run:.0f} bytes | {sum(r.backend_objects_grown.values())} "
+                f"| {r.graph_nodes_per_run:g} | {r.sessions_grown} over {r.runs + 1} runs | {r.show_malloc()} |"
+                for r in big.retention.values()
             ),
             "",
-            "Python heap: tracemalloc, from a probe `mark` to its `report` (both probe runs, so one run "
-            "more than the no-op runs). Allocated by this backend's code: one of its frames on the stack, "
-            "outside Pants' per-run setup (loading backends, parsing options, which Pants keeps). C heap: "
-            "glibc's bytes in use (the engine's Rust memory, large Python objects, tracemalloc's own "
-            "records); it moves by a few MiB either way from run to run, for every goal.",
+            "Python heap: tracemalloc, from a probe `mark` to its `report` (both probe runs, so one Pants run "
+            "more than the no-op runs). Allocated by this backend's code: one of its frames on the stack; "
+            "in Pants' setup: while Pants loads the backends and parses the options, which it keeps for every "
+            "run. Graph: the engine's node count after each run (scheduler debug log). C heap: glibc's bytes "
+            "in use (the engine's Rust memory, Python's larger objects, tracemalloc's own records); it moves "
+            "by a MiB or two either way from run to run, for every goal.",
             "",
-            f"- the backend's share, per run: **{self.backend_share(big) / 1024:+.0f} KiB** against `list`, "
-            f"**{self.backend_share(big, 1) / 1024:+.0f} KiB** against Pants' own `package`. Pants 2.17.1 keeps "
-            "every run's options (`OptionsBootstrapper._full_options` is a `memoized_method`, whose cache "
-            "holds each instance), about what `list` keeps per run; pantsd's `pantsd_max_memory_usage` restart "
-            "is what bounds it.",
+            *self.retention_summary(big),
         ]
 
     @staticmethod
-    def backend_share(row: ScaleRow, against: int = 2) -> float:
-        return row.retention[0].traced_bytes_per_run - row.retention[against].traced_bytes_per_run
+    def retention_summary(row: ScaleRow) -> list[str]:
+        enc, arch, lst = (row.retention[k] for k in ("enclaves", "archives", "list"))
+        return [
+            f"- 20 enclaves against `list`: {(enc.traced_bytes_per_run - lst.traced_bytes_per_run) / 1024:+.0f} KiB "
+            f"of heap and {enc.graph_nodes_per_run - lst.graph_nodes_per_run:+g} graph nodes per run; against "
+            f"Pants' own `package` of 20 `archive` targets: "
+            f"{(enc.traced_bytes_per_run - arch.traced_bytes_per_run) / 1024:+.0f} KiB and "
+            f"{enc.graph_nodes_per_run - arch.graph_nodes_per_run:+g} nodes. Allocated by this backend's code and "
+            f"kept: **{enc.backend_bytes_per_run + enc.backend_setup_bytes_per_run:.0f} bytes per run**.",
+            "- what every goal keeps is Pants 2.17.1's own: each run's options (`OptionsBootstrapper._full_options` "
+            "is a `memoized_method`, whose cache holds each instance). pantsd's restart at "
+            "`[GLOBAL].pantsd_max_memory_usage` (4 GiB by default) is what bounds it.",
+        ]
 
 
 def main() -> int:

@@ -66,7 +66,7 @@ class Row:
     rss_after_changes: int = 0
     rss_noop_package: list[int] = field(default_factory=list)  # after each no-op `package`
     rss_noop_list: list[int] = field(default_factory=list)  # after each `list` (Pants alone)
-    retention: list = field(default_factory=list)  # pantsd_retention.Retention per goal
+    retention: dict = field(default_factory=dict)  # pantsd_retention.Retention by goal (20 services only)
 
     @property
     def change(self) -> float:

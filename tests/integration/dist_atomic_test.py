@@ -13,14 +13,13 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import signal
 import subprocess
 from pathlib import Path
 
 import pytest
 
 import fake_jdk
-from integration.pants_repo import copy_repo, pants_env, run_pants
+from integration.pants_repo import copy_repo, pants_args, pants_env, run_pants, stop_pantsd
 from occlum_double.make_install import make_fake_occlum_install
 
 BUILD = """\
@@ -59,23 +58,10 @@ def repo(tmp_path_factory: pytest.TempPathFactory):
         extra_members=[fake_jdk.TarMember("lib/" + "/".join(["d" * 200] * 20) + "/x", data=b"x")],
     )
     install = make_fake_occlum_install(tmp_path / "opt", "0.31.0")
-    args = [
-        # pantsd makes the dozen runs below take seconds each instead of ~12 s.
-        "--pantsd",
-        "--no-pantsrc",
-        f"--local-store-dir={tmp_path / 'store'}",
-        f"--named-caches-dir={tmp_path / 'named'}",
-        f"--pants-workdir={root / '.pants.d'}",
-        f"--pythonpath=['{root / 'pants-plugins'}']",
-        f"--occlum-executable-search-paths=['{install / 'build' / 'bin'}']",
-    ]
+    args = pants_args(root, tmp_path, f"--occlum-executable-search-paths=['{install / 'build' / 'bin'}']", pantsd=True)
     env = pants_env(tmp_path)
     yield root, args, env, {"good": good, "long": long_member}
-    for pid_file in (root / ".pids").rglob("pid"):
-        try:
-            os.kill(int(pid_file.read_text().strip()), signal.SIGTERM)
-        except (OSError, ValueError):
-            pass
+    stop_pantsd(root)
 
 
 def _write(root: Path, archive: Path, files: dict, extra: str = "") -> None:

@@ -2,12 +2,11 @@
 
 `install_probe` adds the probe backend (tests/fixtures/pantsd_probe) to a repo copy; it must be
 there from the first run, since a change of backends restarts pantsd. `measure` then runs a goal
-`runs` times between a probe `mark` and `report`, every run with `--stats-memory-summary`, which
-lists the engine's memoized nodes per rule. A rule whose inputs changed from run to run (a
-timestamp, a session value) would add nodes and values on every run; an unchanged repo must add
-none of this backend's. The probe also says how much of the heap kept was allocated with this
-backend's code on the stack, apart from Pants' per-run setup (loading backends, parsing options),
-which Pants keeps for every run whatever the goal.
+`runs` times between a probe `mark` and `report`, and reads the engine's graph size after each run
+from the scheduler's debug log (`GRAPH_LOG`, which pantsd takes at its start: pass it on every
+run). A rule whose inputs changed from run to run (a time, a session
+value) would add graph nodes, and keep values, on every run; an unchanged repo must add no more
+nodes per run than `pants list` does, and keep none of this backend's objects or heap.
 """
 
 from __future__ import annotations
@@ -18,16 +17,16 @@ import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional
 
 REPO = Path(__file__).resolve().parents[2]
 PROBE = REPO / "tests/fixtures/pantsd_probe"
-BACKEND_NODE_PREFIX = "occlum."
+# Pants 2.17.1 logs "there are N total nodes" (the graph's size) at debug level after each request.
+GRAPH_LOG = "--log-levels-by-target={'pants.engine.internals.scheduler': 'debug'}"
+_GRAPH_SIZE = re.compile(r"there are (\d+) total nodes")
 
 # Runs Pants in the repo copy with these arguments and returns its stderr; raises if it fails.
 Run = Callable[..., str]
-
-_NATIVE = re.compile(r"^\s+\d+\t\t(\d+)\t\t\(native\) (\S+)$", re.M)
 
 
 def install_probe(root: Path) -> None:
@@ -39,11 +38,10 @@ def install_probe(root: Path) -> None:
     toml.write_text(after)
 
 
-def native_nodes(stderr: str) -> dict[str, int]:
-    """Node counts per rule from Pants' `--stats-memory-summary` log."""
-    counts = {name: int(n) for n, name in _NATIVE.findall(stderr)}
-    assert counts, "no memory summary in the log (was --stats-memory-summary passed?)"
-    return counts
+def graph_size(stderr: str) -> int:
+    found = _GRAPH_SIZE.findall(stderr)
+    assert found, f"no graph size in the log (was {GRAPH_LOG} passed?)"
+    return int(found[-1])
 
 
 @dataclass(frozen=True)
@@ -51,11 +49,11 @@ class Retention:
     goal: str
     runs: int
     traced_bytes_per_run: float  # Python heap kept per Pants run (tracemalloc)
-    backend_bytes_per_run: float  # the part allocated with this backend's code on the stack
-    malloc_bytes_per_run: float | None  # C heap in use, change per Pants run (None: not glibc)
+    backend_bytes_per_run: float  # of it, allocated by this backend's code outside Pants' setup
+    backend_setup_bytes_per_run: float  # allocated by this backend's code during Pants' setup
+    malloc_bytes_per_run: Optional[float]  # glibc's bytes in use, change per Pants run (None: not glibc)
+    graph_nodes_per_run: float  # the engine's graph, nodes added per no-op run
     backend_objects_grown: dict  # objects of `occlum.*` types, change over the runs
-    backend_nodes_grown: dict  # engine nodes of `occlum.*` rules, change over the runs
-    backend_nodes: int  # engine nodes of `occlum.*` rules after the last run
     sessions_grown: int  # Pants run sessions (OptionsBootstrapper) still alive, change
     top_types_grown: list
 
@@ -65,11 +63,10 @@ class Retention:
     def line(self) -> str:
         return (
             f"{self.goal}: {self.traced_bytes_per_run / 1024:.0f} KiB of Python heap kept per run over "
-            f"{self.runs} no-op runs ({self.backend_bytes_per_run:+.0f} bytes by the backend's code), "
-            f"C heap in use {self.show_malloc()} per run; backend objects kept "
-            f"{sum(self.backend_objects_grown.values())}; backend engine nodes added "
-            f"{sum(self.backend_nodes_grown.values())} (of {self.backend_nodes}); "
-            f"run sessions kept {self.sessions_grown}"
+            f"{self.runs} no-op runs ({self.backend_bytes_per_run:.0f} bytes by the backend's code, "
+            f"{self.backend_setup_bytes_per_run:.0f} by its code in Pants' setup); C heap in use "
+            f"{self.show_malloc()} per run; graph nodes added per run {self.graph_nodes_per_run:g}; "
+            f"backend objects kept {sum(self.backend_objects_grown.values())}; run sessions kept {self.sessions_grown}"
         )
 
 
@@ -83,30 +80,25 @@ def report(run: Run, out: Path) -> dict:
 
 
 def measure(run: Run, goal: Sequence[str], runs: int, out: Path, name: str = "") -> Retention:
-    """`goal` run `runs` times (at least 2) on an unchanged repo; `start` must have been run."""
-    run("--stats-memory-summary", *goal)  # settle: anything a first run with these options makes
+    """`goal` run `runs` times on an unchanged repo; `start` must have been run, and `run` pass `GRAPH_LOG`."""
+    assert runs >= 2, "the graph's growth needs two runs at least"
+    run(*goal)  # settle: anything a first run with these options makes
     run("heap-probe", "--heap-probe-mode=mark")
-    first = native_nodes(run("--stats-memory-summary", *goal))
-    for _ in range(runs - 2):
-        run("--stats-memory-summary", *goal)
-    last = native_nodes(run("--stats-memory-summary", *goal))
+    sizes = [graph_size(run(*goal)) for _ in range(runs)]
     data = report(run, out)
-    # The report is a Pants run too: every run between the two snapshots keeps its session.
+    # Every Pants run between the two censuses keeps its session, the report's included; only the
+    # goal's runs run the backend's rules.
     pants_runs = runs + 1
-    nodes = {
-        k: last.get(k, 0) - first.get(k, 0)
-        for k in set(first) | set(last)
-        if k.startswith(BACKEND_NODE_PREFIX) and last.get(k, 0) != first.get(k, 0)
-    }
+    malloc = data["malloc_bytes_grown"]
     return Retention(
         goal=name or f"{goal[0]} of {len(goal) - 1} targets",
         runs=runs,
         traced_bytes_per_run=data["traced_bytes_grown"] / pants_runs,
-        backend_bytes_per_run=data["traced_bytes_grown_by_origin"].get("occlum", 0) / pants_runs,
-        malloc_bytes_per_run=None if data["malloc_bytes_grown"] is None else data["malloc_bytes_grown"] / pants_runs,
+        backend_bytes_per_run=data["backend_bytes_grown"] / runs,
+        backend_setup_bytes_per_run=data["backend_setup_bytes_grown"] / pants_runs,
+        malloc_bytes_per_run=None if malloc is None else malloc / pants_runs,
+        graph_nodes_per_run=(sizes[-1] - sizes[0]) / (runs - 1),
         backend_objects_grown=data["backend_objects_grown"],
-        backend_nodes_grown=nodes,
-        backend_nodes=sum(n for k, n in last.items() if k.startswith(BACKEND_NODE_PREFIX)),
         sessions_grown=data["sessions_grown"],
         top_types_grown=data["top_types_grown"],
     )

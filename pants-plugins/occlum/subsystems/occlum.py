@@ -66,7 +66,8 @@ class OcclumSubsystem(Subsystem):
 
     version = StrOption(
         default=DEFAULT_OCCLUM_RELEASE,
-        help=lambda cls: softwrap(
+        # A string, not a help callable: Pants calls those on every run and keeps each run's options.
+        help=softwrap(
             f"""
             The Occlum release the images are built for. It decides which `Occlum.json` keys are
             written and required (e.g. `feature` from 0.30.1, `metadata.enable_kss` from 0.26.3,
