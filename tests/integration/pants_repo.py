@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import fake_jdk
+
 REPO = Path(__file__).resolve().parents[2]
 PANTS = Path(sys.executable).parent / "pants"
 
@@ -59,6 +61,19 @@ def pants_env(tmp: Path) -> dict:
 
 def run_pants(root: Path, args: list[str], env: dict, *goal: str) -> subprocess.CompletedProcess:
     return subprocess.run([str(PANTS), *args, *goal], cwd=root, env=env, capture_output=True, text=True, timeout=600)
+
+
+def write_jar_service(root: Path, name: str, url: str, sha: str, extra: str = "") -> str:
+    """A service folder with a ready-made jar, its own `dragonwell_jdk` pin and an image; its address."""
+    svc = root / name
+    svc.mkdir()
+    fake_jdk.make_jar(svc / "app.jar")
+    (svc / "BUILD").write_text(
+        f'dragonwell_jdk(name="jdk", url="{url}", sha256="{sha}"{extra})\n'
+        'file(name="app", source="app.jar")\n'
+        'occlum_java_image(name="enclave", jdk=":jdk", jar=":app")\n'
+    )
+    return f"{name}:enclave"
 
 
 def pin_example_jdk(root: Path, archive: Path, sha: str, libc: str = "musl") -> None:

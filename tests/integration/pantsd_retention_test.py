@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,13 +23,15 @@ import pytest
 
 import fake_jdk
 from integration import pantsd_retention
-from integration.pants_repo import copy_repo, pants_args, pants_env, run_pants, stop_pantsd
+from integration.pants_repo import copy_repo, pants_args, pants_env, run_pants, stop_pantsd, write_jar_service
 from occlum_double.make_install import make_fake_occlum_install
+from signing_key import make_signing_key
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl for the signing key")
 
 RUNS = 4
-TARGETS = ("svc0:enclave", "svc1:enclave")
+SERVICES = ("svc0", "svc1")
+TARGETS = tuple(f"{name}:enclave" for name in SERVICES)
 
 
 @pytest.fixture(scope="module")
@@ -40,20 +41,11 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[pantsd_retention.R
     pantsd_retention.install_probe(root)
     archive = fake_jdk.make_fake_jdk_archive(tmp / "jdk.tar.gz")
     sha = hashlib.sha256(archive.read_bytes()).hexdigest()
-    for i in range(2):
-        (root / f"svc{i}").mkdir()
-        fake_jdk.make_jar(root / f"svc{i}/app.jar")
-        (root / f"svc{i}/BUILD").write_text(
-            f'dragonwell_jdk(name="jdk", url="file://{archive}", sha256="{sha}")\n'
-            'file(name="app", source="app.jar")\n'
-            'occlum_java_image(name="enclave", jdk=":jdk", jar=":app")\n'
-        )
+    for name in SERVICES:
+        write_jar_service(root, name, f"file://{archive}", sha)
     install = make_fake_occlum_install(tmp / "opt", "0.31.0")
     key = tmp / "keys/signing.pem"
-    key.parent.mkdir()
-    subprocess.run(
-        ["openssl", "genrsa", "-3", "-traditional", "-out", str(key), "3072"], check=True, capture_output=True
-    )
+    make_signing_key(key)
     args = pants_args(
         root,
         tmp,

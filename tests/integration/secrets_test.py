@@ -26,6 +26,7 @@ import fake_jdk
 from integration.pants_repo import copy_repo, pants_args, pants_env, pin_example_jdk, run_pants
 from occlum_double.make_install import make_fake_occlum_install
 from remote_cache.buildgrid import running_buildgrid
+from signing_key import make_signing_key
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -143,12 +144,7 @@ def search(root: Path, needles: dict) -> tuple[dict, int, int]:
 def test_signing_key_never_reaches_store_cache_dist_or_workdir(tmp_path: Path) -> None:
     if os.environ.get("CI") != "true" and shutil.which("pyenv") is None:
         pytest.skip("BuildGrid needs CPython 3.12 (found through pyenv here)")
-    keys = tmp_path / "keys"
-    keys.mkdir()
-    key = keys / "enclave.pem"
-    subprocess.run(
-        ["openssl", "genrsa", "-3", "-traditional", "-out", str(key), "3072"], check=True, capture_output=True
-    )
+    key = make_signing_key(tmp_path / "keys" / "enclave.pem")
     needles = secret_needles(key)
 
     root = copy_repo(tmp_path)

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 import fake_jdk
-from integration.pants_repo import copy_repo, pants_args, pants_env, run_pants
+from integration.pants_repo import copy_repo, pants_args, pants_env, run_pants, write_jar_service
 
 
 class _CountingServer:
@@ -54,18 +54,6 @@ def server(tmp_path: Path) -> Iterator[_CountingServer]:
     srv.httpd.shutdown()
 
 
-def _service(root: Path, name: str, url: str, sha: str, extra: str = "") -> str:
-    svc = root / name
-    svc.mkdir()
-    fake_jdk.make_jar(svc / "app.jar")
-    (svc / "BUILD").write_text(
-        f'dragonwell_jdk(name="jdk", url="{url}", sha256="{sha}"{extra})\n'
-        'file(name="app", source="app.jar")\n'
-        'occlum_java_image(name="enclave", jdk=":jdk", jar=":app")\n'
-    )
-    return f"{name}:enclave"
-
-
 def _count(log: str, step: str) -> int:
     return len(re.findall(rf"Completed: {re.escape(step)} Dragonwell", log))
 
@@ -76,7 +64,7 @@ def test_services_sharing_a_pin_fetch_and_extract_it_once(server: _CountingServe
     # The same archive, described differently by each team: what a target says about a `url` pin
     # (`version`, `edition`) names it in messages but must not split the download.
     described = ("", ', version="11.0.16.12.8"', ', edition="extended"')
-    targets = [_service(root, f"svc{i}", server.url, sha, described[i]) for i in range(3)]
+    targets = [write_jar_service(root, f"svc{i}", server.url, sha, described[i]) for i in range(3)]
     args = pants_args(root, tmp_path, "--occlum-stage-only=yes")
     env = pants_env(tmp_path)
 
@@ -92,7 +80,7 @@ def test_services_sharing_a_pin_fetch_and_extract_it_once(server: _CountingServe
     for i in range(3):
         assert (root / f"dist/svc{i}/enclave/image/usr/lib/jvm").is_dir()
 
-    targets.append(_service(root, "svc3", server.url, sha))
+    targets.append(write_jar_service(root, "svc3", server.url, sha))
     second = run_pants(root, args, env, "package", *targets)
     assert second.returncode == 0, second.stderr[-4000:]
     assert server.gets == 1

@@ -25,6 +25,7 @@ from occlum.toolchain.probe_tool import mrsigner_of_pem
 from occlum.util_rules.staged_instance import OcclumJavaImageFieldSet
 from occlum_double.make_install import make_fake_occlum_install
 from occlum_testutil import REPO_ROOT, ServedJdk, fake_jdk, new_rule_runner, serve_fake_jdk
+from signing_key import make_signing_key
 
 ADDR = Address("svc", target_name="enclave")
 TEMPLATE_KEY = REPO_ROOT / "tests" / "occlum_double" / "template_Enclave.pem"
@@ -124,10 +125,7 @@ def test_the_verifier_files_belong_to_the_package(
     rule_runner: RuleRunner, served: ServedJdk, installs: dict, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
     key = tmp_path / "keys" / "enclave.pem"  # a release enclave needs a key of its own
-    key.parent.mkdir()
-    subprocess.run(
-        ["openssl", "genrsa", "-3", "-traditional", "-out", str(key), "3072"], check=True, capture_output=True
-    )
+    make_signing_key(key)
     configure(rule_runner, served, installs["0.31.0"], f"--occlum-sign-key={key}")
     write(rule_runner, debuggable=False, product_id=9, version_number=4)
     built, files = package(rule_runner)
@@ -172,10 +170,7 @@ def test_mrenclave_follows_the_config_not_the_key(
     write(rule_runner, max_num_of_threads=80)
     assert json.loads(package(rule_runner)[1]["svc/enclave.measurements.json"])["mrenclave"] != base["mrenclave"]
     key = tmp_path / "keys" / "enclave.pem"
-    key.parent.mkdir()
-    subprocess.run(
-        ["openssl", "genrsa", "-3", "-traditional", "-out", str(key), "3072"], check=True, capture_output=True
-    )
+    make_signing_key(key)
     configure(rule_runner, served, installs["0.31.0"], f"--occlum-sign-key={key}")
     write(rule_runner)
     built, files = package(rule_runner)
@@ -195,10 +190,7 @@ def test_release_build_refuses_the_template_key(
     msg = error(rule_runner)
     assert "signed with Occlum's template key" in msg and "[occlum].sign_key" in msg and "svc:enclave" in msg
     key = tmp_path / "k" / "release.pem"
-    key.parent.mkdir()
-    subprocess.run(
-        ["openssl", "genrsa", "-3", "-traditional", "-out", str(key), "3072"], check=True, capture_output=True
-    )
+    make_signing_key(key)
     configure(rule_runner, served, installs["0.31.0"], f"--occlum-sign-key={key}")
     meas = json.loads(package(rule_runner)[1]["svc/enclave.measurements.json"])
     assert meas["debuggable"] is False
