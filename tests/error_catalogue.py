@@ -99,6 +99,36 @@ CASES = (
     ),
     Case("output-path-climbs", '`output_path="../../x"`', {"output_path": "../../x"}, mentions=("'../../x'", "dist/")),
     Case(
+        "files-too-deep",
+        "a `files` path 17 components deep (Pants' engine crashes on ~35)",
+        {"files": {"/" + "/".join("d" * 17): ":app"}},
+        mentions=("17 components; at most 16", "Pants' engine crashes"),
+    ),
+    Case(
+        "jdk-dir-too-deep",
+        "a `jdk_dir` of 16 components (the JDK needs room under it)",
+        {"jdk_dir": "/" + "/".join("j" * 16)},
+        mentions=("16 components; at most 15", "leaving room"),
+    ),
+    Case(
+        "output-path-too-deep",
+        "an `output_path` of 9 components",
+        {"output_path": "/".join("o" * 9)},
+        mentions=("9 components; at most 8", "under dist/"),
+    ),
+    Case(
+        "files-bidi-override",
+        "a `files` path with a right-to-left override (U+202E)",
+        {"files": {"/etc/app\u202elmy.exe": ":app"}},
+        mentions=("RIGHT-TO-LEFT OVERRIDE (U+202E)",),
+    ),
+    Case(
+        "jdk-dir-division-slash",
+        "a `jdk_dir` with a division slash (U+2215), which looks like `/`",
+        {"jdk_dir": "/usr/lib\u2215jvm"},
+        mentions=("DIVISION SLASH (U+2215)",),
+    ),
+    Case(
         "mount-cache-size-bogus",
         'a sefs mount with `cache_size` "bogus"',
         {"mounts": [{"target": "/data", "type": "sefs", "source": "./d", "options": {"cache_size": "bogus"}}]},
@@ -291,7 +321,7 @@ CASES = (
         "archive-too-deep",
         "a JDK archive member 71 folders deep",
         setup="archive_deep",
-        mentions=("64",),
+        mentions=("limit of 16", "Pants' engine crashes"),
     ),
     Case(
         "archive-sparse-member",

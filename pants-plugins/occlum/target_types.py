@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Optional
 
@@ -26,7 +27,7 @@ from pants.util.frozendict import FrozenDict
 from pants.util.strutil import help_text, softwrap
 
 from occlum import image_paths
-from occlum.config.model import Mount, MountError
+from occlum.config.model import Mount, MountError, as_written
 from occlum.config.sizes import SizeError, parse_size
 from occlum.jdk.urls import UrlError, archive_file_name, redacted
 from occlum.pants_compat import EnvironmentField
@@ -598,8 +599,9 @@ class OcclumJavaImageMountsField(Field):
             return ()
         if not isinstance(value, (list, tuple)):
             raise InvalidFieldException(
-                f"The `{cls.alias}` field in target {address} must be a list of dicts, but was {value!r} "
-                f'({type(value).__name__}). Write e.g. mounts=[{{"target": "/data", "type": "ramfs"}}].'
+                f"The `{cls.alias}` field in target {address} must be a list of dicts, but was "
+                f"{as_written(value)!r} ({'dict' if isinstance(value, Mapping) else type(value).__name__}). "
+                'Write e.g. mounts=[{"target": "/data", "type": "ramfs"}].'
             )
         mounts: list[Mount] = []
         for i, raw in enumerate(value):
@@ -617,18 +619,30 @@ class OcclumJavaImageMountsField(Field):
         return tuple(mounts)
 
 
+# The `files` field is for a service's config and a few assets: a bound keeps a generated BUILD
+# value from holding the build (the cost per entry is constant: bench/files_scale.py).
+MAX_FILES_ENTRIES = 20_000
+
+
 class OcclumJavaImageFilesField(DictStringToStringField, AsyncFieldMixin):
     alias = "files"
     help = help_text(
-        """
+        f"""
         Extra files placed in the image: a dict from an absolute path in the enclave to the
         address of a `file` target (or a target generating one file), e.g.
-        `{"/etc/app/application.yaml": ":config"}`. They are measured with the image.
+        `{{"/etc/app/application.yaml": ":config"}}`. They are measured with the image. At most
+        {MAX_FILES_ENTRIES:,} entries, each path at most {image_paths.MAX_IMAGE_DEPTH} components deep.
         """
     )
 
     @classmethod
     def compute_value(cls, raw_value: Optional[dict[str, str]], address: Address):
+        if isinstance(raw_value, Mapping) and len(raw_value) > MAX_FILES_ENTRIES:
+            raise InvalidFieldException(
+                f"The `{cls.alias}` field in target {address} has {len(raw_value)} entries; at most "
+                f"{MAX_FILES_ENTRIES} are allowed. Put many files into one archive or into the jar, and "
+                "map that instead."
+            )
         value = super().compute_value(raw_value, address)
         if not value:
             return value
@@ -639,7 +653,8 @@ class OcclumJavaImageFilesField(DictStringToStringField, AsyncFieldMixin):
                 key = image_paths.enclave_file(path)
             except image_paths.PathError as e:
                 raise InvalidFieldException(
-                    f"The `{cls.alias}` field in target {address} has the enclave path {path!r}, which {e}. "
+                    f"The `{cls.alias}` field in target {address} has the enclave path {image_paths.quoted(path)}, "
+                    f"which {e}. "
                     'Map absolute file paths, e.g. {"/etc/app/application.yaml": ":config"}.'
                 ) from None
             if key in written:
@@ -668,8 +683,8 @@ class _ImagePathField(StringField):
             return image_paths.enclave_dir(value)
         except image_paths.PathError as e:
             raise InvalidFieldException(
-                f"The `{cls.alias}` field in target {address} is {value!r}, which {e}. It must be an absolute "
-                'folder in the enclave other than `/`, e.g. "/opt/app".'
+                f"The `{cls.alias}` field in target {address} is {image_paths.quoted(value)}, which {e}. "
+                'It must be an absolute folder in the enclave other than `/`, e.g. "/opt/app".'
             ) from None
 
 
@@ -711,8 +726,22 @@ class OcclumJavaImageOutputPathField(OutputPathField):
             return image_paths.relative_output(value)
         except image_paths.PathError as e:
             raise InvalidFieldException(
-                f"The `{cls.alias}` field in target {address} is {value!r}, which {e}. Write a relative path "
-                'under dist/, e.g. "svc/enclave".'
+                f"The `{cls.alias}` field in target {address} is {image_paths.quoted(value)}, which {e}. "
+                'Write a relative path under dist/, e.g. "svc/enclave".'
+            ) from None
+
+    def checked_value(self) -> str:
+        """The path under dist/, checked as resolved: the default is built from the target's folder
+        and name, which Pants lets hold what an explicit value may not (format characters, depth),
+        and from Pants 2.23 any value may be a template (`${target_name}`) resolved only here."""
+        value = self.value_or_default(file_ending=None)
+        try:
+            return image_paths.relative_output(value)
+        except image_paths.PathError as e:
+            raise InvalidFieldException(
+                f"The `{self.alias}` of target {self.address} is {image_paths.quoted(value)} (unset, it is built "
+                f"from the target's folder and name), which {e}. Rename the target or its folder, or set "
+                f'`{self.alias}` to a plain relative path under dist/, e.g. output_path="svc/enclave".'
             ) from None
 
 

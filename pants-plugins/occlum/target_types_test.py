@@ -11,6 +11,7 @@ from pants.testutil.rule_runner import RuleRunner
 from occlum.config.model import Mount
 from occlum.config.sizes import MB
 from occlum.target_types import (
+    MAX_FILES_ENTRIES,
     DragonwellJdkTarget,
     DragonwellSha256Field,
     DragonwellSizeField,
@@ -538,6 +539,54 @@ IMAGE_ERRORS = [
 ]
 
 
+_D17 = "/" + "/".join(f"d{i}" for i in range(17))
+_D16 = "/" + "/".join(f"d{i}" for i in range(16))
+IMAGE_ERRORS += [
+    # Depth: past these, Pants' engine crashes copying the digest (docs/security.md).
+    pytest.param(
+        {"files": {_D17: ":cfg"}},
+        ["The `files` field in target svc:enclave has the enclave path", "has 17 components; at most 16 are allowed"],
+        id="files-key-too-deep",
+    ),
+    pytest.param(
+        {"jdk_dir": _D16},
+        ["The `jdk_dir` field in target svc:enclave is", "has 16 components; at most 15 are allowed"],
+        id="jdk_dir-too-deep",
+    ),
+    pytest.param(
+        {"jar_dir": _D16},
+        ["The `jar_dir` field in target svc:enclave is", "has 16 components; at most 15 are allowed"],
+        id="jar_dir-too-deep",
+    ),
+    pytest.param(
+        {"output_path": "a/b/c/d/e/f/g/h/i"},
+        ["The `output_path` field in target svc:enclave is", "has 9 components; at most 8 are allowed under dist/"],
+        id="output_path-too-deep",
+    ),
+    pytest.param(
+        {"mounts": [{"target": _D17, "type": "ramfs"}]},
+        ["The `mounts` field in target svc:enclave, entry 0", "has 17 components; at most 16 are allowed"],
+        id="mount-target-too-deep",
+    ),
+    # Names that display as other names.
+    pytest.param(
+        {"files": {"/etc/app\u202egpj.yml": ":cfg"}},
+        ["The `files` field in target svc:enclave", "RIGHT-TO-LEFT OVERRIDE (U+202E)"],
+        id="files-key-rlo",
+    ),
+    pytest.param(
+        {"output_path": "svc/en\u200bclave"},
+        ["The `output_path` field in target svc:enclave", "ZERO WIDTH SPACE (U+200B)"],
+        id="output_path-zero-width",
+    ),
+    pytest.param(
+        {"jdk_dir": "/usr/lib\u2215jvm"},
+        ["The `jdk_dir` field in target svc:enclave", "DIVISION SLASH (U+2215), which looks like `/`"],
+        id="jdk_dir-division-slash",
+    ),
+]
+
+
 @pytest.mark.parametrize("fields, fragments", IMAGE_ERRORS)
 def test_image_field_rejects(rule_runner: RuleRunner, fields: dict, fragments: list) -> None:
     msg = image_error(rule_runner, **fields)
@@ -624,6 +673,28 @@ def test_mounts_accepted_and_normalised(rule_runner: RuleRunner) -> None:
         Mount("/secure", "sefs", "./s", (("cache_size", 1024 * 1024), ("temporary", True))),
         Mount("/hostdata", "hostfs", "/srv", ()),
     )
+
+
+def test_paths_at_the_depth_bounds_are_accepted(rule_runner: RuleRunner) -> None:
+    tgt = image_target(
+        rule_runner,
+        files={_D16: ":cfg"},
+        jdk_dir=_D16.rsplit("/", 1)[0],
+        jar_dir=_D16.rsplit("/", 1)[0],
+        output_path="a/b/c/d/e/f/g/h",
+        mounts=[{"target": _D16, "type": "ramfs"}],
+    )
+    assert list(tgt[OcclumJavaImageFilesField].value or {}) == [_D16]
+    assert tgt[OcclumJavaImageJdkDirField].value == tgt[OcclumJavaImageJarDirField].value == _D16.rsplit("/", 1)[0]
+
+
+def test_files_entry_count_bound(rule_runner: RuleRunner) -> None:
+    at_bound = {f"/srv/f{i}": ":cfg" for i in range(MAX_FILES_ENTRIES)}
+    assert len(image_target(rule_runner, files=at_bound)[OcclumJavaImageFilesField].value or {}) == MAX_FILES_ENTRIES
+    over = {**at_bound, "/srv/one-more": ":cfg"}
+    msg = image_error(rule_runner, files=over)
+    assert f"The `files` field in target svc:enclave has {MAX_FILES_ENTRIES + 1} entries; at most 20000" in msg
+    assert "Put many files into one archive or into the jar" in msg
 
 
 def test_files_and_dirs_accepted(rule_runner: RuleRunner) -> None:

@@ -38,6 +38,18 @@ class UnsupportedFeatureError(ValueError):
     """The inputs ask for something the chosen release would silently ignore."""
 
 
+def as_written(value: object) -> object:
+    """A BUILD value as the user wrote it, for messages: Pants 2.30+ hands dicts over as FrozenDicts,
+    whose repr is not what is in the BUILD file."""
+    if isinstance(value, Mapping):
+        return {k: as_written(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [as_written(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(as_written(v) for v in value)
+    return value
+
+
 class MountError(ValueError):
     """A mount entry that Occlum cannot take. The message continues `<where the entry is> `,
     e.g. "The `mounts` field in target //svc:enclave, entry 0 " + message."""
@@ -65,19 +77,20 @@ class Mount:
 
     @classmethod
     def from_dict(cls, raw: object) -> Mount:
-        """A mount from a BUILD-file dict; `//data/` is read as `/data`."""
-        if not isinstance(raw, dict):
-            raise MountError(f"must be a dict with `target` and `type`, but was {raw!r}.")
+        """A mount from a BUILD-file dict; `//data/` is read as `/data`. Any Mapping: Pants 2.30+
+        freezes BUILD values, so the dict arrives as a FrozenDict."""
+        if not isinstance(raw, Mapping):
+            raise MountError(f"must be a dict with `target` and `type`, but was {as_written(raw)!r}.")
         unknown = sorted(set(raw) - set(MOUNT_KEYS))
         if unknown:
             raise MountError(f"has unknown keys {unknown}; allowed: {', '.join(MOUNT_KEYS)}.")
         options = raw.get("options") or {}
-        if not isinstance(options, dict) or not all(
+        if not isinstance(options, Mapping) or not all(
             isinstance(k, str) and isinstance(v, (str, bool)) for k, v in options.items()
         ):
             raise MountError(
                 "needs `options` to be a dict of strings or booleans (e.g. "
-                f'{{"temporary": True}}), but was {options!r}.'
+                f'{{"temporary": True}}), but was {as_written(options)!r}.'
             )
         written = target = raw.get("target")
         if isinstance(target, str) and target.startswith("/"):

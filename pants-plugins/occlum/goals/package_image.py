@@ -117,7 +117,7 @@ def _skipped_because(occlum: OcclumSubsystem, maybe: Optional[MaybeOcclumToolcha
 @rule(desc="Packaging an Occlum Java image", level=LogLevel.DEBUG)
 async def package_occlum_java_image(field_set: OcclumJavaImageFieldSet, occlum: OcclumSubsystem) -> BuiltPackage:
     staged = await get_staged_instance(field_set)
-    output = field_set.output_path.value_or_default(file_ending=None)
+    output = field_set.output_path.checked_value()
 
     # 1. Stage only: by choice, or (with `auto`) because there is no toolchain here.
     maybe = await get_maybe_toolchain() if occlum.stage_only == StageOnly.AUTO else None

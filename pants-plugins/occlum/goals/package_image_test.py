@@ -302,6 +302,39 @@ def test_files_through_a_jdk_directory_symlink_is_an_error(rule_runner: RuleRunn
     assert "jre/legal: a symlink from the JDK of svc:jdk, but a folder from `files` entry" in msg, msg
 
 
+def test_jdk_dir_plus_the_jdks_deepest_member_is_bounded(rule_runner: RuleRunner) -> None:
+    # The fake JDK's deepest file is lib/server/libjvm.so: 3 components under jdk_dir.
+    at_bound = "/" + "/".join(f"d{i}" for i in range(13))
+    assert f"{at_bound}/lib/server/libjvm.so" in build(rule_runner, jdk_dir=at_bound).image_paths()
+    over = at_bound + "/x"
+    msg = build_error(rule_runner, jdk_dir=over)
+    held = f"The image of svc:enclave would hold '{over}/lib/server/libjvm.so', 17 components deep"
+    assert f"{held}, from the JDK of svc:jdk; at most 16" in msg, msg
+    assert f"Fix: set a `jdk_dir` of fewer components on svc:enclave (now '{over}')." in msg
+
+
+def test_files_using_a_path_as_file_and_folder_is_an_error(rule_runner: RuleRunner) -> None:
+    msg = build_error(rule_runner, files={"/etc/app": ":config", "/etc/app/b.yml": ":config"})
+    assert "uses a path both as a file and as a folder: '/etc/app' is a file, but '/etc/app/b.yml' puts" in msg, msg
+
+
+def test_many_files_entries_share_one_target(rule_runner: RuleRunner) -> None:
+    files = {f"/etc/app/{i}.yml": ":config" for i in range(300)}
+    pkg = build(rule_runner, files=files)
+    assert all(pkg.files[f"svc/enclave/image/etc/app/{i}.yml"] == b"greeting: hi\n" for i in range(300))
+
+
+def test_a_default_output_path_with_a_format_character_is_refused(rule_runner: RuleRunner) -> None:
+    # Pants lets a target name hold U+202E; the file names the backend derives from it may not.
+    write_image(rule_runner, name="enc\u202elave")
+    with pytest.raises(ExecutionError) as exc:
+        package_image(rule_runner, Address("svc", target_name="enc\u202elave"))
+    msg = str(exc.value)
+    # The value is quoted with the character escaped, so the message shows what is there.
+    assert "The `output_path` of target svc:enc\u202elave is 'svc/enc\\u202elave' (unset, it is built from" in msg, msg
+    assert "RIGHT-TO-LEFT OVERRIDE (U+202E)" in msg and "Rename the target" in msg
+
+
 def test_mounts_field(rule_runner: RuleRunner) -> None:
     cfg = build(rule_runner, mounts=[{"target": "/data", "type": "hostfs", "source": "./data"}]).config
     assert cfg["mount"][-1] == {"target": "/data", "type": "hostfs", "source": "./data"}

@@ -56,8 +56,10 @@ MAX_MEMBERS = 20_000
 MAX_PATH_BYTES = 1024
 # Linux's NAME_MAX: no file system the image passes through takes a longer path component.
 MAX_NAME_BYTES = 255
-# A JDK's deepest members are ~5 levels deep; 64 bounds every walk over the tree (os.makedirs recurses).
-MAX_DEPTH = 64
+# A JDK's deepest members are ~6 levels deep (top folder included). The bound is the backend's
+# image-path depth (occlum.image_paths.MAX_IMAGE_DEPTH, kept equal by a test): a deeper member could
+# never fit under a `jdk_dir`, and ~34 levels crash Pants' engine when it copies the tree.
+MAX_DEPTH = 16
 # Path components visited while resolving ALL symlinks of the archive through each other. A JDK's
 # few hundred links (legal/*/LICENSE -> ../java.base/LICENSE, ...) need ~1,000; nested links
 # (`l2 -> l1/l1`, `l3 -> l2/l2`, ...) need 2^N, so only a symlink bomb reaches 100,000.
@@ -205,7 +207,8 @@ def split_member_name(name: str) -> list[str]:
     if len(parts) > MAX_DEPTH:
         raise JdkArchiveError(
             f"archive member {q} is nested {len(parts)} levels deep, above the limit of {MAX_DEPTH} "
-            f"(a JDK's deepest members are about 5 levels deep). {_NOT_GENUINE}"
+            f"(a JDK's deepest members are about 6 levels deep, and Pants' engine crashes on paths "
+            f"about 34 levels deep). {_NOT_GENUINE}"
         )
     if "$" in name:
         raise JdkArchiveError(
@@ -391,8 +394,8 @@ def check_members(members: Sequence[Member], *, max_bytes: int = DEFAULT_MAX_BYT
     if total > max_bytes:
         raise JdkArchiveError(
             f"the archive's members add up to {total} bytes uncompressed, above the limit of "
-            f"{max_bytes} bytes; a JDK is well under 1 GiB. Check the pinned file, or raise "
-            "--max-bytes if it really is this big"
+            f"{max_bytes} bytes; a JDK is well under 1 GiB, so this is not a JDK archive. Check the "
+            "pinned file"
         )
     return top
 
@@ -578,9 +581,8 @@ def _decompress(path: str, max_bytes: int, max_ratio: float, tmp_dir: Optional[s
                 total += len(chunk)
                 if total > max_bytes:
                     raise JdkArchiveError(
-                        f"the archive decompresses to more than {max_bytes} bytes (limit --max-bytes); "
-                        "a JDK is well under 1 GiB. Check the pinned file, or raise "
-                        "--max-bytes if it really is this big"
+                        f"the archive decompresses to more than {max_bytes} bytes, the limit; "
+                        "a JDK is well under 1 GiB, so this is not a JDK archive. Check the pinned file"
                     )
                 check_ratio(total, compressed, max_ratio, partial=True)
                 spool.write(chunk)
@@ -764,7 +766,7 @@ def check_ratio(uncompressed: int, compressed: int, max_ratio: float, *, partial
         raise JdkArchiveError(
             f"the archive expands {more}{ratio:.0f}x ({compressed} compressed bytes -> {more}{uncompressed} "
             f"uncompressed), above the allowed ratio of {max_ratio:g}; real JDK archives expand about 2-3x, "
-            "so this looks like a decompression bomb. Check the pinned file, or raise --max-ratio"
+            "so this looks like a decompression bomb. Check the pinned file"
         )
 
 
@@ -831,7 +833,7 @@ def _write_file(reader: _Reader, m: Member, path: str, budget: int) -> int:
                 if count > m.size or count > budget:
                     raise JdkArchiveError(
                         f"archive member {shown(m.name)} streams more data than its header declares "
-                        f"({m.size} bytes) or than --max-bytes allows; the archive is corrupt or "
+                        f"({m.size} bytes) or than the total size limit allows; the archive is corrupt or "
                         "hostile. Re-download it"
                     )
                 out.write(chunk)

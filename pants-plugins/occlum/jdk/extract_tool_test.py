@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 import fake_jdk  # noqa: E402
 from fake_jdk import TarMember, make_fake_jdk_archive, make_tar  # noqa: E402
+from occlum import image_paths  # noqa: E402
 from occlum.jdk import extract_tool  # noqa: E402
 from occlum.jdk.extract_tool import JdkArchiveError, Member  # noqa: E402
 from occlum.toolchain import sandbox_guard  # noqa: E402
@@ -601,7 +602,7 @@ def test_component_length_boundary(tmp_path: Path, work: Path, capsys) -> None:
 
 def test_depth_boundary(tmp_path: Path, work: Path, capsys) -> None:
     limit = extract_tool.MAX_DEPTH
-    assert limit == 64
+    assert limit == image_paths.MAX_IMAGE_DEPTH == 16  # a deeper member could never fit in the image
     # The top folder counts as a level: TOP/d/d/.../f
     archive = hostile(tmp_path, TarMember("d/" * (limit - 2) + "f", data=b"x"))
     assert run_ok(archive, capsys)["files"] == 7
@@ -612,9 +613,9 @@ def test_depth_boundary(tmp_path: Path, work: Path, capsys) -> None:
 
 
 def test_1500_levels_of_nesting_are_refused_cleanly(tmp_path: Path, work: Path, capsys) -> None:
-    # This ended in a RecursionError; now its 65th level (or the path bound) refuses it before any walk.
+    # This ended in a RecursionError; now its 17th level (or the path bound) refuses it before any walk.
     archive = hostile(tmp_path, TarMember("a/" * 1500 + "f", data=b"x"))
-    assert_refused(work, archive, capsys, "nested 65 levels deep")
+    assert_refused(work, archive, capsys, "nested 17 levels deep")
     only = make_tar(tmp_path / "jdk.tar.gz", [TarMember(TOP + "/a" * 1500, data=b"x")])  # no parents listed
     assert_refused(work, only, capsys, f"{len(TOP) + 3000}-byte path")
 

@@ -53,18 +53,32 @@ EXIT_OK = 0
 EXIT_FAILED = 2
 EXIT_INTERNAL = 3
 
+# One fix line per cause, printed once under the failures it answers.
 _NETWORK_FIX = (
-    "Fix: check the network or proxy (`[dragonwell].fetch_env_vars`), point "
-    "`[dragonwell].mirrors` at a reachable copy (https:// or file://), or pin another build.\n"
+    "check the network or proxy (`[dragonwell].fetch_env_vars`), point `[dragonwell].mirrors` at a "
+    "reachable copy (https:// or file://), or pin another build"
 )
 _SIZE_FIX = (
-    "Pin the archive's `size` (the target's `size` field next to `url`, or the size column of its "
+    "pin the archive's `size` (the target's `size` field next to `url`, or the size column of its "
     "`[dragonwell].known_versions` entry) if it really is this big, or check that the URL serves the archive"
 )
+_CHECKSUM_FIX = (
+    "the server sent other bytes than the pin; use a URL that serves the pinned archive, and re-pin "
+    "`sha256` only after verifying the new archive's origin"
+)
+_FILE_FIX = (
+    "make the file:// URL name the archive file itself, readable by the user who runs Pants, or point "
+    "`[dragonwell].mirrors` at a copy that exists"
+)
+_SLOW_FIX = "use a faster mirror (`[dragonwell].mirrors`), or download the archive once and pin it as a file:// URL"
 
 
 class FetchError(Exception):
-    """This URL failed; the message says why, in one line."""
+    """This URL failed; the message says why, in one line, and `fix` what to do about it."""
+
+    def __init__(self, message: str, fix: str = _NETWORK_FIX) -> None:
+        super().__init__(message)
+        self.fix = fix
 
 
 class LocalError(Exception):
@@ -85,7 +99,10 @@ def _reason(e: BaseException) -> str:
     if isinstance(e, urllib.error.HTTPError):
         return _cut(f"HTTP {e.code} {e.reason}")
     if isinstance(e, urllib.error.URLError):
-        return _cut(str(e.reason))
+        return _reason(e.reason) if isinstance(e.reason, BaseException) else _cut(str(e.reason))
+    if isinstance(e, OSError) and e.strerror:  # "[Errno 21] Is a directory: 'x'" -> "Is a directory: 'x'"
+        where = f": {e.filename!r}" if e.filename else ""
+        return _cut(f"{e.strerror}{where}")
     if isinstance(e, http.client.IncompleteRead):
         return f"the connection ended {len(e.partial)} bytes into a chunk, with {e.expected} more expected"
     return _cut(str(e) or "the connection failed without details")
@@ -132,19 +149,23 @@ class _Download:
         got = f"{self.received} of {self.size} bytes" if self.size is not None else f"{self.received} bytes"
         return FetchError(
             f"gave up after {elapsed:.1f} s with {got} received: the whole download must finish within "
-            f"--deadline {self.deadline:g} s per URL (a ~200 MB JDK needs about 230 KB/s), so the server "
-            "is too slow or has stalled"
+            f"{self.deadline:g} s per URL (a ~200 MB JDK needs about 230 KB/s), so the server "
+            "is too slow or has stalled",
+            _SLOW_FIX,
         )
 
     def too_big(self, announced: Optional[int] = None) -> FetchError:
         if self.size is not None:
             if announced is not None:
-                return FetchError(f"the server announces {announced} bytes, more than the pinned {self.size} bytes")
-            return FetchError(f"the server sent more than the pinned {self.size} bytes")
+                return FetchError(
+                    f"the server announces {announced} bytes, more than the pinned {self.size} bytes", _CHECKSUM_FIX
+                )
+            return FetchError(f"the server sent more than the pinned {self.size} bytes", _CHECKSUM_FIX)
         what = f"announces {announced} bytes" if announced is not None else f"sent more than {self.max_bytes} bytes"
         return FetchError(
             f"the server {what}, but an archive without a `size` pin may have at most {self.max_bytes} bytes "
-            f"(--max-bytes; a Dragonwell archive is about 200 MB). {_SIZE_FIX}"
+            "(a Dragonwell archive is about 200 MB)",
+            _SIZE_FIX,
         )
 
 
@@ -175,6 +196,8 @@ def _fetch(url: str, sha256: str, tmp: str, out: str, timeout: float, dl: _Downl
     try:
         resp = urllib.request.urlopen(url, timeout=timeout)
     except (OSError, http.client.HTTPException, ValueError) as e:
+        if url.lower().startswith("file:"):
+            raise FetchError(f"could not read: {_reason(e)}", _FILE_FIX) from e
         raise FetchError(f"could not download: {_reason(e)}") from e
     with resp:
         announced = _content_length(resp)
@@ -209,13 +232,10 @@ def _fetch(url: str, sha256: str, tmp: str, out: str, timeout: float, dl: _Downl
     if announced is not None and n < announced and url.lower().startswith(("http:", "https:")):
         raise FetchError(f"the server closed the connection after {n} of the {announced} bytes it announced")
     if dl.size is not None and n != dl.size:
-        raise FetchError(f"got {n} bytes, but the pin says {dl.size} bytes")
+        raise FetchError(f"got {n} bytes, but the pin says {dl.size} bytes", _CHECKSUM_FIX)
     actual = digest.hexdigest()
     if actual != sha256:
-        raise FetchError(
-            f"sha256 mismatch: got {actual} ({n} bytes), pinned {sha256}. The server sent "
-            "different bytes; do not re-pin unless you verified the new archive's origin"
-        )
+        raise FetchError(f"sha256 mismatch: got {actual} ({n} bytes), pinned {sha256}", _CHECKSUM_FIX)
     try:
         os.replace(tmp, out)
     except OSError as e:
@@ -273,23 +293,23 @@ def main(argv: list[str]) -> int:
     except OSError as e:
         sys.stderr.write(f"error: could not fetch {args.label}: {_local(os.path.dirname(args.out), e)}\n")
         return EXIT_INTERNAL
-    failures = []
+    failures: list[FetchError] = []
     for url in args.urls:
         try:
             fetch_one(url, args.sha256.lower(), args.size, args.out, args.timeout, args.deadline, args.max_bytes)
             return EXIT_OK
         except FetchError as e:
-            failures.append(f"  - {url}: {e}")
+            failures.append(e)
         except LocalError as e:
             sys.stderr.write(f"error: could not fetch {args.label} from {url}: {e}\n")
             return EXIT_INTERNAL
         except Exception as e:  # never a traceback for the user
-            failures.append(f"  - {url}: unexpected failure: {_reason(e)}")
+            failures.append(FetchError(f"unexpected failure: {_reason(e)}"))
+    fixes = list(dict.fromkeys(f.fix for f in failures))  # each cause's fix once, in the order met
     sys.stderr.write(
         f"error: could not fetch {args.label}; tried {len(args.urls)} URL(s):\n"
-        + "\n".join(failures)
-        + "\n"
-        + _NETWORK_FIX
+        + "".join(f"  - {url}: {f}\n" for url, f in zip(args.urls, failures))
+        + "".join(f"Fix: {fix}.\n" for fix in fixes)
     )
     return EXIT_FAILED
 

@@ -51,7 +51,7 @@ async def build_enclave_package(request: EnclavePackageRequest, occlum: OcclumSu
     built = await get_built_enclave(
         EnclaveBuildRequest(field_set.address, staged.digest, debuggable, request.nonce, request.goal)
     )
-    name = os.path.basename(field_set.output_path.value_or_default(file_ending=None))
+    name = os.path.basename(field_set.output_path.checked_value())
     # `occlum package` refuses debuggable and SIM instances without --debug, once it has the flag.
     sim = occlum.sgx_mode == SgxMode.SIM
     has_debug_flag = has_package_debug(built.toolchain.release)

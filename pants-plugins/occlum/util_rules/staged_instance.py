@@ -216,8 +216,18 @@ async def stage_occlum_instance(field_set: OcclumJavaImageFieldSet, occlum: Occl
         ImageLayoutRequest(
             field_set.address,
             (
-                ImagePart(jdk.digest, jdk_dir, f"the JDK of {jdk.address}"),
-                ImagePart(jar.digest, jar_dir, f"the jar {jar.source}"),
+                ImagePart(
+                    jdk.digest,
+                    jdk_dir,
+                    f"the JDK of {jdk.address}",
+                    f"set a `jdk_dir` of fewer components on {field_set.address} (now {jdk_dir!r})",
+                ),
+                ImagePart(
+                    jar.digest,
+                    jar_dir,
+                    f"the jar {jar.source}",
+                    f"set a `jar_dir` of fewer components on {field_set.address} (now {jar_dir!r})",
+                ),
                 *files.parts,
             ),
         ),
