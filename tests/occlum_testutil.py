@@ -9,12 +9,13 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pants.core.goals import package
 from pants.core.goals.package import BuiltPackage
 from pants.core.goals.run import RunRequest
 from pants.core.target_types import FilesGeneratorTarget, FileTarget
-from pants.core.util_rules import adhoc_binaries, environments, source_files, subprocess_environment, system_binaries
+from pants.core.util_rules import adhoc_binaries, source_files, subprocess_environment, system_binaries
 from pants.engine.addresses import Address
 from pants.engine.fs import Digest, DigestContents, DigestEntries, FileEntry, SymlinkEntry
 from pants.engine.rules import collect_rules
@@ -24,8 +25,15 @@ from pants.testutil.rule_runner import QueryRule, RuleRunner
 import fake_jdk  # tests/fixtures is on the test path (pytest.ini)
 from occlum import register
 from occlum.goals.run_image import OcclumJavaImageRunFieldSet
+from occlum.pants_compat import ENVIRONMENTS_MOVED
 from occlum.util_rules.dependency_inference import InferOcclumImageReferences
 from occlum.util_rules.staged_instance import OcclumJavaImageFieldSet
+
+# Pants 2.28 split pants.core.util_rules.environments, with no shim (mypy reads 2.17's stubs).
+if TYPE_CHECKING or not ENVIRONMENTS_MOVED:
+    from pants.core.util_rules import environments
+else:
+    from pants.core.environments import rules as environments
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

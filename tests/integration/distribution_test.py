@@ -14,6 +14,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from pants.version import VERSION
 
 from fake_jdk import make_fake_jdk_archive, make_jar
 
@@ -69,15 +70,24 @@ def _pip(venv: Path, *args: str) -> subprocess.CompletedProcess:
     )
 
 
+UNDER_TEST = os.environ.get("OCCLUM_TEST_PANTS_PYTHON")
+
+
 @pytest.fixture(scope="module")
 def pants_venv(dist: Path, tmp_path_factory) -> Path:
     """docs/installing.md, option A: a fresh venv holding only pantsbuild.pants==2.17.1 (from the
-    package index, as a user gets it), then the wheel with whatever it needs from the index."""
+    package index, as a user gets it), then the wheel with whatever it needs from the index. On a
+    Pants given by OCCLUM_TEST_PANTS_PYTHON (build-support/run-tests), the fresh venv reads that
+    Pants' packages instead, and the wheel is installed beside them."""
     venv = tmp_path_factory.mktemp("fresh") / "venv"
-    # This process runs in the repo's Pants venv (CPython 3.9); `-m venv` makes a new, empty one.
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    pants = _pip(venv, "install", "--quiet", "pantsbuild.pants==2.17.1")
-    assert pants.returncode == 0, pants.stdout + pants.stderr
+    if UNDER_TEST:
+        overlay = REPO / "build-support/pants-under-test/overlay.py"
+        subprocess.run([UNDER_TEST, str(overlay), "--bare", str(venv), UNDER_TEST], check=True)
+    else:
+        # This process runs in the repo's Pants venv (CPython 3.9); `-m venv` makes a new, empty one.
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        pants = _pip(venv, "install", "--quiet", "pantsbuild.pants==2.17.1")
+        assert pants.returncode == 0, pants.stdout + pants.stderr
     before = _pip(venv, "freeze").stdout.splitlines()
     wheel = _pip(venv, "install", str(_wheel(dist)))
     assert wheel.returncode == 0, wheel.stdout + wheel.stderr
@@ -123,7 +133,7 @@ def _fresh_repo(root: Path, work: Path) -> None:
     (root / "svc").mkdir()
     make_jar(root / "svc" / "app.jar")
     (root / "pants.toml").write_text(
-        '[GLOBAL]\npants_version = "2.17.1"\nbackend_packages = ["occlum"]\n\n'
+        '[GLOBAL]\npants_version = "' + str(VERSION) + '"\nbackend_packages = ["occlum"]\n\n'
         "[anonymous-telemetry]\nenabled = false\n\n"
         '[occlum]\nversion = "0.31.0"\n'
     )
@@ -163,7 +173,9 @@ def test_fresh_monorepo_packages_with_the_installed_wheel(dist: Path, pants_venv
         "NO_SCIE_WARNING": "1",
     }
     args = [
-        str(venv / "bin/pants"),
+        str(venv / "bin/python"),
+        "-m",
+        "pants",
         "--no-pantsd",
         "--no-pantsrc",
         f"--local-store-dir={tmp_path / 'store'}",

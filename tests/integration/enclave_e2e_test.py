@@ -78,7 +78,7 @@ def test_package_run_and_serve_then_java_edit_reruns_only_what_depends_on_the_ja
     build = root / "examples/hello-service/BUILD"
     build.write_text(build.read_text().replace('main_args=["8080"]', f'main_args=["{port}"]'))
     proc = subprocess.Popen(
-        [str(PANTS), *args, "run", "examples/hello-service:enclave"],
+        [*PANTS, *args, "run", "examples/hello-service:enclave"],
         cwd=root,
         env=env,
         stdout=subprocess.PIPE,

@@ -62,7 +62,7 @@ def _setup(work: Path, archive: Path, sha: str, install: Path) -> tuple[Path, li
 
 def _start(root: Path, args: list[str], env: dict) -> subprocess.Popen:
     return subprocess.Popen(
-        [str(PANTS), *args, "package", TARGET],
+        [*PANTS, *args, "package", TARGET],
         cwd=root,
         env=env,
         stdout=subprocess.PIPE,
@@ -197,7 +197,7 @@ def test_killed_builds_leave_no_partial_dist_and_do_not_poison_the_cache(tmp_pat
 
         t = time.monotonic()
         final = subprocess.run(
-            [str(PANTS), *args, "package", TARGET], cwd=root, env=env, capture_output=True, text=True, timeout=400
+            [*PANTS, *args, "package", TARGET], cwd=root, env=env, capture_output=True, text=True, timeout=400
         )
         print(f"final build after the kills: {time.monotonic() - t:.1f}s, exit {final.returncode}")
         assert final.returncode == 0, final.stderr[-5000:]

@@ -9,10 +9,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+from pants.version import VERSION
+
 import fake_jdk
 
 REPO = Path(__file__).resolve().parents[2]
-PANTS = Path(sys.executable).parent / "pants"
+# The Pants the suite runs on: the interpreter's own (the pinned venv's, or the one made by
+# build-support/pants-under-test/overlay.py for OCCLUM_TEST_PANTS_PYTHON), run as a module, so a
+# Pants run from its sources (no `pants` console script) works the same.
+PANTS = [sys.executable, "-m", "pants"]
+PANTS_VERSION = str(VERSION)
 
 
 def copy_repo(dest: Path) -> Path:
@@ -34,6 +40,8 @@ def pants_args(root: Path, tmp: Path, *extra: str, pantsd: bool = False) -> list
     return [
         "--pantsd" if pantsd else "--no-pantsd",
         "--no-pantsrc",
+        # The copied pants.toml pins 2.17.1; Pants refuses to run under another pants_version.
+        f"--pants-version={PANTS_VERSION}",
         f"--local-store-dir={tmp / 'store'}",
         f"--named-caches-dir={tmp / 'named'}",
         f"--pants-workdir={root / '.pants.d'}",
@@ -60,7 +68,7 @@ def pants_env(tmp: Path) -> dict:
 
 
 def run_pants(root: Path, args: list[str], env: dict, *goal: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(PANTS), *args, *goal], cwd=root, env=env, capture_output=True, text=True, timeout=600)
+    return subprocess.run([*PANTS, *args, *goal], cwd=root, env=env, capture_output=True, text=True, timeout=600)
 
 
 def write_jar_service(root: Path, name: str, url: str, sha: str, extra: str = "") -> str:

@@ -1,0 +1,151 @@
+"""Make a venv that runs the test suite on a Pants given from outside, and print its path.
+
+    <any python> build-support/pants-under-test/overlay.py <python in which that Pants imports>
+
+The given interpreter is a team's Pants venv (scie-pants keeps one per version under
+~/.cache/nce/<hash>/bindings/venvs/<version>/) or a venv that runs Pants from its sources. It is not
+changed: a new venv is made from the same CPython, its site-packages reads the given venv's
+site-packages (a .pth file that calls site.addsitedir, so that venv's own .pth files work too), and
+only the test packages that venv lacks are added, hash-pinned, from requirements-<X.Y>.lock beside
+this file. Pants' own dependencies stay Pants' own. The venv is kept (keyed by the interpreter, the
+Pants version and the lock) and reused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+PROBE = """
+import json, site, sys, importlib.metadata as md
+import pants.version
+have = sorted({(d.metadata["Name"] or "").lower() for d in md.distributions()})
+info = {"pants": str(pants.version.VERSION), "python": "%d.%d" % sys.version_info[:2],
+        "sites": site.getsitepackages(), "have": have}
+try:
+    import pants.testutil.rule_runner  # noqa: F401
+    info["testutil"] = True
+except ImportError:
+    info["testutil"] = False
+print(json.dumps(info))
+"""
+
+
+def die(message: str) -> None:
+    sys.stderr.write(f"pants-under-test: {message}\n")
+    raise SystemExit(2)
+
+
+def probe(python: str) -> dict:
+    proc = subprocess.run([python, "-c", PROBE], capture_output=True, text=True)
+    if proc.returncode != 0:
+        tail = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
+        die(
+            f"Pants does not import in {python}: {tail}\n"
+            "  OCCLUM_TEST_PANTS_PYTHON must name an interpreter in which `import pants.version` works: a\n"
+            "  scie-pants venv's bin/python, or a venv that runs Pants from its sources."
+        )
+    info = json.loads(proc.stdout)
+    if not info["testutil"]:
+        die(
+            f"Pants {info['pants']} imports in {python}, but pants.testutil does not, and the RuleRunner tests\n"
+            "  need that release's own. scie-pants venvs do not ship it: add the release's\n"
+            "  src/python/pants/testutil (from pantsbuild/pants at the same release tag) to that venv, or use a\n"
+            "  venv that runs Pants from its sources, where it is included."
+        )
+    return info
+
+
+def _name(line: str) -> str:
+    return re.split(r"[=<>;\s]", line, maxsplit=1)[0].lower().replace("_", "-")
+
+
+def missing_requirements(lock: Path, have: set[str]) -> str:
+    """The lock's entries (with their hashes) for packages the Pants interpreter does not have."""
+    blocks: list[list[str]] = []
+    for line in lock.read_text().splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        if line.startswith((" ", "\t")) and blocks:
+            blocks[-1].append(line)
+        else:
+            blocks.append([line])
+    have = {h.replace("_", "-") for h in have}
+    kept = [b for b in blocks if _name(b[0]) not in have]
+    return "".join(line + "\n" for block in kept for line in block)
+
+
+def new_venv(python: str, dest: Path, sites: list[str]) -> None:
+    """A venv of the same CPython as `python` that also reads `sites` (that Pants' packages)."""
+    subprocess.run([python, "-m", "venv", str(dest)], check=True)
+    site_dir = Path(
+        subprocess.run(
+            [str(dest / "bin/python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    )
+    lines = "".join(f"import site; site.addsitedir({s!r})\n" for s in sites)
+    (site_dir / "_pants_under_test.pth").write_text(lines)
+
+
+def main() -> None:
+    if len(sys.argv) == 4 and sys.argv[1] == "--bare":
+        # A venv with that Pants and nothing else, for the wheel test to install the wheel into.
+        new_venv(sys.argv[3], Path(sys.argv[2]), probe(sys.argv[3])["sites"])
+        return
+    if len(sys.argv) != 2:
+        die("usage: overlay.py <python in which Pants imports> | --bare <new venv> <that python>")
+    python = sys.argv[1]
+    if not (os.path.isfile(python) and os.access(python, os.X_OK)):
+        die(f"OCCLUM_TEST_PANTS_PYTHON={python!r} is not an executable file.")
+    info = probe(python)
+    lock = HERE / f"requirements-{info['python']}.lock"
+    if not lock.is_file():
+        locks = ", ".join(sorted(p.name for p in HERE.glob("requirements-*.lock")))
+        die(f"Pants {info['pants']} runs on CPython {info['python']}, and there is no {lock.name} ({locks}).")
+    key = hashlib.sha256(
+        "\0".join([os.path.realpath(python), python, info["pants"], lock.read_text()]).encode()
+    ).hexdigest()[:16]
+    cache = Path(
+        os.environ.get("PANTS_VENV_DIR")
+        or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "occlum-pants"
+    )
+    venv = cache / f"under-test-{info['pants']}-{key}"
+    if not (venv / ".complete").is_file():
+        tmp = Path(f"{venv}.tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        new_venv(python, tmp, info["sites"])
+        reqs = missing_requirements(lock, set(info["have"]))
+        if reqs:
+            (tmp / "requirements.txt").write_text(reqs)
+            pip = [str(tmp / "bin/python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+            subprocess.run([*pip, "--no-deps", "--require-hashes", "-r", str(tmp / "requirements.txt")], check=True)
+        shutil.rmtree(venv, ignore_errors=True)
+        tmp.rename(venv)
+        for script in (venv / "bin").iterdir():  # venv scripts carry the tmp path in their shebangs
+            if script.is_file() and not script.is_symlink():
+                data = script.read_bytes()
+                if str(tmp).encode() in data:
+                    script.write_bytes(data.replace(str(tmp).encode(), str(venv).encode()))
+        (venv / ".complete").write_text(json.dumps(info, indent=1) + "\n")
+    check = subprocess.run(
+        [str(venv / "bin/python"), "-c", "import pants.version, pytest; print(pants.version.VERSION)"],
+        capture_output=True,
+        text=True,
+    )
+    if check.returncode != 0 or check.stdout.strip() != info["pants"]:
+        die(f"the venv {venv} does not import Pants {info['pants']}: {check.stderr.strip()[-500:]}")
+    print(venv)
+
+
+if __name__ == "__main__":
+    main()
