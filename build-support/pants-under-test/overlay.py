@@ -97,6 +97,31 @@ def new_venv(python: str, dest: Path, sites: list[str]) -> None:
     (site_dir / "_pants_under_test.pth").write_text(lines)
 
 
+PEX_VERSION_PROBE = "from pants.backend.python.util_rules.pex_cli import PexCli; print(PexCli.default_version)"
+
+
+def make_pex_cli(venv: Path) -> None:
+    """Pants 2.19.1+ resolve a backend's requirements.txt (jsonschema here) with the `pex` CLI, which
+    they download from GitHub. Build the same release of it from PyPI's wheel, and record where it
+    is for the tests (tests/integration/pants_repo.py passes it as `[pex-cli]` options)."""
+    python = str(venv / "bin/python")
+    version = subprocess.run([python, "-c", PEX_VERSION_PROBE], capture_output=True, text=True, check=True)
+    tag = version.stdout.strip()
+    out = venv / "pex-cli"
+    shutil.rmtree(out, ignore_errors=True)
+    (out / "wheel").mkdir(parents=True)
+    pip = [python, "-m", "pip", "--disable-pip-version-check", "--quiet"]
+    subprocess.run([*pip, "download", "--no-deps", "-d", str(out / "wheel"), f"pex=={tag.lstrip('v')}"], check=True)
+    (wheel,) = (out / "wheel").glob("pex-*.whl")
+    # pex installed in a venv of its own builds a PEX of pex from that very wheel.
+    subprocess.run([python, "-m", "venv", str(out / "tool")], check=True)
+    subprocess.run([str(out / "tool/bin/python"), *pip[1:], "install", "--no-deps", str(wheel)], check=True)
+    subprocess.run([str(out / "tool/bin/pex"), str(wheel), "-c", "pex", "-o", str(out / "pex"), "--no-pypi"], check=True)
+    data = (out / "pex").read_bytes()
+    record = {"version": tag, "path": str(out / "pex"), "sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+    (venv / "pex-cli.json").write_text(json.dumps(record, indent=1) + "\n")
+
+
 def main() -> None:
     if len(sys.argv) == 4 and sys.argv[1] == "--bare":
         # A venv with that Pants and nothing else, for the wheel test to install the wheel into.
@@ -136,6 +161,7 @@ def main() -> None:
                 data = script.read_bytes()
                 if str(tmp).encode() in data:
                     script.write_bytes(data.replace(str(tmp).encode(), str(venv).encode()))
+        make_pex_cli(venv)
         (venv / ".complete").write_text(json.dumps(info, indent=1) + "\n")
     check = subprocess.run(
         [str(venv / "bin/python"), "-c", "import pants.version, pytest; print(pants.version.VERSION)"],

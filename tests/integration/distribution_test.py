@@ -17,6 +17,7 @@ import pytest
 from pants.version import VERSION
 
 from fake_jdk import make_fake_jdk_archive, make_jar
+from integration.pants_repo import pex_cli_args
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -180,6 +181,7 @@ def test_fresh_monorepo_packages_with_the_installed_wheel(dist: Path, pants_venv
         "--no-pantsrc",
         f"--local-store-dir={tmp_path / 'store'}",
         f"--named-caches-dir={tmp_path / 'named'}",
+        *pex_cli_args(),
         "package",
         "--occlum-stage-only=yes",
         "svc:enclave",

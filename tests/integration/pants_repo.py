@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -19,6 +20,22 @@ REPO = Path(__file__).resolve().parents[2]
 # Pants run from its sources (no `pants` console script) works the same.
 PANTS = [sys.executable, "-m", "pants"]
 PANTS_VERSION = str(VERSION)
+
+
+def pex_cli_args() -> list[str]:
+    """On a Pants given by OCCLUM_TEST_PANTS_PYTHON: Pants 2.19.1+ resolve the backend's
+    requirements.txt with the `pex` CLI, which they fetch from GitHub; overlay.py built the same pex
+    release from PyPI, and these options point Pants at it. Empty on the pinned 2.17.1."""
+    record = Path(sys.prefix) / "pex-cli.json"
+    if not record.is_file():
+        return []
+    pex = json.loads(record.read_text())
+    known = [f"{pex['version']}|{p}|{pex['sha256']}|{pex['size']}" for p in ("linux_x86_64", "linux_arm64")]
+    return [
+        f"--pex-cli-version={pex['version']}",
+        f"--pex-cli-known-versions={known!r}",
+        f"--pex-cli-url-template=file://{pex['path']}",
+    ]
 
 
 def copy_repo(dest: Path) -> Path:
@@ -42,6 +59,7 @@ def pants_args(root: Path, tmp: Path, *extra: str, pantsd: bool = False) -> list
         "--no-pantsrc",
         # The copied pants.toml pins 2.17.1; Pants refuses to run under another pants_version.
         f"--pants-version={PANTS_VERSION}",
+        *pex_cli_args(),
         f"--local-store-dir={tmp / 'store'}",
         f"--named-caches-dir={tmp / 'named'}",
         f"--pants-workdir={root / '.pants.d'}",
