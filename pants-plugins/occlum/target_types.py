@@ -692,9 +692,11 @@ class OcclumJavaImageJdkDirField(_ImagePathField):
     alias = "jdk_dir"
     default = None
     help = help_text(
-        """
+        f"""
         Where the JDK goes in the enclave. Default `/usr/lib/jvm/java-<major>-alibaba-dragonwell/jre`,
-        as in Occlum's Java demos. `entry_points` and `LD_LIBRARY_PATH` follow it.
+        as in Occlum's Java demos. `entry_points` and `LD_LIBRARY_PATH` follow it. At most
+        {image_paths.MAX_IMAGE_DEPTH - 1} components, and with the JDK's deepest file at most
+        {image_paths.MAX_IMAGE_DEPTH}.
         """
     )
 
@@ -703,17 +705,20 @@ class OcclumJavaImageJarDirField(_ImagePathField):
     value: str
     alias = "jar_dir"
     default = "/usr/lib/spring"
-    help = "The folder of the enclave that holds the jar. Default `/usr/lib/spring`, as in Occlum's Spring Boot demo."
+    help = (
+        "The folder of the enclave that holds the jar. Default `/usr/lib/spring`, as in Occlum's Spring Boot "
+        f"demo. At most {image_paths.MAX_IMAGE_DEPTH - 1} components."
+    )
 
 
 class OcclumJavaImageOutputPathField(OutputPathField):
     help = help_text(
-        """
+        f"""
         Where under `dist/` the output goes: the staged instance's folder (holding `Occlum.json`,
         `image/` and `occlum-image.json`, with `<output_path>.cdx.json` beside it), or, with the
         toolchain, the base name of `<output_path>.tar.gz`, `.measurements.json`, `.ra_config.json`
-        and `.cdx.json`. A relative path without `.` or `..`. Defaults to
-        `<path.to.target>/<target name>`.
+        and `.cdx.json`. A relative path without `.` or `..`, of at most
+        {image_paths.MAX_OUTPUT_DEPTH} components. Defaults to `<path.to.target>/<target name>`.
         """
     )
 
