@@ -57,10 +57,14 @@ def repo(tmp_path_factory: pytest.TempPathFactory):
         tmp_path / "long.tar.gz",
         extra_members=[fake_jdk.TarMember("lib/" + "/".join(["d" * 200] * 20) + "/x", data=b"x")],
     )
+    # 40 levels: under the old bound of 64, this crashed Pants' engine and left dist/ partial.
+    deep_member = fake_jdk.make_fake_jdk_archive(
+        tmp_path / "deep.tar.gz", extra_members=[fake_jdk.TarMember("lib/" + "d/" * 40 + "x", data=b"x")]
+    )
     install = make_fake_occlum_install(tmp_path / "opt", "0.31.0")
     args = pants_args(root, tmp_path, f"--occlum-executable-search-paths=['{install / 'build' / 'bin'}']", pantsd=True)
     env = pants_env(tmp_path)
-    yield root, args, env, {"good": good, "long": long_member}
+    yield root, args, env, {"good": good, "long": long_member, "deep": deep_member}
     stop_pantsd(root)
 
 
@@ -79,6 +83,9 @@ BAD_INPUTS = [
     pytest.param({"/etc/" + "a" * 300: ":config"}, "good", "", "300 bytes", id="files-300-char-component"),
     pytest.param({"/.": ":config"}, "good", "", "`.` or `..`", id="files-root-dot"),
     pytest.param(GOOD_FILES, "long", "", "byte path", id="jdk-member-of-4010-chars"),
+    pytest.param(GOOD_FILES, "deep", "", "nested 17 levels deep", id="jdk-member-40-folders-deep"),
+    pytest.param({"/" + "d/" * 40 + "x": ":config"}, "good", "", "41 components", id="files-path-41-deep"),
+    pytest.param(GOOD_FILES, "good", ', output_path="' + "o/" * 39 + 'o"', "40 components", id="output-path-40-deep"),
     pytest.param(GOOD_FILES, "good", ', jvm_options=["-Xmx0"]', "-Xmx", id="bad-jvm-option"),
     pytest.param(
         GOOD_FILES,
