@@ -82,9 +82,26 @@ def missing_requirements(lock: Path, have: set[str]) -> str:
     return "".join(line + "\n" for block in kept for line in block)
 
 
+def make_venv(python: str, dest: Path) -> None:
+    """`python -m venv`, and where that CPython has no ensurepip (Debian's split it out), a venv
+    without pip; pip() then drives it from outside."""
+    if subprocess.run([python, "-m", "venv", str(dest)], capture_output=True).returncode != 0:
+        shutil.rmtree(dest, ignore_errors=True)
+        subprocess.run([python, "-m", "venv", "--without-pip", str(dest)], check=True)
+
+
+def pip(venv: Path, outside: str) -> list[str]:
+    """pip for `venv`: its own, or else `outside`'s pip aimed at it (`pip --python`, pip 22.3+)."""
+    own = str(venv / "bin/python")
+    quiet = ["--disable-pip-version-check", "--quiet"]
+    if subprocess.run([own, "-m", "pip", "--version"], capture_output=True).returncode == 0:
+        return [own, "-m", "pip", *quiet]
+    return [outside, "-m", "pip", *quiet, "--python", own]
+
+
 def new_venv(python: str, dest: Path, sites: list[str]) -> None:
     """A venv of the same CPython as `python` that also reads `sites` (that Pants' packages)."""
-    subprocess.run([python, "-m", "venv", str(dest)], check=True)
+    make_venv(python, dest)
     site_dir = Path(
         subprocess.run(
             [str(dest / "bin/python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
@@ -100,7 +117,7 @@ def new_venv(python: str, dest: Path, sites: list[str]) -> None:
 PEX_VERSION_PROBE = "from pants.backend.python.util_rules.pex_cli import PexCli; print(PexCli.default_version)"
 
 
-def make_pex_cli(venv: Path) -> None:
+def make_pex_cli(venv: Path, outside: str) -> None:
     """Pants 2.19.1+ resolve a backend's requirements.txt (jsonschema here) with the `pex` CLI, which
     they download from GitHub. Build the same release of it from PyPI's wheel, and record where it
     is for the tests (tests/integration/pants_repo.py passes it as `[pex-cli]` options)."""
@@ -110,13 +127,16 @@ def make_pex_cli(venv: Path) -> None:
     out = venv / "pex-cli"
     shutil.rmtree(out, ignore_errors=True)
     (out / "wheel").mkdir(parents=True)
-    pip = [python, "-m", "pip", "--disable-pip-version-check", "--quiet"]
-    subprocess.run([*pip, "download", "--no-deps", "-d", str(out / "wheel"), f"pex=={tag.lstrip('v')}"], check=True)
+    subprocess.run(
+        [*pip(venv, outside), "download", "--no-deps", "-d", str(out / "wheel"), f"pex=={tag.lstrip('v')}"], check=True
+    )
     (wheel,) = (out / "wheel").glob("pex-*.whl")
     # pex installed in a venv of its own builds a PEX of pex from that very wheel.
-    subprocess.run([python, "-m", "venv", str(out / "tool")], check=True)
-    subprocess.run([str(out / "tool/bin/python"), *pip[1:], "install", "--no-deps", str(wheel)], check=True)
-    subprocess.run([str(out / "tool/bin/pex"), str(wheel), "-c", "pex", "-o", str(out / "pex"), "--no-pypi"], check=True)
+    make_venv(python, out / "tool")
+    subprocess.run([*pip(out / "tool", outside), "install", "--no-deps", str(wheel)], check=True)
+    subprocess.run(
+        [str(out / "tool/bin/pex"), str(wheel), "-c", "pex", "-o", str(out / "pex"), "--no-pypi"], check=True
+    )
     data = (out / "pex").read_bytes()
     record = {"version": tag, "path": str(out / "pex"), "sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
     (venv / "pex-cli.json").write_text(json.dumps(record, indent=1) + "\n")
@@ -152,8 +172,8 @@ def main() -> None:
         reqs = missing_requirements(lock, set(info["have"]))
         if reqs:
             (tmp / "requirements.txt").write_text(reqs)
-            pip = [str(tmp / "bin/python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-            subprocess.run([*pip, "--no-deps", "--require-hashes", "-r", str(tmp / "requirements.txt")], check=True)
+            install = [*pip(tmp, python), "install", "--no-deps", "--require-hashes"]
+            subprocess.run([*install, "-r", str(tmp / "requirements.txt")], check=True)
         shutil.rmtree(venv, ignore_errors=True)
         tmp.rename(venv)
         for script in (venv / "bin").iterdir():  # venv scripts carry the tmp path in their shebangs
@@ -161,7 +181,7 @@ def main() -> None:
                 data = script.read_bytes()
                 if str(tmp).encode() in data:
                     script.write_bytes(data.replace(str(tmp).encode(), str(venv).encode()))
-        make_pex_cli(venv)
+        make_pex_cli(venv, python)
         (venv / ".complete").write_text(json.dumps(info, indent=1) + "\n")
     check = subprocess.run(
         [str(venv / "bin/python"), "-c", "import pants.version, pytest; print(pants.version.VERSION)"],

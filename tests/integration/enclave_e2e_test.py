@@ -7,22 +7,16 @@ the JDK is the host's, packed in Dragonwell's layout and served from file://, be
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
 import shutil
-import signal
 import socket
-import subprocess
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from host_jdk import host_java_home, make_host_jdk_archive
-from integration.pants_repo import PANTS, copy_repo, pants_args, pants_env, pin_example_jdk, run_pants
+from integration.pants_repo import copy_repo, pants_args, pants_env, pin_example_jdk, run_and_get, run_pants
 from occlum_double.make_install import make_fake_occlum_install
 
 REPO = Path(__file__).resolve().parents[2]
@@ -77,37 +71,7 @@ def test_package_run_and_serve_then_java_edit_reruns_only_what_depends_on_the_ja
     port = _free_port()
     build = root / "examples/hello-service/BUILD"
     build.write_text(build.read_text().replace('main_args=["8080"]', f'main_args=["{port}"]'))
-    proc = subprocess.Popen(
-        [*PANTS, *args, "run", "examples/hello-service:enclave"],
-        cwd=root,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        body, deadline = None, time.monotonic() + 180
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as resp:
-                    body = resp.read().decode()
-                    break
-            except OSError:
-                time.sleep(0.5)
-    finally:
-        # Pants forwards SIGINT to the interactive process; SIGKILL the group if it lingers.
-        with contextlib.suppress(ProcessLookupError):  # it may have exited on its own (a failure)
-            os.killpg(proc.pid, signal.SIGINT)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=20)
-        # Pants starts the interactive process in its own group: stop the service by its port.
-        subprocess.run(["pkill", "-f", f"hello-service.jar {port}"], check=False)
-    out, err = proc.communicate()
+    body, out, err = run_and_get(root, args, env, "examples/hello-service:enclave", port, f"hello-service.jar {port}")
     assert body == "Hello from an Occlum enclave!\n", (body, out[-2000:], err[-4000:])
     print(f"--- GET http://127.0.0.1:{port}/ -> {body!r}")
 

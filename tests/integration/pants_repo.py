@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
+from typing import Optional
 
 from pants.version import VERSION
 
@@ -113,3 +117,43 @@ def pin_example_jdk(root: Path, archive: Path, sha: str, libc: str = "musl") -> 
     )
     assert after != before, "the example's dragonwell_jdk target changed; update pin_example_jdk"
     build.write_text(after)
+
+
+def run_and_get(
+    root: Path, args: list[str], env: dict, target: str, port: int, stray: str
+) -> tuple[Optional[str], str, str]:
+    """`pants run <target>`, one GET of http://127.0.0.1:<port>/ once it answers (180 s at most),
+    then stop it; (the body or None, Pants' stdout, its stderr). `stray`: a `pkill -f` pattern for
+    the service, which Pants starts in a process group of its own."""
+    proc = subprocess.Popen(
+        [*PANTS, *args, "run", target],
+        cwd=root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    body = None
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as resp:
+                    body = resp.read().decode()
+                    break
+            except OSError:
+                time.sleep(0.5)
+    finally:
+        # Pants forwards SIGINT to the interactive process; SIGKILL the group if it lingers.
+        with contextlib.suppress(ProcessLookupError):  # it may have exited on its own (a failure)
+            os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=20)
+        subprocess.run(["pkill", "-f", stray], check=False)
+    out, err = proc.communicate()
+    return body, out, err
