@@ -116,7 +116,9 @@ def main() -> None:
         out["enclave_memory_sha256"] = hashlib.sha256(memory.stdout.encode()).hexdigest()
         repro = run(root, args, env, "check-reproducible", TARGET)
         out["check_reproducible_rc"] = repro.returncode
-        out["check_reproducible_tail"] = (repro.stdout + repro.stderr).strip().splitlines()[-1:] or [""]
+        # Its last line, without the time and Pants' own wording of the step ("Completed: [Scheduling: ]").
+        last = ((repro.stdout + repro.stderr).strip().splitlines() or [""])[-1]
+        out["check_reproducible_last_line"] = last.split("Completed: ")[-1].removeprefix("Scheduling: ")
         run(root, pants_args(root, tmp, pantsd=True), env, "kill-pantsd")
     json.dump(out, sys.stdout, indent=1, sort_keys=True)
     print()

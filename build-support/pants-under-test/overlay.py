@@ -134,8 +134,10 @@ def make_pex_cli(venv: Path, outside: str) -> None:
     # pex installed in a venv of its own builds a PEX of pex from that very wheel.
     make_venv(python, out / "tool")
     subprocess.run([*pip(out / "tool", outside), "install", "--no-deps", str(wheel)], check=True)
+    # No --no-pypi: pex may fetch the pip it runs on (pip 24.1 on CPython 3.14) from the index. Its
+    # stdout (the PEX's path) goes to stderr: this script's stdout is the venv's path, for run-tests.
     subprocess.run(
-        [str(out / "tool/bin/pex"), str(wheel), "-c", "pex", "-o", str(out / "pex"), "--no-pypi"], check=True
+        [str(out / "tool/bin/pex"), str(wheel), "-c", "pex", "-o", str(out / "pex")], check=True, stdout=sys.stderr
     )
     data = (out / "pex").read_bytes()
     record = {"version": tag, "path": str(out / "pex"), "sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}

@@ -20,6 +20,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from packaging.version import Version
+from pants.version import PANTS_SEMVER
 
 import fake_jdk
 from integration import pantsd_retention
@@ -83,9 +85,13 @@ def test_no_op_packages_keep_none_of_the_backends_objects_heap_or_nodes(
     # made a new string on every run: 1,240 bytes per run, until it became a plain string).
     assert package.backend_setup_bytes_per_run == 0, package
     assert package.graph_nodes_per_run == listed.graph_nodes_per_run, (package, listed)
-    # Pants 2.17.1 keeps every run's options (its `memoized_method` cache holds each
-    # OptionsBootstrapper), the probe's report included: `list` keeps exactly as many.
-    assert package.sessions_grown == listed.sessions_grown == RUNS + 1
+    # Pants keeps run sessions of its own, and the backend may keep none beyond them: `package`
+    # keeps exactly as many as `list`. How many is Pants' business, and differs by release: 2.17.1 to
+    # 2.31.0 keep every run's options (a `memoized_method` cache holds each OptionsBootstrapper), the
+    # probe's report included, RUNS + 1; 2.33.0 kept 10 for 4 runs, for `list` as for `package`.
+    assert package.sessions_grown == listed.sessions_grown
+    if PANTS_SEMVER < Version("2.32.0.dev0"):
+        assert listed.sessions_grown == RUNS + 1
 
 
 def test_the_probe_sees_what_is_kept_on_purpose(run: pantsd_retention.Run, tmp_path: Path) -> None:
