@@ -22,7 +22,7 @@ MAX_PATH_BYTES = 1024
 # backend's digests put an image path under at most IMAGE_NESTING folders (`dist/<output_path>/
 # image/...` for a staged instance, `occlum_instance/run/mount/__ROOT/...` inside the toolchain's
 # sandbox), so any path they hold has at most DIGEST_DEPTH components, well below every figure.
-ENGINE_FAILS_AT = {"2.17.1": 35, "2.30.2": 59, "2.31.0": 59}
+ENGINE_FAILS_AT = {"2.17.1": 35, "2.30.2": 59, "2.31.0": 59, "2.33.0": 62}
 MAX_IMAGE_DEPTH = 16  # components of a path in the enclave image, its file name included
 MAX_OUTPUT_DEPTH = 8  # components of `output_path`
 IMAGE_NESTING = max(MAX_OUTPUT_DEPTH + 1, 4)
