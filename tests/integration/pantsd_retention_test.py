@@ -82,8 +82,13 @@ def test_no_op_packages_keep_none_of_the_backends_objects_heap_or_nodes(
     # all three: 16 objects kept, 3,767 bytes per run, 7 graph nodes per run against 3 for `list`.
     assert package.backend_bytes_per_run == 0, package
     # What the backend's own code adds to each run's options, which Pants keeps (a help callable
-    # made a new string on every run: 1,240 bytes per run, until it became a plain string).
-    assert package.backend_setup_bytes_per_run == 0, package
+    # made a new string on every run: 1,240 bytes per run, until it became a plain string). Once in a
+    # whole-suite CI run a window showed 456 bytes there and the next alone 0: something made once,
+    # lazily, fell into that window. A per-run leak grows in every window, so a second window decides.
+    if package.backend_setup_bytes_per_run != 0:
+        again = pantsd_retention.measure(run, ("package", *TARGETS), RUNS, tmp_path / "package-again.json")
+        print(f"{package.backend_setup_bytes_per_run:.1f} setup bytes per run in one window; the next: {again.line()}")
+        assert again.backend_setup_bytes_per_run == 0, (package, again)
     assert package.graph_nodes_per_run == listed.graph_nodes_per_run, (package, listed)
     # Pants keeps run sessions of its own, and the backend may keep none beyond them: `package`
     # keeps exactly as many as `list`. How many is Pants' business, and differs by release: 2.17.1 to
