@@ -28,7 +28,7 @@ import fake_jdk  # noqa: E402
 from integration.pants_repo import copy_repo, pants_args, pants_env, run_pants  # noqa: E402
 
 
-def write_service(root: Path, archive: Path, entries: int, shared: bool = False) -> None:
+def write_service(root: Path, archive: Path, entries: int, one_target: bool = False) -> None:
     sha = hashlib.sha256(archive.read_bytes()).hexdigest()
     svc = root / "svc"
     svc.mkdir()
@@ -38,13 +38,13 @@ def write_service(root: Path, archive: Path, entries: int, shared: bool = False)
     targets = []
     mapping = []
     for i in range(entries):
-        if shared:  # every entry maps the same target: the backend's own cost, without Pants' per-target cost
+        if one_target:  # every entry maps the same target: the backend's own cost, without Pants' per-target cost
             mapping.append(f'"/etc/app/{i // 1000}/f{i}.txt": ":f0"')
             continue
         (cfg / f"f{i}.txt").write_text(f"entry {i}\n")
         targets.append(f'file(name="f{i}", source="cfg/f{i}.txt")')
         mapping.append(f'"/etc/app/{i // 1000}/f{i}.txt": ":f{i}"')
-    if shared:
+    if one_target:
         (cfg / "f0.txt").write_text("entry\n")
         targets.append('file(name="f0", source="cfg/f0.txt")')
     (svc / "BUILD").write_text(
@@ -63,7 +63,7 @@ def run_row(kind: str, entries: int, archive: Path) -> float:
     with tempfile.TemporaryDirectory(prefix="files-scale.") as tmp_dir:
         tmp = Path(tmp_dir)
         root = copy_repo(tmp)
-        write_service(root, archive, entries, shared=kind == "shared")
+        write_service(root, archive, entries, one_target=kind == "shared")
         target = "svc:enclave"
         if kind == "pants-only":
             names = ", ".join(f'":f{i}"' for i in range(entries))

@@ -411,6 +411,22 @@ def test_dependency_inference_links_jdk_jar_and_files(rule_runner: RuleRunner) -
     }
 
 
+def test_a_files_entry_naming_no_target_is_named_with_its_path(rule_runner: RuleRunner) -> None:
+    # All entries resolve in one request; when that fails, the bad one is found and named.
+    files = {"/etc/a.yml": ":config", "/etc/b.yml": ":nope", "/etc/c.yml": ":config"}
+    expected = (
+        "The `files` field of svc:enclave is ':nope', which does not name an existing target. It must be "
+        "the address of a `file` target for /etc/b.yml."
+    )
+    assert expected in build_error(rule_runner, files=files)
+    tgt = rule_runner.get_target(ADDR)
+    with pytest.raises(ExecutionError) as exc:
+        rule_runner.request(
+            InferredDependencies, [InferOcclumImageReferences(OcclumJavaImageReferencesFieldSet.create(tgt))]
+        )
+    assert expected in str(exc.value)
+
+
 def test_field_set_is_registered_for_package(rule_runner: RuleRunner) -> None:
     write_image(rule_runner)
     assert OcclumJavaImageFieldSet.is_applicable(rule_runner.get_target(ADDR))

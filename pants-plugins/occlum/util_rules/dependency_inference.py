@@ -3,24 +3,14 @@
 from __future__ import annotations
 
 from pants.build_graph.address import ResolveError
-from pants.engine.addresses import Address, UnparsedAddressInputs
+from pants.engine.addresses import UnparsedAddressInputs
 from pants.engine.rules import collect_rules, rule
 from pants.engine.target import InferDependenciesRequest, InferredDependencies
 from pants.engine.unions import UnionRule
 
 from occlum.pants_compat import resolve_unparsed_address_inputs
-from occlum.target_types import AddressFieldError, OcclumJavaImageReferencesFieldSet, unresolved_address
-
-
-async def _unresolved_files_entry(address: Address, items: list[tuple[str, str]]) -> str:
-    for path, spec in items:
-        try:
-            await resolve_unparsed_address_inputs(
-                UnparsedAddressInputs([spec], owning_address=address, description_of_origin=f"`files` {path}")
-            )
-        except ResolveError:
-            return unresolved_address("files", address, spec, f"a `file` target for {path}")
-    return f"The `files` field of {address} names an address that does not resolve."
+from occlum.target_types import AddressFieldError, OcclumJavaImageReferencesFieldSet
+from occlum.util_rules.image_files import first_unresolved_entry
 
 
 class InferOcclumImageReferences(InferDependenciesRequest):
@@ -45,7 +35,7 @@ async def infer_occlum_image_references(request: InferOcclumImageReferences) -> 
                 UnparsedAddressInputs(specs, owning_address=fs.address, description_of_origin="`files`")
             )
         except ResolveError:
-            raise AddressFieldError(await _unresolved_files_entry(fs.address, items)) from None
+            raise AddressFieldError(await first_unresolved_entry(fs.address, items)) from None
     return InferredDependencies(found)
 
 

@@ -57,20 +57,18 @@ def folder_clashes(paths: list[str]) -> list[str]:
     return clashes
 
 
-async def _resolve_one_by_one(request: ImageFilesRequest, items: list[tuple[str, str]]) -> ImageFilesError:
-    """After the whole list failed to resolve: find the entry, to name it with its path."""
+async def first_unresolved_entry(address: Address, items: list[tuple[str, str]]) -> str:
+    """After all of a `files` field's addresses failed to resolve together, resolve them one by one
+    to name the bad entry with its enclave path; the message for it. Shared with dependency inference."""
+    origin = f"the `files` field of {address}"
     for path, spec in items:
         try:
             await resolve_unparsed_address_inputs(
-                UnparsedAddressInputs([spec], owning_address=request.address, description_of_origin=_origin(request))
+                UnparsedAddressInputs([spec], owning_address=address, description_of_origin=origin)
             )
         except ResolveError:
-            return ImageFilesError(unresolved_address("files", request.address, spec, f"a `file` target for {path}"))
-    return ImageFilesError(f"The `files` field of {request.address} names an address that does not resolve.")
-
-
-def _origin(request: ImageFilesRequest) -> str:
-    return f"the `files` field of {request.address}"
+            return unresolved_address("files", address, spec, f"a `file` target for {path}")
+    return f"The `files` field of {address} names an address that does not resolve."
 
 
 @rule(desc="Collecting extra image files", level=LogLevel.DEBUG)
@@ -92,10 +90,12 @@ async def resolve_image_files(request: ImageFilesRequest) -> ImageFiles:
     specs = sorted({spec for _, spec in items})
     try:
         addresses = await resolve_unparsed_address_inputs(
-            UnparsedAddressInputs(specs, owning_address=request.address, description_of_origin=_origin(request))
+            UnparsedAddressInputs(
+                specs, owning_address=request.address, description_of_origin=f"the `files` field of {request.address}"
+            )
         )
     except ResolveError:
-        raise await _resolve_one_by_one(request, items) from None
+        raise ImageFilesError(await first_unresolved_entry(request.address, items)) from None
     # Addresses come back in the order of the specs given.
     by_spec = dict(zip(specs, addresses))
     distinct = sorted(set(addresses))

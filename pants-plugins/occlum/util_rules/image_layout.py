@@ -37,7 +37,7 @@ class ImagePart:
     digest: Digest
     enclave_dir: str  # absolute, e.g. "/usr/lib/spring", or "/" for files placed at their own paths
     origin: str  # e.g. "the JDK of //svc:jdk", for collision messages
-    fix: str  # what shortens its paths, e.g. "a shorter `jdk_dir`"
+    fix: str  # what shortens its paths, e.g. "set a `jdk_dir` of fewer components on //svc:enclave"
     # Per file, when the part gathers files of several origins (the `files` field): path under
     # `enclave_dir` -> origin.
     entry_origins: Optional[FrozenDict[str, str]] = None
