@@ -1,9 +1,10 @@
 """`<name>.cdx.json`: a CycloneDX 1.7 SBOM of the enclave image, bound to its measurement.
 
-It lists what the measured image is made of: the Dragonwell build (with the archive's URL and
-sha256), the service jar and each jar nested in it (as Maven purls where the jar's own
-`pom.properties` names its coordinates; no guesses from file names), the runtime libraries
-`occlum new` copies in, the Occlum release and toolchain, and every image file with its sha256.
+It lists what the measured image is made of: the JDK (its supplier and name from the `release`
+file's IMPLEMENTOR, the archive's URL and sha256), the service jar and each jar nested in it (a
+Maven purl where the jar's own `pom.properties` names its coordinates; otherwise a name and version
+from its manifest or file name, each with CycloneDX `evidence.identity` saying how it was found),
+the runtime libraries `occlum new` copies in, the Occlum release and toolchain, and every image file with its sha256.
 When the enclave was built, the enclave component carries MRENCLAVE, MRSIGNER and the package's
 and signed enclave's sha256, so SBOM and measurement vouch for each other
 (`python -m occlum.attestation.verify` checks them).
@@ -26,7 +27,8 @@ from dataclasses import dataclass
 from typing import Any, Optional
 from urllib.parse import quote
 
-from occlum.jar.inspect_jar import MavenCoordinates, NestedJar
+from occlum.jar.identity import JarIdentity, MavenCoordinates
+from occlum.jar.inspect_jar import NestedJar
 
 SPEC_VERSION = "1.7"
 SCHEMA_URL = "http://cyclonedx.org/schema/bom-1.7.schema.json"
@@ -47,6 +49,7 @@ class JdkFacts:
     archive_sha256: str
     url: str
     enclave_dir: str
+    implementor: Optional[str] = None  # IMPLEMENTOR of the `release` file
 
 
 @dataclass(frozen=True)
@@ -120,21 +123,48 @@ def _props(pairs: list[tuple[str, Optional[str]]]) -> list[dict[str, str]]:
 JDK_REF = "jdk"
 
 
+# IMPLEMENTOR (the JDK's `release` file) -> the supplier's name and the distribution's name.
+JDK_VENDORS = {
+    "Alibaba": ("Alibaba", "dragonwell"),
+    "Eclipse Adoptium": ("Eclipse Adoptium", "temurin"),
+    "Azul Systems, Inc.": ("Azul Systems", "zulu"),
+    "Amazon.com Inc.": ("Amazon", "corretto"),
+    "BellSoft": ("BellSoft", "liberica"),
+    "Microsoft": ("Microsoft", "msopenjdk"),
+    "Oracle Corporation": ("Oracle", "openjdk"),
+    "Red Hat, Inc.": ("Red Hat", "openjdk"),
+    "SAP SE": ("SAP", "sapmachine"),
+}
+
+
+def jdk_vendor(implementor: Optional[str]) -> tuple[Optional[str], str]:
+    """The supplier and the distribution's name that a JDK's IMPLEMENTOR stands for."""
+    if implementor is None:
+        return None, "openjdk"
+    return JDK_VENDORS.get(implementor, (implementor, "openjdk"))
+
+
+def _slug(text: str) -> str:
+    return "-".join("".join(ch if ch.isalnum() else " " for ch in text.lower()).split())
+
+
 def _jdk(j: JdkFacts) -> dict[str, Any]:
-    version = j.java_version if j.version == "custom" else j.version
-    return {
+    supplier, name = jdk_vendor(j.implementor)
+    # The pin's version names a Dragonwell build; any other JDK is named by its own JAVA_VERSION.
+    version = j.version if name == "dragonwell" and j.version != "custom" else j.java_version
+    vendor = f"{supplier} " if supplier else ""
+    component: dict[str, Any] = {
         "type": "platform",
         "bom-ref": JDK_REF,
-        "supplier": {"name": "Alibaba"},
-        "name": "dragonwell",
+        "name": name,
         "version": version,
-        "description": f"Alibaba Dragonwell {j.java_version} ({j.libc}, {j.platform}), from {j.target}",
+        "description": f"{vendor}{name} {j.java_version} ({j.libc}, {j.platform}), from {j.target}",
         "licenses": [{"expression": OPENJDK_LICENSE}],
         "hashes": _sha256(j.archive_sha256),
         "purl": purl(
             "generic",
-            "alibaba",
-            "dragonwell",
+            _slug(supplier or "unknown"),
+            name,
             version,
             {"checksum": f"sha256:{j.archive_sha256}", "download_url": j.url},
         ),
@@ -142,6 +172,7 @@ def _jdk(j: JdkFacts) -> dict[str, Any]:
         "properties": _props(
             [
                 ("jdk:java_version", j.java_version),
+                ("jdk:implementor", j.implementor),
                 ("jdk:edition", j.edition),
                 ("jdk:libc", j.libc),
                 ("jdk:platform", j.platform),
@@ -149,18 +180,47 @@ def _jdk(j: JdkFacts) -> dict[str, Any]:
             ]
         ),
     }
+    if supplier:
+        component["supplier"] = {"name": supplier}
+    return component
+
+
+def _evidence(identity: JarIdentity) -> dict[str, Any]:
+    """CycloneDX `evidence.identity`: for each part of the name, how it was found and how surely."""
+    return {
+        "identity": [
+            {
+                "field": e.field,
+                "confidence": e.confidence,
+                "concludedValue": e.value,
+                "methods": [{"technique": e.technique, "confidence": e.confidence, "value": e.source}],
+            }
+            for e in identity.evidence
+        ]
+    }
+
+
+def _absorbed(m: MavenCoordinates) -> dict[str, Any]:
+    return {"type": "library", "group": m.group, "name": m.artifact, "version": m.version, "purl": _maven_purl(m)}
 
 
 def _nested(n: NestedJar) -> dict[str, Any]:
+    identity = n.identity
     component: dict[str, Any] = {
         "type": "library",
         "bom-ref": f"jar:{n.path}",
-        "name": n.maven.artifact if n.maven else n.path.rsplit("/", 1)[-1],
+        "name": identity.name,
         "hashes": _sha256(n.sha256),
-        "properties": _props([("jar:entry", n.path)]),
+        "evidence": _evidence(identity),
+        "properties": _props([("jar:entry", n.path), ("jar:identified_by", identity.method)]),
     }
-    if n.maven:
-        component.update(group=n.maven.group, version=n.maven.version, purl=_maven_purl(n.maven))
+    if identity.version is not None:
+        component["version"] = identity.version
+    if identity.maven:
+        component.update(group=identity.maven.group, purl=_maven_purl(identity.maven))
+    if identity.contains:
+        # A shaded jar: what it absorbed, each by the pom.properties it brought along.
+        component["components"] = [_absorbed(m) for m in identity.contains]
     return component
 
 
@@ -192,7 +252,8 @@ def _occlum(release: str, enclave: Optional[EnclaveFacts]) -> dict[str, Any]:
         "bom-ref": "occlum",
         "name": "occlum",
         "version": release,
-        "purl": purl("github", "occlum", "occlum", release),
+        # purl-spec: a github purl's version is the tag, and Occlum tags its releases `v0.31.0`.
+        "purl": purl("github", "occlum", "occlum", f"v{release}"),
         "properties": _props([("toolchain_fingerprint", enclave.toolchain_fingerprint if enclave else None)]),
     }
 

@@ -25,6 +25,8 @@ import zipfile
 from dataclasses import dataclass
 from typing import Optional
 
+from occlum.jar.identity import JarIdentity, MavenCoordinates, identify
+
 CLASS_MAGIC = b"\xca\xfe\xba\xbe"
 MANIFEST = "META-INF/MANIFEST.MF"
 SPRING_LOADER_PREFIX = "org.springframework.boot.loader."
@@ -41,6 +43,7 @@ MAX_ENTRIES = 200_000
 MAX_NESTED_JARS = 2_000
 MAX_NESTED_JAR_BYTES = 256 * 1024 * 1024
 MAX_POM_PROPERTIES_BYTES = 64 * 1024  # Maven writes a few hundred bytes
+MAX_POM_PROPERTIES_PER_JAR = 256  # a shaded jar lists what it absorbed: a handful, rarely dozens
 
 
 class JarError(Exception):
@@ -75,21 +78,16 @@ class JarUnit:
 
 
 @dataclass(frozen=True)
-class MavenCoordinates:
-    """What `META-INF/maven/<group>/<artifact>/pom.properties` says a jar is."""
-
-    group: str
-    artifact: str
-    version: str
-
-
-@dataclass(frozen=True)
 class NestedJar:
     """A jar inside a Spring Boot jar (or war), for the SBOM."""
 
     path: str  # the entry: "BOOT-INF/lib/dep-1.0.jar"
     sha256: str
-    maven: Optional[MavenCoordinates]
+    identity: JarIdentity
+
+    @property
+    def maven(self) -> Optional[MavenCoordinates]:
+        return self.identity.maven
 
 
 @dataclass(frozen=True)
@@ -241,6 +239,19 @@ def _maven_coordinates(zf: zipfile.ZipFile) -> Optional[MavenCoordinates]:
     return parse_pom_properties(zf.read(poms[0]).decode("utf-8", "replace"))
 
 
+def _all_pom_properties(zf: zipfile.ZipFile) -> list[tuple[str, MavenCoordinates]]:
+    """Each readable pom.properties of a jar (a shaded jar has several), in entry order, bounded."""
+    found = []
+    for info in zf.infolist():
+        if _POM_PROPERTIES.fullmatch(info.filename) and info.file_size <= MAX_POM_PROPERTIES_BYTES:
+            coordinates = parse_pom_properties(zf.read(info).decode("utf-8", "replace"))
+            if coordinates is not None:
+                found.append((info.filename, coordinates))
+                if len(found) == MAX_POM_PROPERTIES_PER_JAR:
+                    break
+    return found
+
+
 def _nested_units(zf: zipfile.ZipFile, jar_name: str) -> tuple[list[JarUnit], list[NestedJar]]:
     nested = [i for i in zf.infolist() if _NESTED_LIBS.fullmatch(i.filename)]
     if len(nested) > MAX_NESTED_JARS:
@@ -258,9 +269,11 @@ def _nested_units(zf: zipfile.ZipFile, jar_name: str) -> tuple[list[JarUnit], li
             )
         data = zf.read(info)
         with _open_zip(data, where) as inner:
-            multi = (_attr(_read_manifest(inner, where, required=False), "Multi-Release") or "").lower() == "true"
+            manifest = _read_manifest(inner, where, required=False)
+            multi = (_attr(manifest, "Multi-Release") or "").lower() == "true"
             units.append(_unit(inner, where, ("",), multi))
-            jars.append(NestedJar(info.filename, hashlib.sha256(data).hexdigest(), _maven_coordinates(inner)))
+            identity = identify(info.filename, _all_pom_properties(inner), manifest)
+            jars.append(NestedJar(info.filename, hashlib.sha256(data).hexdigest(), identity))
     return units, jars
 
 

@@ -269,6 +269,7 @@ async def stage_occlum_instance(field_set: OcclumJavaImageFieldSet, occlum: Occl
         archive_sha256=jdk.pin.sha256,
         url=jdk.pin.url,
         enclave_dir=jdk_dir,
+        implementor=jdk.info.implementor,
     )
     jar_facts = JarFacts(
         name=jar.name,
