@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from .double_elf import make_libos
+
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parents[1]  # <repo>/tests/occlum_double -> <repo>
 TEMPLATES = REPO_ROOT / "tests" / "data" / "occlum" / "templates"  # see tests/data/occlum/README.md
@@ -76,7 +78,10 @@ def make_fake_occlum_install(dest: Path, release: str = "0.31.0", python: str = 
         p = bin_dir / name
         p.write_text(STUB.format(name=name, release=release))
         p.chmod(0o755)
-    for name in ("libocclum-libos", "libocclum-libos_sim", "libocclum-pal", "libocclum-pal_sim"):
+    for name in ("libocclum-libos", "libocclum-libos_sim"):
+        payload = ("OCCLUM-TEST-DOUBLE %s release %s\n" % (name, release)).encode()
+        (lib_dir / ("%s.so.%s" % (name, release))).write_bytes(make_libos(payload))
+    for name in ("libocclum-pal", "libocclum-pal_sim"):
         _blob(lib_dir / ("%s.so.%s" % (name, release)), "%s release %s" % (name, release))
     (dest / "include" / "occlum_version.h").write_text(
         "#ifndef _OCCLUM_VERSION_H_\n#define _OCCLUM_VERSION_H_\n\n"
@@ -91,6 +96,10 @@ def make_fake_occlum_install(dest: Path, release: str = "0.31.0", python: str = 
     for name in ("libc.so", "ld-musl-x86_64.so.1", "libz.so.1", "libstdc++.so.6", "libgcc_s.so.1", "libgomp.so.1"):
         _blob(musl / name, "musl toolchain stand-in %s" % name)
     _script(HERE / "sgx_sign", dest / "sgxsdk-tools" / "bin" / "x64" / "sgx_sign", python)
+    # The scripts that edit ELF files import this module from their own directory.
+    for where in (bin_dir, dest / "sgxsdk-tools" / "bin" / "x64"):
+        for module in ("double_elf.py", "double_sefs.py"):
+            shutil.copyfile(HERE / module, where / module)
     if _vt(release) >= (0, 24, 1):  # copy_bom and the bom templates arrive in 0.24.1 (contract §1.5)
         _script(HERE / "copy_bom", bin_dir / "copy_bom", python)
         (dest / "etc" / "template" / "base.yaml").write_text(_base_yaml(release))
