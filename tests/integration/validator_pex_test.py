@@ -5,6 +5,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import shutil
 import subprocess
 import time
 import zipfile
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from occlum.attestation.verify_test import write_set
+from occlum.goals.verify_package_test import LIBS, NAME, _build
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "tests" / "data" / "occlum" / "templates" / "0.31.0.json"
@@ -48,14 +49,27 @@ def pex(tmp_path_factory) -> Path:
     return out
 
 
+@pytest.fixture(scope="module")
+def built_package(tmp_path_factory) -> Path:
+    """A Spring Boot service packaged by `pants package` with the Occlum test double: its dist folder."""
+    return _build(tmp_path_factory.mktemp("built"), LIBS)
+
+
 def test_pex_holds_only_the_validator_and_the_schemas(pex: Path) -> None:
     names = zipfile.ZipFile(pex).namelist()
     ours = sorted(n for n in names if n.startswith("occlum/") and n.endswith(".py"))
     assert ours == [
         "occlum/__init__.py",
         "occlum/attestation/__init__.py",
+        "occlum/attestation/elf_sections.py",
+        "occlum/attestation/occlum_chain.py",
+        "occlum/attestation/package_reader.py",
+        "occlum/attestation/protected_file.py",
         "occlum/attestation/ra_config.py",
         "occlum/attestation/sbom.py",
+        "occlum/attestation/sefs_image.py",
+        "occlum/attestation/sigstruct.py",
+        "occlum/attestation/untrusted.py",
         "occlum/attestation/verify.py",
         "occlum/config/__init__.py",
         "occlum/config/model.py",
@@ -63,6 +77,7 @@ def test_pex_holds_only_the_validator_and_the_schemas(pex: Path) -> None:
         "occlum/config/sizes.py",
         "occlum/config/validation.py",
         "occlum/jar/__init__.py",
+        "occlum/jar/identity.py",
         "occlum/jar/inspect_jar.py",
         "occlum/validate.py",
     ]
@@ -78,7 +93,7 @@ def test_pex_holds_only_the_validator_and_the_schemas(pex: Path) -> None:
 
 @pytest.mark.skipif(not PYTHONS, reason="no CPython 3.9-3.13 under pyenv to run the PEX with")
 @pytest.mark.parametrize("python", PYTHONS, ids=lambda p: Path(p).name)
-def test_pex_runs_on_any_cpython_3_9_plus(pex: Path, tmp_path: Path, python: str) -> None:
+def test_pex_runs_on_any_cpython_3_9_plus(pex: Path, built_package: Path, tmp_path: Path, python: str) -> None:
     # A bare interpreter: no Pants (nor jsonschema) of its own, so only the PEX supplies them.
     assert subprocess.run([python, "-c", "import pants"], capture_output=True).returncode != 0
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PEX_ROOT": str(tmp_path / "pex_root"), "LC_ALL": "C.UTF-8"}
@@ -105,13 +120,17 @@ def test_pex_runs_on_any_cpython_3_9_plus(pex: Path, tmp_path: Path, python: str
     usage, _ = run("--release", "9.9.9", str(bad))
     assert usage.returncode == 2 and "unknown Occlum release '9.9.9'" in usage.stderr
 
-    # The verifier's check, from the same PEX: a matching set, then a tampered one.
-    (tmp_path / "set").mkdir()
-    package = write_set(tmp_path / "set")
+    # The verifier's check, from the same PEX, on a package `pants package` built with the test double:
+    # as built, then with a record that disagrees with the signed enclave.
+    shutil.copytree(built_package, tmp_path / "set")
+    package = tmp_path / "set" / f"{NAME}.tar.gz"
     verified, _ = run("verify-package", str(package))
     assert verified.returncode == 0 and "VERIFIED" in verified.stdout, verified.stdout + verified.stderr
-    ra = tmp_path / "set" / "enclave.ra_config.json"
-    ra.write_text(ra.read_text().replace("a" * 64, "9" * 64))
+    assert "the image's files -> the SBOM's file components" in verified.stdout.split("Links not checked")[0]
+    ra = tmp_path / "set" / f"{NAME}.ra_config.json"
+    doc = json.loads(ra.read_text())
+    doc["sgx_mrs"][0]["mr_enclave"] = "9" * 64
+    ra.write_text(json.dumps(doc))
     tampered, _ = run("verify-package", str(package))
     assert tampered.returncode == 1 and "MRENCLAVE differs" in tampered.stdout, tampered.stdout
 

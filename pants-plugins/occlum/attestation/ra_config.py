@@ -4,9 +4,11 @@ The shape is `ra_config_template.json` of Occlum's grpc_ratls and init_ra flows 
 sources from 0.27.1, see `occlum.config.releases.has_ra_config`; at 0.31.0
 `tools/toolchains/grpc_ratls/ra_tls/ra_config_template.json` and
 `demos/remote_attestation/init_ra_flow/ra_config_template.json`). Their parser (grpc_ratls'
-`parse_sgx_config_json`) reads each `verify_*` as on only when it is exactly "on", the two
-measurements as 64 hex digits, the three numbers as decimal integers, and `debuggable` as a JSON
-boolean; it ignores keys it does not know, which is where the warnings below go.
+`parse_sgx_config_json`) crashes on a missing `verify_*` key and reads a value as on when its
+printed form starts like "on" (so "", "o" and "onion" are on too: docs/attestation.md); it reads the
+two measurements as 64 hex digits, the three numbers with strtoul (a string reads as 0), and
+`debuggable` as on only for JSON true. It ignores keys it does not know, which is where the warnings
+below go. So every key is always written, with a value of the type the parser reads.
 """
 
 from __future__ import annotations

@@ -49,3 +49,40 @@ def test_a_debuggable_or_sim_build_says_so_in_the_file() -> None:
     sim = render_ra_config(_measured(sgx_mode="SIM"))
     assert any("cannot be attested" in w for w in sim["WARNING"])
     assert "WARNING" not in render_ra_config(_measured())
+
+
+PARSER_TOP_KEYS = (
+    "verify_mr_enclave",
+    "verify_mr_signer",
+    "verify_isv_prod_id",
+    "verify_isv_svn",
+    "verify_config_svn",
+    "verify_enclave_debuggable",
+    "sgx_mrs",
+)
+PARSER_ENTRY_KEYS = ("mr_enclave", "mr_signer", "isv_prod_id", "isv_svn", "config_svn", "debuggable")
+
+
+def counts_as_on(value: object) -> bool:
+    """grpc_ratls' compare_item: strncmp(P + 1, "on", min(2, strlen(P) - 2)) == 0, P = cJSON_Print(value)."""
+    printed = json.dumps(value) if not isinstance(value, dict) else "{\n}" if not value else json.dumps(value)
+    n = min(2, len(printed) - 2) if len(printed) >= 2 else 2  # size_t: 1 - 2 wraps to a huge number
+    return printed[1 : 1 + n].ljust(n, "\0") == "on"[:n]
+
+
+def test_the_parser_s_rule_as_documented() -> None:
+    assert [counts_as_on(v) for v in ("on", "", "o", "onion", 10, -1, [])] == [True] * 7
+    assert [counts_as_on(v) for v in ("off", "On", "no", 1, 0, {}, True, False, None)] == [False] * 9
+
+
+def test_every_key_the_parser_reads_is_always_written_and_on() -> None:
+    """A missing key crashes Occlum's parser; a string number reads as 0. So every build, whatever its
+    flags, writes every key, each verify_* on, each number a JSON integer."""
+    for changes in ({}, {"debuggable": True}, {"sgx_mode": "SIM"}, {"isv_prod_id": 0, "isv_svn": 65535}):
+        doc = render_ra_config(_measured(**changes))
+        assert set(PARSER_TOP_KEYS) <= set(doc)
+        assert all(counts_as_on(doc[k]) and doc[k] == "on" for k in PARSER_TOP_KEYS[:-1])
+        (entry,) = doc["sgx_mrs"]
+        assert set(entry) == set(PARSER_ENTRY_KEYS)
+        assert all(type(entry[k]) is int for k in ("isv_prod_id", "isv_svn", "config_svn"))
+        assert type(entry["debuggable"]) is bool and len(entry["mr_enclave"]) == len(entry["mr_signer"]) == 64

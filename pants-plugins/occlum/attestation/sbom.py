@@ -107,7 +107,7 @@ def purl(kind: str, namespace: str, name: str, version: str, qualifiers: Optiona
     return text
 
 
-def _maven_purl(m: MavenCoordinates) -> str:
+def maven_purl(m: MavenCoordinates) -> str:
     return purl("maven", m.group, m.artifact, m.version)
 
 
@@ -201,10 +201,11 @@ def _evidence(identity: JarIdentity) -> dict[str, Any]:
 
 
 def _absorbed(m: MavenCoordinates) -> dict[str, Any]:
-    return {"type": "library", "group": m.group, "name": m.artifact, "version": m.version, "purl": _maven_purl(m)}
+    return {"type": "library", "group": m.group, "name": m.artifact, "version": m.version, "purl": maven_purl(m)}
 
 
-def _nested(n: NestedJar) -> dict[str, Any]:
+def render_nested(n: NestedJar) -> dict[str, Any]:
+    """A nested jar's component: the verifier renders it again from the jar in the image to compare."""
     identity = n.identity
     component: dict[str, Any] = {
         "type": "library",
@@ -217,7 +218,7 @@ def _nested(n: NestedJar) -> dict[str, Any]:
     if identity.version is not None:
         component["version"] = identity.version
     if identity.maven:
-        component.update(group=identity.maven.group, purl=_maven_purl(identity.maven))
+        component.update(group=identity.maven.group, purl=maven_purl(identity.maven))
     if identity.contains:
         # A shaded jar: what it absorbed, each by the pom.properties it brought along.
         component["components"] = [_absorbed(m) for m in identity.contains]
@@ -240,9 +241,9 @@ def _jar(j: JarFacts) -> dict[str, Any]:
         ),
     }
     if j.maven:
-        component.update(group=j.maven.group, version=j.maven.version, purl=_maven_purl(j.maven))
+        component.update(group=j.maven.group, version=j.maven.version, purl=maven_purl(j.maven))
     if j.nested:
-        component["components"] = [_nested(n) for n in j.nested]
+        component["components"] = [render_nested(n) for n in j.nested]
     return component
 
 

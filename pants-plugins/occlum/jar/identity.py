@@ -118,7 +118,7 @@ def identify(file_name: str, poms: list[tuple[str, MavenCoordinates]], manifest:
             ),
             contains,
         )
-    evidence = [Evidence("name", file_name_part, FILENAME, file_name, 0.5 if file_version else 0.3)]
+    found = [Evidence("name", file_name_part, FILENAME, file_name, 0.5 if file_version else 0.3)]
     if file_version:
-        evidence.append(Evidence("version", file_version, FILENAME, file_name, 0.5))
-    return JarIdentity(file_name_part, file_version, None, "file name", tuple(evidence), contains)
+        found.append(Evidence("version", file_version, FILENAME, file_name, 0.5))
+    return JarIdentity(file_name_part, file_version, None, "file name", tuple(found), contains)

@@ -252,7 +252,9 @@ def _all_pom_properties(zf: zipfile.ZipFile) -> list[tuple[str, MavenCoordinates
     return found
 
 
-def _nested_units(zf: zipfile.ZipFile, jar_name: str) -> tuple[list[JarUnit], list[NestedJar]]:
+def _nested_units(
+    zf: zipfile.ZipFile, jar_name: str, with_classes: bool = True
+) -> tuple[list[JarUnit], list[NestedJar]]:
     nested = [i for i in zf.infolist() if _NESTED_LIBS.fullmatch(i.filename)]
     if len(nested) > MAX_NESTED_JARS:
         raise JarError(
@@ -270,11 +272,24 @@ def _nested_units(zf: zipfile.ZipFile, jar_name: str) -> tuple[list[JarUnit], li
         data = zf.read(info)
         with _open_zip(data, where) as inner:
             manifest = _read_manifest(inner, where, required=False)
-            multi = (_attr(manifest, "Multi-Release") or "").lower() == "true"
-            units.append(_unit(inner, where, ("",), multi))
+            if with_classes:
+                multi = (_attr(manifest, "Multi-Release") or "").lower() == "true"
+                units.append(_unit(inner, where, ("",), multi))
             identity = identify(info.filename, _all_pom_properties(inner), manifest)
             jars.append(NestedJar(info.filename, hashlib.sha256(data).hexdigest(), identity))
     return units, jars
+
+
+def nested_jars(content: bytes, jar_name: str) -> tuple[Optional[MavenCoordinates], tuple[NestedJar, ...]]:
+    """The jar's own coordinates and each nested jar with its sha256 and identity, without reading
+    classes: what the SBOM says of a jar, recomputed from its bytes (the verifier's check)."""
+    try:
+        with _open_zip(content, jar_name) as zf:
+            return _maven_coordinates(zf), tuple(_nested_units(zf, jar_name, with_classes=False)[1])
+    except JarError:
+        raise
+    except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, ValueError, NotImplementedError) as e:
+        raise JarError(f"{jar_name} is a corrupt jar (zip) file: {e}") from e
 
 
 def inspect_jar(content: bytes, jar_name: str) -> JarInfo:
