@@ -60,12 +60,16 @@ def gmac(aad):
     """AES-128-GCM tag with key 0, IV 0, no plaintext, `aad` as additional data."""
     t = _tables()
     data = aad + bytes(-len(aad) % 16) + struct.pack(">QQ", 8 * len(aad), 0)
+    t0, t1, t2, t3, t4, t5, t6, t7, t8, t9, t10, t11, t12, t13, t14, t15 = t
     y = 0
     for i in range(0, len(data), 16):
-        b = (y ^ int.from_bytes(data[i : i + 16], "big")).to_bytes(16, "big")
-        y = 0
-        for pos in range(16):
-            y ^= t[pos][b[pos]]
+        b0, b1, b2, b3, b4, b5, b6, b7, b8, b9, b10, b11, b12, b13, b14, b15 = (
+            y ^ int.from_bytes(data[i : i + 16], "big")
+        ).to_bytes(16, "big")
+        y = (
+            t0[b0] ^ t1[b1] ^ t2[b2] ^ t3[b3] ^ t4[b4] ^ t5[b5] ^ t6[b6] ^ t7[b7]
+            ^ t8[b8] ^ t9[b9] ^ t10[b10] ^ t11[b11] ^ t12[b12] ^ t13[b13] ^ t14[b14] ^ t15[b15]
+        )  # fmt: skip
     return (y ^ _E_J0).to_bytes(16, "big")
 
 

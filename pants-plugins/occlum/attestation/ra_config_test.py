@@ -78,7 +78,13 @@ def test_the_parser_s_rule_as_documented() -> None:
 def test_every_key_the_parser_reads_is_always_written_and_on() -> None:
     """A missing key crashes Occlum's parser; a string number reads as 0. So every build, whatever its
     flags, writes every key, each verify_* on, each number a JSON integer."""
-    for changes in ({}, {"debuggable": True}, {"sgx_mode": "SIM"}, {"isv_prod_id": 0, "isv_svn": 65535}):
+    variants: list[dict[str, object]] = [
+        {},
+        {"debuggable": True},
+        {"sgx_mode": "SIM"},
+        {"isv_prod_id": 0, "isv_svn": 65535},
+    ]
+    for changes in variants:
         doc = render_ra_config(_measured(**changes))
         assert set(PARSER_TOP_KEYS) <= set(doc)
         assert all(counts_as_on(doc[k]) and doc[k] == "on" for k in PARSER_TOP_KEYS[:-1])
