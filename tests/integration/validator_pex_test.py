@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from occlum.goals.verify_package_test import LIBS, NAME, _build
+from built_package import LIBS, NAME, build_service_package
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "tests" / "data" / "occlum" / "templates" / "0.31.0.json"
@@ -52,7 +52,7 @@ def pex(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def built_package(tmp_path_factory) -> Path:
     """A Spring Boot service packaged by `pants package` with the Occlum test double: its dist folder."""
-    return _build(tmp_path_factory.mktemp("built"), LIBS)
+    return build_service_package(tmp_path_factory.mktemp("built"), LIBS)
 
 
 def test_pex_holds_only_the_validator_and_the_schemas(pex: Path) -> None:

@@ -17,11 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from pants.core.goals.package import BuiltPackage
-from pants.engine.addresses import Address
-from pants.engine.fs import DigestContents
 
-import java_jars
+from built_package import LIBS, NAME, build_service_package
 from occlum.attestation.occlum_chain import (
     IMAGE_ROOT,
     LINK_BUILTIN,
@@ -37,62 +34,19 @@ from occlum.attestation.package_reader import read_package
 from occlum.attestation.sbom import components_sha256
 from occlum.attestation.verify import main as verify_main
 from occlum.records import dump_json
-from occlum.util_rules.staged_instance import OcclumJavaImageFieldSet
 from occlum_double.double_elf import metadata_offset
 from occlum_double.double_sefs import protected_file
-from occlum_double.make_install import make_fake_occlum_install
-from occlum_testutil import new_rule_runner, serve_fake_jdk
-from signing_key import make_signing_key
 
 LINK_IDENTITY = "the SIGSTRUCT -> the records (measurements, ra_config, SBOM)"
-NAME = "svc/enclave"
-LIBS = {"jackson-core-2.13.5.jar": 8, "spring-core-5.3.31.jar": 8}
-MAVEN = {
-    "": ("com.example", "svc", "1.0.0"),
-    "jackson-core-2.13.5.jar": ("com.fasterxml.jackson.core", "jackson-core", "2.13.5"),
-}
-
-
-def _build(root: Path, libs: dict[str, int], debuggable: bool = False) -> Path:
-    """`pants package` of a Spring Boot service with the double; returns the dist folder."""
-    rr = new_rule_runner(stage_only=False)
-    served = serve_fake_jdk(root / "mirror")
-    jar = java_jars.spring_boot_jar(root / "svc.jar", libs=libs, maven=MAVEN)
-    install = make_fake_occlum_install(root / "occlum-0.31.0", "0.31.0")
-    key = make_signing_key(root / "keys" / "enclave.pem")
-    rr.write_files(
-        {
-            "svc/svc.jar": jar.read_bytes(),
-            "svc/BUILD": "dragonwell_jdk(name='jdk')\nfile(name='app', source='svc.jar')\n"
-            f"occlum_java_image(name='enclave', jdk=':jdk', jar=':app', debuggable={debuggable}, product_id=7, "
-            "version_number=3)\n",
-        }
-    )
-    rr.set_options(
-        [
-            f"--dragonwell-known-versions=['{served.pin()}']",
-            f"--occlum-executable-search-paths=['{install / 'build' / 'bin'}']",
-            "--occlum-version=0.31.0",
-            f"--occlum-sign-key={key}",
-        ],
-        env_inherit={"PATH"},
-    )
-    target = rr.get_target(Address("svc", target_name="enclave"))
-    built = rr.request(BuiltPackage, [OcclumJavaImageFieldSet.create(target)])
-    dist = root / "dist"
-    for fc in rr.request(DigestContents, [built.digest]):
-        (dist / fc.path).parent.mkdir(parents=True, exist_ok=True)
-        (dist / fc.path).write_bytes(fc.content)
-    return dist
 
 
 @pytest.fixture(scope="module")
 def builds(tmp_path_factory) -> dict[str, Path]:
     """The service as built, and an evil rebuild of it (another dependency inside)."""
     return {
-        "benign": _build(tmp_path_factory.mktemp("benign"), LIBS),
-        "evil": _build(tmp_path_factory.mktemp("evil"), {**LIBS, "evil-1.0.jar": 8}),
-        "debuggable": _build(tmp_path_factory.mktemp("debuggable"), LIBS, debuggable=True),
+        "benign": build_service_package(tmp_path_factory.mktemp("benign"), LIBS),
+        "evil": build_service_package(tmp_path_factory.mktemp("evil"), {**LIBS, "evil-1.0.jar": 8}),
+        "debuggable": build_service_package(tmp_path_factory.mktemp("debuggable"), LIBS, debuggable=True),
     }
 
 
