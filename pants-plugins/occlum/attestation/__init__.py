@@ -1,2 +1,3 @@
-"""What a remote verifier needs beside an enclave package: the verifier's config (ra_config) and an
-SBOM bound to the measurement, and the check that they belong together. Pure: no Pants imports."""
+"""What a remote verifier needs beside an enclave package: the verifier's config (ra_config), an
+SBOM of the measured image, and verify-package, which checks both against what the package's signed
+enclave proves. Pure: no Pants imports."""

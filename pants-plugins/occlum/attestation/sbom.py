@@ -1,13 +1,14 @@
-"""`<name>.cdx.json`: a CycloneDX 1.7 SBOM of the enclave image, bound to its measurement.
+"""`<name>.cdx.json`: a CycloneDX 1.7 SBOM of the enclave image, naming its measurement.
 
 It lists what the measured image is made of: the JDK (its supplier and name from the `release`
 file's IMPLEMENTOR, the archive's URL and sha256), the service jar and each jar nested in it (a
 Maven purl where the jar's own `pom.properties` names its coordinates; otherwise a name and version
 from its manifest or file name, each with CycloneDX `evidence.identity` saying how it was found),
-the runtime libraries `occlum new` copies in, the Occlum release and toolchain, and every image file with its sha256.
-When the enclave was built, the enclave component carries MRENCLAVE, MRSIGNER and the package's
-and signed enclave's sha256, so SBOM and measurement vouch for each other
-(`python -m occlum.attestation.verify` checks them).
+the runtime libraries `occlum new` copies in, the Occlum release and toolchain, and every image
+file with its sha256. When the enclave was built, the enclave component carries MRENCLAVE, MRSIGNER
+and the package's and signed enclave's sha256. The SBOM is not signed: `verify-package`
+(occlum.attestation.verify) checks it against the package, down Occlum's chain from the signed
+enclave to every image file and into the service jar.
 
 Reproducible: no time stamp, components in a fixed order, and a serial number derived from the
 content, so identical inputs give identical bytes.
@@ -72,7 +73,7 @@ class ImageFile:
 
 @dataclass(frozen=True)
 class EnclaveFacts:
-    """The built enclave: what binds this SBOM to one measurement."""
+    """The built enclave: the measurement this SBOM names (verify-package checks it against the package)."""
 
     mrenclave: str
     mrsigner: str
