@@ -93,31 +93,14 @@ def identify(file_name: str, poms: list[tuple[str, MavenCoordinates]], manifest:
         version = _attr(manifest, attribute)
         if version is None:
             continue
-        if stem.endswith(f"-{version}"):
-            # The manifest's version and the file name agree: the name is the rest of the file name.
-            name = stem[: -len(version) - 1]
-            return JarIdentity(
-                name,
-                version,
-                None,
-                "manifest",
-                (
-                    Evidence("name", name, FILENAME, file_name, 0.8),
-                    Evidence("version", version, MANIFEST_ANALYSIS, f"MANIFEST.MF {attribute}", 0.9),
-                ),
-                contains,
-            )
-        return JarIdentity(
-            file_name_part,
-            version,
-            None,
-            "manifest",
-            (
-                Evidence("name", file_name_part, FILENAME, file_name, 0.5),
-                Evidence("version", version, MANIFEST_ANALYSIS, f"MANIFEST.MF {attribute}", 0.7),
-            ),
-            contains,
+        # When the manifest's version ends the file name, the two agree: the name is the rest of it.
+        agree = stem.endswith(f"-{version}")
+        name = stem[: -len(version) - 1] if agree else file_name_part
+        evidence = (
+            Evidence("name", name, FILENAME, file_name, 0.8 if agree else 0.5),
+            Evidence("version", version, MANIFEST_ANALYSIS, f"MANIFEST.MF {attribute}", 0.9 if agree else 0.7),
         )
+        return JarIdentity(name, version, None, "manifest", evidence, contains)
     found = [Evidence("name", file_name_part, FILENAME, file_name, 0.5 if file_version else 0.3)]
     if file_version:
         found.append(Evidence("version", file_version, FILENAME, file_name, 0.5))
