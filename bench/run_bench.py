@@ -82,10 +82,10 @@ class Bench:
     # --- helpers ---------------------------------------------------------------------------
 
     def pin_jdk(self, archive: Path, sha: str) -> None:
-        build = self.root / "examples/hello-service/BUILD"
+        build = self.root / "examples/jdk/BUILD"
         text = re.sub(
             r"dragonwell_jdk\([^)]*\)",
-            f'dragonwell_jdk(name="jdk", url="file://{archive}", sha256="{sha}", libc="glibc")',
+            f'dragonwell_jdk(name="dragonwell", url="file://{archive}", sha256="{sha}", libc="glibc")',
             build.read_text(),
         )
         build.write_text(text)

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Optional
 
@@ -107,24 +108,25 @@ def write_jar_service(root: Path, name: str, url: str, sha: str, extra: str = ""
 
 
 def pin_example_jdk(root: Path, archive: Path, sha: str, libc: str = "musl") -> None:
-    """Point the example's dragonwell_jdk at a test archive (the only change tests make to it)."""
-    build = root / "examples/hello-service/BUILD"
+    """Point the examples' shared dragonwell_jdk at a test archive (the only change tests make to it)."""
+    build = root / "examples/jdk/BUILD"
     before = build.read_text()
     libc_arg = f', libc="{libc}"' if libc != "musl" else ""
     after = before.replace(
-        'dragonwell_jdk(name="jdk", version="11.0.16.12.8")',
-        f'dragonwell_jdk(name="jdk", url="file://{archive}", sha256="{sha}"{libc_arg})',
+        'dragonwell_jdk(name="dragonwell", version="11.0.16.12.8")',
+        f'dragonwell_jdk(name="dragonwell", url="file://{archive}", sha256="{sha}"{libc_arg})',
     )
-    assert after != before, "the example's dragonwell_jdk target changed; update pin_example_jdk"
+    assert after != before, "the examples' dragonwell_jdk target changed; update pin_example_jdk"
     build.write_text(after)
 
 
 def run_and_get(
-    root: Path, args: list[str], env: dict, target: str, port: int, stray: str
+    root: Path, args: list[str], env: dict, target: str, port: int, stray: str, paths: Sequence[str] = ("/",)
 ) -> tuple[Optional[str], str, str]:
-    """`pants run <target>`, one GET of http://127.0.0.1:<port>/ once it answers (180 s at most),
-    then stop it; (the body or None, Pants' stdout, its stderr). `stray`: a `pkill -f` pattern for
-    the service, which Pants starts in a process group of its own."""
+    """`pants run <target>`, a GET of each of `paths` on http://127.0.0.1:<port> once the first answers
+    (180 s at most), then stop it; (the bodies joined by "\n---\n", or None, Pants' stdout, its
+    stderr). `stray`: a `pkill -f` pattern for the service, which Pants starts in a process group of
+    its own."""
     proc = subprocess.Popen(
         [*PANTS, *args, "run", target],
         cwd=root,
@@ -139,9 +141,12 @@ def run_and_get(
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline and proc.poll() is None:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as resp:
-                    body = resp.read().decode()
-                    break
+                bodies = []
+                for path in paths:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as resp:
+                        bodies.append(resp.read().decode())
+                body = "\n---\n".join(bodies)
+                break
             except OSError:
                 time.sleep(0.5)
     finally:
