@@ -13,6 +13,7 @@ from occlum.util_rules import (
     occlum_toolchain,
     service_jar,
     staged_instance,
+    tool_python,
 )
 
 
@@ -33,4 +34,5 @@ def rules():
         *run_image.rules(),
         *service_jar.rules(),
         *staged_instance.rules(),
+        *tool_python.rules(),
     ]

@@ -4,13 +4,17 @@ Real Pants 2.17.1, an empty store, and three services in three BUILD files, each
 `dragonwell_jdk` target pinned to the same URL and sha256. The archive is served over HTTP by this
 test, which counts the requests: the bytes are fetched once. Pants' log shows one `Download` and
 one `Extract and validate`. A later run that adds a fourth service with the same pin, with the
-same store, fetches nothing.
+same store, fetches nothing. Nor does another install of Pants on the same machine: the steps are
+keyed on the machine's python3, not on the interpreter inside each Pants install.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+import subprocess
+import sys
+import sysconfig
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -86,3 +90,36 @@ def test_services_sharing_a_pin_fetch_and_extract_it_once(server: _CountingServe
     assert server.gets == 1
     assert _count(second.stderr, "Download") == 0 and _count(second.stderr, "Extract and validate") == 0
     assert (root / "dist/svc3/enclave/image/usr/lib/jvm").is_dir()
+
+
+def _second_pants_install(tmp: Path) -> Path:
+    """Another install of the same Pants: a venv of its own (another interpreter path) that reads the
+    first venv's packages, as a second scie-pants or CI image would hold its own copy."""
+    venv = tmp / "second-pants-venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    purelib = sysconfig.get_paths()["purelib"]
+    site = next((venv / "lib").glob("python3*/site-packages"))
+    (site / "first_pants.pth").write_text(f"import site; site.addsitedir({purelib!r})\n")
+    python = venv / "bin" / "python"
+    assert str(python) != sys.executable
+    return python
+
+
+def test_two_pants_installs_share_one_download_and_extraction(server: _CountingServer, tmp_path: Path) -> None:
+    root = copy_repo(tmp_path)
+    sha = hashlib.sha256(server.payload).hexdigest()
+    target = write_jar_service(root, "svc", server.url, sha)
+    args = pants_args(root, tmp_path, "--occlum-stage-only=yes")
+    env = pants_env(tmp_path)
+    first = run_pants(root, args, env, "package", target)
+    assert first.returncode == 0, first.stderr[-4000:]
+    assert _count(first.stderr, "Extract and validate") == 1, first.stderr
+
+    # The same machine and store, another Pants install: nothing is fetched or extracted again.
+    other = _second_pants_install(tmp_path)
+    second = subprocess.run(
+        [str(other), "-m", "pants", *args, "package", target], cwd=root, env=env, capture_output=True, text=True
+    )
+    assert second.returncode == 0, second.stderr[-4000:]
+    assert server.gets == 1
+    assert _count(second.stderr, "Download") == 0 and _count(second.stderr, "Extract and validate") == 0, second.stderr

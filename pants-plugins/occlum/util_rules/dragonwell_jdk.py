@@ -11,7 +11,6 @@ import json
 from dataclasses import dataclass
 from typing import Optional
 
-from pants.core.util_rules.adhoc_binaries import PythonBuildStandaloneBinary
 from pants.engine.addresses import Address
 from pants.engine.env_vars import EnvironmentVarsRequest
 from pants.engine.fs import CreateDigest, Digest, DigestSubset, MergeDigests, PathGlobs, RemovePrefix
@@ -51,6 +50,7 @@ from occlum.target_types import (
     DragonwellVersionField,
 )
 from occlum.util_rules.bundled_tools import tool_error, tool_files, tool_path
+from occlum.util_rules.tool_python import ToolPython
 
 FETCH_TOOL = "jdk/fetch_tool.py"
 EXTRACT_TOOL = "jdk/extract_tool.py"
@@ -139,7 +139,7 @@ def _naming_target(message: str, label: str, for_target: str) -> str:
 async def resolve_dragonwell_jdk(
     request: DragonwellJdkRequest,
     dragonwell: DragonwellSubsystem,
-    python: PythonBuildStandaloneBinary,
+    python: ToolPython,
     platform: Platform,
 ) -> DownloadedDragonwellJdk:
     wrapped = await resolve_target(
@@ -200,7 +200,7 @@ async def resolve_dragonwell_jdk(
             argv=(*fetch_argv, *urls_for(pin)),
             input_digest=fetch_tool,
             output_files=(archive_path,),
-            env={k: v for k, v in env.items() if v},
+            env={**{k: v for k, v in env.items() if v}, **python.env},
             description=f"Download {for_target}",
             level=LogLevel.INFO,
         ),
@@ -227,6 +227,7 @@ async def resolve_dragonwell_jdk(
                 label,
             ),
             input_digest=extract_input,
+            env=python.env,
             output_directories=("jdk",),
             output_files=("jdk-info.json",),
             description=f"Extract and validate {for_target}",

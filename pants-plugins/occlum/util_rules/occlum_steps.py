@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Optional
 
-from pants.core.util_rules.adhoc_binaries import PythonBuildStandaloneBinary
 from pants.engine.addresses import Address
 from pants.engine.fs import (
     AddPrefix,
@@ -43,6 +42,7 @@ from occlum.pants_compat import (
 from occlum.toolchain.measurements import MeasurementParseError, parse_print_output, parse_sgx_sign_dump
 from occlum.util_rules.bundled_tools import tool_error, tool_files, tool_path
 from occlum.util_rules.occlum_toolchain import OcclumStepEnv, OcclumToolchain
+from occlum.util_rules.tool_python import ToolPython
 
 INSTANCE = "occlum_instance"
 # What `occlum build` leaves in an instance (docs/occlum-contract.md §2.4): folders and state dotfiles.
@@ -125,7 +125,7 @@ def _env(step_env: OcclumStepEnv, toolchain: OcclumToolchain, nonce: str = "", *
     return {**step_env.env, "__OCCLUM_TOOLCHAIN": toolchain.identity, **rerun, **extra}
 
 
-def _guarded(python: PythonBuildStandaloneBinary, argv: Sequence[str]) -> tuple[str, ...]:
+def _guarded(python: ToolPython, argv: Sequence[str]) -> tuple[str, ...]:
     """An Occlum tool's argv, run through toolchain/guarded_run.py so that it stops when Pants dies.
     The steps run in occlum_instance/, one level below the tool files."""
     return (python.path, f"../{tool_path(GUARDED_RUN)}", "--", *argv)
@@ -141,9 +141,7 @@ def _failure(step: str, address: Optional[Address], result: FallibleProcessResul
 
 
 @rule(desc="Creating the Occlum instance skeleton", level=LogLevel.DEBUG)
-async def occlum_new(
-    request: OcclumSkeletonRequest, python: PythonBuildStandaloneBinary, step_env: OcclumStepEnv
-) -> OcclumSkeleton:
+async def occlum_new(request: OcclumSkeletonRequest, python: ToolPython, step_env: OcclumStepEnv) -> OcclumSkeleton:
     tool = await create_digest(CreateDigest(tool_files(SKELETON_TOOL)))
     argv = [
         python.path,
@@ -176,9 +174,7 @@ get_skeleton = rule_call(occlum_new)
 
 
 @rule(desc="Building the Occlum enclave", level=LogLevel.DEBUG)
-async def occlum_build(
-    request: OcclumBuildRequest, step_env: OcclumStepEnv, python: PythonBuildStandaloneBinary
-) -> BuiltOcclumInstance:
+async def occlum_build(request: OcclumBuildRequest, step_env: OcclumStepEnv, python: ToolPython) -> BuiltOcclumInstance:
     # 1. Merge skeleton + staged instance: digest operations only. The staged Occlum.json replaces
     # the template one; any other path claimed by both is a collision, named with a fix.
     skeleton_wo_config = await digest_subset_to_digest(
@@ -236,7 +232,7 @@ run_occlum_build = rule_call(occlum_build)
 
 
 @rule(desc="Packaging the Occlum instance", level=LogLevel.DEBUG)
-async def occlum_package(request: OcclumPackageRequest, python: PythonBuildStandaloneBinary) -> OcclumPackage:
+async def occlum_package(request: OcclumPackageRequest, python: ToolPython) -> OcclumPackage:
     # The backend writes the tarball itself, with the files `occlum package` of this release ships
     # (toolchain/package_tool.py): one compression pass, bytes that depend only on the contents.
     tarball = f"{request.name}.tar.gz"
@@ -271,7 +267,7 @@ get_occlum_package = rule_call(occlum_package)
 
 @rule(desc="Reading the enclave measurements", level=LogLevel.DEBUG)
 async def occlum_measurements(
-    built: BuiltOcclumInstance, step_env: OcclumStepEnv, python: PythonBuildStandaloneBinary
+    built: BuiltOcclumInstance, step_env: OcclumStepEnv, python: ToolPython
 ) -> OcclumMeasurements:
     tc = built.toolchain
     env = _env(step_env, tc)

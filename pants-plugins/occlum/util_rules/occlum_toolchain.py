@@ -12,7 +12,6 @@ import json
 from dataclasses import dataclass
 from typing import Optional
 
-from pants.core.util_rules.adhoc_binaries import PythonBuildStandaloneBinary
 from pants.core.util_rules.system_binaries import BinaryPathRequest
 from pants.engine.env_vars import EnvironmentVarsRequest
 from pants.engine.fs import CreateDigest
@@ -31,6 +30,7 @@ from occlum.pants_compat import (
 )
 from occlum.subsystems.occlum import OcclumSubsystem
 from occlum.util_rules.bundled_tools import tool_error, tool_files, tool_path
+from occlum.util_rules.tool_python import ToolPython
 
 PROBE_TOOL = "toolchain/probe_tool.py"
 
@@ -78,7 +78,7 @@ class SigningKeyIdentity:
 
 
 async def _probe(
-    python: PythonBuildStandaloneBinary, args: tuple[str, ...], description: str, scope: ProcessCacheScope
+    python: ToolPython, args: tuple[str, ...], description: str, scope: ProcessCacheScope
 ) -> FallibleProcessResult:
     digest = await create_digest(CreateDigest(tool_files(PROBE_TOOL)))
     return await execute_process(
@@ -93,9 +93,7 @@ async def _probe(
 
 
 @rule(desc="Finding the Occlum toolchain", level=LogLevel.DEBUG)
-async def find_occlum_toolchain(
-    occlum: OcclumSubsystem.EnvironmentAware, python: PythonBuildStandaloneBinary
-) -> MaybeOcclumToolchain:
+async def find_occlum_toolchain(occlum: OcclumSubsystem.EnvironmentAware, python: ToolPython) -> MaybeOcclumToolchain:
     searched = occlum.occlum_search_path
     paths = await find_binary(BinaryPathRequest(binary_name="occlum", search_path=searched))
     if not paths.first_path:
@@ -129,7 +127,7 @@ get_maybe_toolchain = rule_call_without_request(find_occlum_toolchain)
 
 
 @rule(desc="Reading the signing key's public identity", level=LogLevel.DEBUG)
-async def signing_key_identity(request: SigningKeyRequest, python: PythonBuildStandaloneBinary) -> SigningKeyIdentity:
+async def signing_key_identity(request: SigningKeyRequest, python: ToolPython) -> SigningKeyIdentity:
     # Re-read on every run: a key replaced at the same path must change the build's cache key.
     result = await _probe(
         python, ("mrsigner", "--key", request.path), "Compute the signing key's MRSIGNER", ProcessCacheScope.PER_SESSION
