@@ -31,6 +31,7 @@ from occlum.config.model import Mount, MountError, as_written
 from occlum.config.sizes import SizeError, parse_size
 from occlum.jdk.urls import UrlError, archive_file_name, redacted
 from occlum.pants_compat import EnvironmentField
+from occlum.subsystems.dragonwell import DEFAULT_VERSION
 
 # ---------------------------------------------------------------------------------------------
 # dragonwell_jdk
@@ -39,12 +40,13 @@ from occlum.pants_compat import EnvironmentField
 
 class DragonwellVersionField(StringField):
     alias = "version"
-    default = None
+    default = DEFAULT_VERSION  # the build Occlum's own Java installer uses
     help = help_text(
         """
         The Dragonwell version, e.g. `11.0.16.12.8`, looked up in `[dragonwell].known_versions`
-        together with `edition` and `libc`. Defaults to `11.0.16.12.8`, the build Occlum's own
-        Java installer uses. Not needed when `url` and `sha256` pin a build directly.
+        together with `edition` and `libc`. The default is the build Occlum's own Java installer
+        uses. With `url` and `sha256` (a build pinned directly) it only describes the archive in
+        messages.
         """
     )
 
@@ -231,6 +233,17 @@ class _AddressField(StringField, AsyncFieldMixin):
     """A field holding one target address; dependency inference turns it into a real edge."""
 
     expected: ClassVar[str]  # what the address must name, for messages
+    example: ClassVar[str]  # the fix, in the message for a missing value
+    # Shown as required by `pants help`; a missing value gets the backend's message, not Pants' own.
+    required = True
+
+    @classmethod
+    def compute_value(cls, raw_value: Optional[str], address: Address) -> Optional[str]:
+        if raw_value is None:
+            raise InvalidFieldException(
+                f"The `occlum_java_image` target {address} has no `{cls.alias}` field; it needs {cls.example}."
+            )
+        return super().compute_value(raw_value, address)
 
     def unresolved(self) -> str:
         return unresolved_address(self.alias, self.address, self.value or "", self.expected)
@@ -246,16 +259,17 @@ class _AddressField(StringField, AsyncFieldMixin):
 class OcclumJavaImageJdkField(_AddressField):
     alias = "jdk"
     expected = "a `dragonwell_jdk` target"
-    # Required, but checked in OcclumJavaImageTarget.validate() so the message is the backend's own.
-    help = 'Required. The address of the `dragonwell_jdk` target whose JDK runs the service, e.g. `":jdk"`.'
+    example = 'the address of a `dragonwell_jdk` target, e.g. jdk=":jdk"'
+    help = 'The address of the `dragonwell_jdk` target whose JDK runs the service, e.g. `":jdk"`.'
 
 
 class OcclumJavaImageJarField(_AddressField):
     alias = "jar"
     expected = "a target that yields the service's jar (`file`, `deploy_jar`, `shell_command`, ...)"
+    example = 'the address of the target that yields the service\'s jar, e.g. jar=":app"'
     help = help_text(
         """
-        Required. The address of the service's executable jar: a `file` target holding one `.jar`, or any
+        The address of the service's executable jar: a `file` target holding one `.jar`, or any
         target Pants can package or generate into one `.jar` (`deploy_jar`, `archive`,
         `experimental_shell_command`, `adhoc_tool`). The jar's manifest must have a `Main-Class`,
         and its classes must run on the JDK's Java version.

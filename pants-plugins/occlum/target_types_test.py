@@ -833,3 +833,13 @@ def test_jdk_accepts(rule_runner: RuleRunner, fields: dict) -> None:
     assert tgt[DragonwellUrlField].value == fields.get("url")
     assert tgt[DragonwellSha256Field].value == fields.get("sha256")
     assert tgt[DragonwellSizeField].value == fields.get("size")
+
+
+def test_help_marks_required_fields_and_shows_defaults() -> None:
+    """`pants help occlum_java_image` shows jdk and jar as required, as Pants' own targets show theirs,
+    and `pants help dragonwell_jdk` the version a target gets by default."""
+    from occlum.subsystems.dragonwell import DEFAULT_VERSION
+    from occlum.target_types import DragonwellVersionField, OcclumJavaImageJarField, OcclumJavaImageJdkField
+
+    assert OcclumJavaImageJdkField.required and OcclumJavaImageJarField.required
+    assert DragonwellVersionField.default == DEFAULT_VERSION

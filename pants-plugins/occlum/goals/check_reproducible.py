@@ -27,7 +27,9 @@ class CheckReproducibleSubsystem(GoalSubsystem):
     name = "check-reproducible"
     help = (
         "Build each `occlum_java_image` a second time with every Occlum step re-run, and check that "
-        "the package is byte-identical and MRENCLAVE/MRSIGNER are the same; list what differs if not."
+        "the package is byte-identical and MRENCLAVE/MRSIGNER are the same; list what differs if not. "
+        "Use it in CI before a release, or after changing the toolchain or the signing setup, to show that "
+        "a verifier can rebuild the MRENCLAVE it is asked to trust."
     )
 
 

@@ -23,7 +23,8 @@ class EnclaveMemorySubsystem(GoalSubsystem):
     help = (
         "Show how much enclave memory each `occlum_java_image` needs: the JVM budget from its "
         "`jvm_options`, the Occlum limits (derived or set by hand, with the arithmetic) and the "
-        "EPC estimate, for `[occlum].version`. Needs no JDK download and no toolchain."
+        "EPC estimate, for `[occlum].version`. Needs no JDK download and no toolchain. Use it when "
+        "sizing `jvm_options` or the Occlum limits, or when an enclave fails to start for lack of memory."
     )
 
 
