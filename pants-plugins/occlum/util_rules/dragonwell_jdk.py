@@ -102,7 +102,7 @@ def resolve_pin(
     """Choose the build a target means, or explain what exists."""
     if url is not None and sha256 is not None:
         # The field's default names the known build, not an archive pinned by hand.
-        described = version if version not in (None, DEFAULT_VERSION) else "custom"
+        described = version if version is not None and version != DEFAULT_VERSION else "custom"
         return DragonwellPin(described, edition or NO_EDITION, libc, platform, sha256, size, url)
     version = version or DEFAULT_VERSION
     same = [p for p in pins if p.version == version and p.libc == libc and p.platform == platform]
