@@ -38,6 +38,8 @@ def _unpack(fmt: str, data: bytes, offset: int, what: str) -> tuple[int, ...]:
 
 def sections(data: bytes) -> dict[str, Section]:
     """Each section by name (the first of a repeated name)."""
+    if len(data) < 64:
+        raise ElfError(f"it is {len(data)} bytes, shorter than an ELF header")
     if data[:4] != ELF_MAGIC:
         raise ElfError(f"it does not start with the ELF magic (starts with {data[:4]!r})")
     if data[4] != ELFCLASS64 or data[5] != ELFDATA2LSB:

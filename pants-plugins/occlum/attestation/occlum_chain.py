@@ -34,7 +34,17 @@ from occlum.attestation.protected_file import (
     read_protected,
 )
 from occlum.attestation.sbom import maven_purl, render_nested
-from occlum.attestation.sefs_image import TYPE_DIR, TYPE_SYMLINK, ImageEntry, SefsError, kinds_by_file, read_image
+from occlum.attestation.sefs_image import (
+    MAX_SYMLINK_BYTES,
+    TYPE_DIR,
+    TYPE_SYMLINK,
+    ImageEntry,
+    Pending,
+    SefsError,
+    check_contents,
+    kinds_by_file,
+    walk_directories,
+)
 from occlum.attestation.untrusted import Doc, Unusable, parse_json
 from occlum.jar.inspect_jar import JarError, nested_jars
 
@@ -117,34 +127,56 @@ def _config_file(contents: PackageContents, mac: bytes) -> ProtectedFile:
     return read
 
 
-def image_macs(config: bytes) -> dict[str, Layer]:
-    """The MAC of each SEFS layer that `.Occlum_sys.json` mounts from the package, by its source."""
+@dataclass(frozen=True)
+class SysConfig:
+    layers: dict[str, Layer]  # IMAGE_ROOT / INITFS_ROOT -> its MAC
+    other_mounts: tuple[tuple[str, str], ...]  # (target, type) of the app's mounts besides its root
+    untrusted_env: tuple[str, ...]  # host variables the app receives at run time
+
+
+def read_sys_config(config: bytes) -> SysConfig:
+    """From `.Occlum_sys.json`: the MAC of each SEFS image mounted from the package, checked to be the
+    layers of the stage's root file system; the app stage's other mounts; its untrusted env."""
     doc = Doc(os.path.basename(CONFIG), parse_json(config, os.path.basename(CONFIG)))
     found: dict[str, Layer] = {}
+    others: list[tuple[str, str]] = []
 
-    def visit_mounts(mounts: Doc) -> None:
+    def visit_mounts(mounts: Doc, under_root: bool, stage: int) -> None:
         for mount in mounts.items():
+            target = (mount.get("target").text() or "").rstrip("/") or "/"
+            kind = mount.get("type").text() or ""
             options = mount.get("options")
-            if options.value is None:
-                continue
-            for layer in options.get("layers").items():
-                visit_mounts(Doc(layer.name, [layer.value], layer.path))
+            layers = options.get("layers").items() if options.value is not None else []
+            if layers:
+                visit_mounts(
+                    Doc(mount.name, [layer.value for layer in layers], f"{options.path}.layers"), target == "/", stage
+                )
+            elif stage == 1 and not under_root:
+                others.append((target, kind))
             source = (mount.get("source").text() or "").rstrip("/")
-            if mount.get("type").text() == "sefs" and source in (f"./{IMAGE_ROOT}", f"./{INITFS_ROOT}"):
+            if kind == "sefs" and source in (f"./{IMAGE_ROOT}", f"./{INITFS_ROOT}"):
                 text = options.get("MAC").text()
                 mac = parse_mac_text(text) if text is not None else None
                 if mac is None:
                     raise _Failed(f"{doc.name}: {options.path}.MAC is {text!r}, not a MAC")
                 if source[2:] in found:
                     raise _Failed(f"{doc.name}: {source} is mounted twice")
+                if not under_root or target != "/":
+                    raise _Failed(f"{doc.name}: {source} is not a layer of the root file system (`/`)")
                 found[source[2:]] = Layer(source[2:], mac)
 
-    for app in doc.get("app").items():
-        visit_mounts(app.get("mount"))
+    apps = doc.get("app").items()
+    for stage, app in enumerate(apps):
+        visit_mounts(app.get("mount"), False, stage)
     for root in (IMAGE_ROOT, INITFS_ROOT):
         if root not in found:
-            raise _Failed(f"{doc.name} mounts no SEFS image from ./{root} with a MAC")
-    return found
+            raise _Failed(f"{doc.name} mounts no SEFS image from ./{root} with a MAC as its root")
+    untrusted = tuple(v.text() or "" for v in doc.get("env").get("untrusted").items())
+    return SysConfig(found, tuple(others), untrusted)
+
+
+def image_macs(config: bytes) -> dict[str, Layer]:
+    return read_sys_config(config).layers
 
 
 def _metadata(contents: PackageContents, root: str, mac: bytes) -> Optional[ProtectedFile]:
@@ -163,21 +195,27 @@ def _metadata(contents: PackageContents, root: str, mac: bytes) -> Optional[Prot
     return read
 
 
-def _second_scan(package: str, metadata: dict[str, ProtectedFile]) -> PackageContents:
-    """Read every inode file of the images whose metadata was checked; keep directories and symlinks."""
-    kinds = {root: kinds_by_file(md.data or b"") for root, md in metadata.items()}
+class _KeptBudget:
+    """Directories, symlinks and initfs files are kept whole while a scan reads them: in all, bounded."""
 
-    def readers(rest: str) -> Optional[Callable[[IO[bytes]], Any]]:
-        root, _, name = rest.rpartition("/")
-        if root not in kinds or name == "metadata":
-            return None
-        kept = MAX_KEPT_CONTENT if kinds[root].get(name) in (TYPE_DIR, TYPE_SYMLINK) else 0
-        return _protected(kept)
+    def __init__(self, limit: int) -> None:
+        self.left = limit
 
-    return read_package(package, readers)
+    def reader(self, keep_up_to: int) -> Callable[[IO[bytes]], Any]:
+        def read(f: IO[bytes]) -> Any:
+            try:
+                result = read_protected(f, keep_up_to)
+            except ProtectedFileError as e:
+                return e  # a failed link, reported by the check that needs the file
+            self.left -= result.size if result.data is not None else 0
+            if self.left < 0:
+                raise Unusable("its image directories and symlinks add up to more than the verifier keeps")
+            return result
+
+        return read
 
 
-def _image_files(contents: PackageContents, root: str, metadata: ProtectedFile) -> list[ImageEntry]:
+def _files_of(contents: PackageContents, root: str) -> dict[str, ProtectedFile]:
     prefix = f"{root}/"
     files: dict[str, ProtectedFile] = {}
     for rest, read in contents.read.items():
@@ -185,10 +223,46 @@ def _image_files(contents: PackageContents, root: str, metadata: ProtectedFile) 
             if isinstance(read, ProtectedFileError):
                 raise _Failed(f"{rest}: {read}")
             files[rest[len(prefix) :]] = read
+    return files
+
+
+def _scan_image_files(package: str, wanted: dict[str, dict[str, int]]) -> PackageContents:
+    """Read the named protected files under each root (name -> bytes to keep); nothing else."""
+    budget = _KeptBudget(MAX_KEPT_CONTENT)
+
+    def readers(rest: str) -> Optional[Callable[[IO[bytes]], Any]]:
+        root, _, name = rest.rpartition("/")
+        keep = wanted.get(root, {}).get(name)
+        return None if keep is None else budget.reader(keep)
+
+    return read_package(package, readers)
+
+
+def _walk(contents: PackageContents, root: str, metadata: ProtectedFile) -> list[Pending]:
     try:
-        return read_image(metadata.data or b"", files)
+        return walk_directories(metadata.data or b"", _files_of(contents, root))
     except SefsError as e:
         raise _Failed(f"{root}: {e}") from None
+
+
+def _contents(contents: PackageContents, root: str, pending: list[Pending]) -> list[ImageEntry]:
+    try:
+        return check_contents(pending, _files_of(contents, root))
+    except SefsError as e:
+        raise _Failed(f"{root}: {e}") from None
+
+
+def _image_is_encrypted(initfs: list[ImageEntry], scan: PackageContents) -> bool:
+    """What the initfs's /etc/image_config.json says (`occlum build` writes it; the initfs is checked)."""
+    entry = next((e for e in initfs if e.path == "/etc/image_config.json" and e.kind == "file"), None)
+    read = scan.read.get(f"{INITFS_ROOT}/{entry.file_name}") if entry else None
+    if not isinstance(read, ProtectedFile) or read.data is None:
+        return False
+    try:
+        cfg = Doc("image_config.json", parse_json(read.data, "the initfs's /etc/image_config.json"))
+        return cfg.get("image_type").value == "encrypted" or cfg.get("key").value is not None
+    except Unusable:
+        return False
 
 
 def _sbom_files(sbom: Doc) -> dict[str, tuple[str, Optional[str]]]:
@@ -273,6 +347,17 @@ def compare_jar(jar_bytes: bytes, jar: Doc) -> list[str]:
     return problems
 
 
+MAX_INITFS_FILE = 16 * 1024 * 1024  # the initfs holds Occlum's init and its libc: a few MB
+HOST_CONTROLLED_ENV = (
+    "JAVA_TOOL_OPTIONS",
+    "_JAVA_OPTIONS",
+    "JDK_JAVA_OPTIONS",
+    "CLASSPATH",
+    "LD_PRELOAD",
+    "LD_LIBRARY_PATH",
+)
+
+
 def check_chain(report: Any, package: str, contents: PackageContents, sbom: Doc, signed: Optional[bytes]) -> None:
     """Each link from the signed enclave to the SBOM, as far as each holds; the report says which."""
     if signed is None:
@@ -287,42 +372,81 @@ def check_chain(report: Any, package: str, contents: PackageContents, sbom: Doc,
     report.link(LINK_BUILTIN)
     report.ok(f"{CONFIG}: its MAC {mac_text(conf_mac)} is the one built into the signed enclave")
     try:
-        layers = image_macs(config.data or b"")
+        sys_config = read_sys_config(config.data or b"")
     except (_Failed, Unusable) as e:
         report.fail(str(e), LINK_CONFIG)
         return
+    layers = sys_config.layers
     report.link(LINK_CONFIG)
-    report.ok(f"{CONFIG} gives the image MAC {mac_text(layers[IMAGE_ROOT].mac or b'')} and the initfs MAC")
-    metadata: dict[str, ProtectedFile] = {}
-    for root, link in ((IMAGE_ROOT, LINK_IMAGE), (INITFS_ROOT, LINK_INITFS)):
-        try:
-            md = _metadata(contents, root, layers[root].mac or b"")
-        except _Failed as e:
-            report.fail(str(e), link)
-            continue
-        if md is None:
-            report.not_checked.append(f"{link}: the image is encrypted with a key, which is not in the package")
-        else:
-            metadata[root] = md
-    if not metadata:
+    report.ok(f"{CONFIG} mounts the image (MAC {mac_text(layers[IMAGE_ROOT].mac or b'')}) and the initfs as `/`")
+    upper = sorted(rest for rest in contents.members if rest.startswith("run/mount/__ROOT/"))
+    if upper:
+        # The root's writable layer starts empty; anything shipped in it would cover the image's files.
+        report.fail(f"the package ships files in the root's writable layer (run/mount/__ROOT): {upper[0]}", LINK_CONFIG)
+
+    # The initfs is never encrypted; it says whether the image is.
+    try:
+        init_md = _metadata(contents, INITFS_ROOT, layers[INITFS_ROOT].mac or b"")
+        if init_md is None:
+            raise _Failed(f"{INITFS_ROOT}/metadata is not integrity-only; `occlum build` never encrypts the initfs")
+    except _Failed as e:
+        report.fail(str(e), LINK_INITFS)
         return
-    second = _second_scan(package, metadata)
-    image: Optional[list[ImageEntry]] = None
-    for root, link in ((IMAGE_ROOT, LINK_IMAGE), (INITFS_ROOT, LINK_INITFS)):
-        if root not in metadata:
-            continue
-        try:
-            entries = _image_files(second, root, metadata[root])
-        except _Failed as e:
-            report.fail(str(e), link)
-            continue
-        report.link(link)
-        files = sum(1 for e in entries if e.kind == "file")
-        report.ok(f"{root}: {len(entries)} entries ({files} files), each file's MAC the one its inode records")
-        if root == IMAGE_ROOT:
-            image = entries
-    if image is None:
+    image_read = contents.read.get(f"{IMAGE_ROOT}/metadata")
+    image_md: Optional[ProtectedFile] = None
+    try:
+        image_md = _metadata(contents, IMAGE_ROOT, layers[IMAGE_ROOT].mac or b"")
+    except _Failed as e:
+        report.fail(str(e), LINK_IMAGE)
+    # Scan 2: the directories of both images, and every initfs file (small): only what their metadata names.
+    wanted: dict[str, dict[str, int]] = {
+        INITFS_ROOT: {name: MAX_INITFS_FILE for name in kinds_by_file(init_md.data or b"")}
+    }
+    if image_md is not None:
+        kinds = kinds_by_file(image_md.data or b"")
+        wanted[IMAGE_ROOT] = {name: MAX_KEPT_CONTENT for name, kind in kinds.items() if kind == TYPE_DIR}
+    second = _scan_image_files(package, wanted)
+    try:
+        initfs = _contents(second, INITFS_ROOT, _walk(second, INITFS_ROOT, init_md))
+    except _Failed as e:
+        report.fail(str(e), LINK_INITFS)
         return
+    report.link(LINK_INITFS)
+    report.ok(f"{INITFS_ROOT}: {len(initfs)} entries, each file's MAC the one its inode records")
+    if image_md is None:
+        if isinstance(image_read, ProtectedFile) and not image_read.integrity_only:
+            if _image_is_encrypted(initfs, second):
+                report.not_checked.append(
+                    f"{LINK_IMAGE}: the image is encrypted with a key, which is not in the package"
+                )
+            else:
+                report.fail(
+                    f"{IMAGE_ROOT}/metadata is marked as encrypted, but the initfs's image_config.json says the image "
+                    "is integrity-only: the mark is in the file's unauthenticated header",
+                    LINK_IMAGE,
+                )
+        return
+    # Scan 3: the image's files and symlinks that its directories reach, and nothing else.
+    try:
+        pending = _walk(second, IMAGE_ROOT, image_md)
+    except _Failed as e:
+        report.fail(str(e), LINK_IMAGE)
+        return
+    reachable = {
+        p.node.file_name: (MAX_SYMLINK_BYTES if p.node.kind == TYPE_SYMLINK else 0)
+        for p in pending
+        if p.node.kind != TYPE_DIR
+    }
+    third = _scan_image_files(package, {IMAGE_ROOT: reachable})
+    try:
+        image = _contents(third, IMAGE_ROOT, pending)
+    except _Failed as e:
+        report.fail(str(e), LINK_IMAGE)
+        return
+    report.link(LINK_IMAGE)
+    files = sum(1 for e in image if e.kind == "file")
+    report.ok(f"{IMAGE_ROOT}: {len(image)} entries ({files} files), each file's MAC the one its inode records")
+    _check_mounts(report, sys_config, image)
     problems = compare_files(image, sbom)
     if problems:
         shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
@@ -331,6 +455,26 @@ def check_chain(report: Any, package: str, contents: PackageContents, sbom: Doc,
         report.link(LINK_SBOM_FILES)
         report.ok(f"the SBOM lists exactly the image's {sum(1 for e in image if e.kind != 'dir')} files and symlinks")
     _check_jar(report, package, image, sbom)
+
+
+def _check_mounts(report: Any, config: SysConfig, image: list[ImageEntry]) -> None:
+    """A mount over a folder of the image hides the image's files there from the app: what runs is not
+    what the SBOM lists. The host's variables are named: they reach the app unmeasured."""
+    paths = [e.path for e in image if e.kind != "dir"]
+    for target, kind in config.other_mounts:
+        covered = [p for p in paths if p == target or p.startswith(target.rstrip("/") + "/")]
+        if covered:
+            report.fail(
+                f"{CONFIG} mounts a {kind} at {target}, over {len(covered)} file(s) of the image (e.g. {covered[0]}): "
+                "the app would see that mount's files, not the image's",
+                LINK_CONFIG,
+            )
+    if config.untrusted_env:
+        risky = [v for v in config.untrusted_env if v in HOST_CONTROLLED_ENV]
+        report.warn(
+            f"the host sets these variables at run time (env.untrusted): {', '.join(config.untrusted_env)}"
+            + (f"; {', '.join(risky)} can change the code the JVM runs" if risky else "")
+        )
 
 
 def _check_jar(report: Any, package: str, image: list[ImageEntry], sbom: Doc) -> None:

@@ -86,23 +86,33 @@ def _content(files: dict[str, ProtectedFile], node: Inode, where: str) -> Protec
     return f
 
 
-def _entries(data: bytes, count: int, where: str) -> list[tuple[int, str]]:
+def _entries(data: bytes, count: int, where: str) -> list[tuple[int, str, int]]:
     if count < 2 or len(data) < count * DIRENT:
         raise SefsError(f"{where}: its directory file holds fewer than the {count} entries its inode says")
     out = []
     for i in range(count):
-        number, raw = struct.unpack_from("<I256s", data, i * DIRENT)
+        number, raw, kind = struct.unpack_from("<I256sI", data, i * DIRENT)
         name = raw.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
-        out.append((number, name))
+        out.append((number, name, kind))
     return out
 
 
-def read_image(metadata: bytes, files: dict[str, ProtectedFile]) -> list[ImageEntry]:
-    """Every file, directory and symlink of the image, walked from the root as the LibOS would.
-    `files` maps the names under `__ROOT` to what was read of them (the data of directories and
-    symlinks kept)."""
+@dataclass(frozen=True)
+class Pending:
+    """An entry found by walking the directories; a file's or symlink's content is checked later."""
+
+    path: str
+    node: Inode
+
+
+MAX_SYMLINK_BYTES = 4096  # PATH_MAX
+
+
+def walk_directories(metadata: bytes, dirs: dict[str, ProtectedFile]) -> list[Pending]:
+    """Every entry of the image, walked from the root as the LibOS would, reading only directories.
+    `dirs` maps names under `__ROOT` to what was read of them (directories' data kept)."""
     check_superblock(metadata)
-    out: list[ImageEntry] = []
+    out: list[Pending] = []
     seen_dirs: set[int] = set()
 
     def walk(number: int, path: str, depth: int) -> None:
@@ -114,36 +124,60 @@ def read_image(metadata: bytes, files: dict[str, ProtectedFile]) -> list[ImageEn
         node = inode(metadata, number)
         if node.kind != TYPE_DIR:
             raise SefsError(f"{path or '/'}: inode {number} is not a directory")
-        content = _content(files, node, path or "/")
+        content = _content(dirs, node, path or "/")
         if content.data is None:
             raise SefsError(f"{path or '/'}: its directory file was not read")
         entries = _entries(content.data, node.entries, path or "/")
         if entries[0][0] != number:
             raise SefsError(f"{path or '/'}: its `.` entry is not itself")
-        for child_number, name in entries[2:]:
+        names: set[str] = set()
+        for child_number, name, entry_kind in entries[2:]:
             if not name or "/" in name or name in (".", ".."):
                 raise SefsError(f"{path or '/'}: an entry is named {name!r}, which no file can be")
+            if name in names:
+                # The LibOS opens the first entry of a name; a second one could hide it from a reader.
+                raise SefsError(f"{path or '/'}: two entries are named {name!r}")
+            names.add(name)
             child_path = f"{path}/{name}"
             if len(out) >= MAX_ENTRIES:
                 raise SefsError(f"the image has more than {MAX_ENTRIES} entries")
             child = inode(metadata, child_number)
-            if child.kind == TYPE_DIR:
-                out.append(ImageEntry(child_path, "dir", child.mode & 0o777, file_name=child.file_name))
-                walk(child_number, child_path, depth + 1)
-                continue
-            f = _content(files, child, child_path)
-            if child.kind == TYPE_FILE:
-                out.append(ImageEntry(child_path, "file", child.mode & 0o777, f.sha256, file_name=child.file_name))
-            elif child.kind == TYPE_SYMLINK:
-                if f.data is None:
-                    raise SefsError(f"{child_path}: its symlink file was not read")
-                target = f.data.decode("utf-8", "surrogateescape")
-                out.append(ImageEntry(child_path, "symlink", child.mode & 0o777, None, target, child.file_name))
-            else:
+            if entry_kind != child.kind:
+                raise SefsError(f"{child_path}: its entry says type {entry_kind}, its inode {child.kind}")
+            if child.kind not in KINDS:
                 raise SefsError(f"{child_path}: inode {child_number} has type {child.kind}, not a file, dir or symlink")
+            if child.kind == TYPE_SYMLINK and child.size > MAX_SYMLINK_BYTES:
+                raise SefsError(f"{child_path}: a symlink of {child.size} bytes, longer than any path")
+            out.append(Pending(child_path, child))
+            if child.kind == TYPE_DIR:
+                walk(child_number, child_path, depth + 1)
 
     walk(ROOT_INODE, "", 0)
     return out
+
+
+def check_contents(pending: list[Pending], files: dict[str, ProtectedFile]) -> list[ImageEntry]:
+    """The entries with each file's and symlink's content checked against its inode (symlinks' data kept)."""
+    out = []
+    for p in pending:
+        node, mode = p.node, p.node.mode & 0o777
+        if node.kind == TYPE_DIR:
+            out.append(ImageEntry(p.path, "dir", mode, file_name=node.file_name))
+            continue
+        f = _content(files, node, p.path)
+        if node.kind == TYPE_FILE:
+            out.append(ImageEntry(p.path, "file", mode, f.sha256, file_name=node.file_name))
+        else:
+            if f.data is None:
+                raise SefsError(f"{p.path}: its symlink file was not read")
+            target = f.data.decode("utf-8", "surrogateescape")
+            out.append(ImageEntry(p.path, "symlink", mode, None, target, node.file_name))
+    return out
+
+
+def read_image(metadata: bytes, files: dict[str, ProtectedFile]) -> list[ImageEntry]:
+    """walk_directories then check_contents, when every file was read in one go (tests, small images)."""
+    return check_contents(walk_directories(metadata, files), files)
 
 
 def kinds_by_file(metadata: bytes) -> dict[str, int]:

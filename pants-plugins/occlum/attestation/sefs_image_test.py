@@ -97,6 +97,9 @@ def test_a_missing_inode_file_is_refused(image: Path) -> None:
         (lambda r: [(2, b".", 2), (2, b"..", 2), (3, b"..", 2)], "an entry is named '..'"),
         (lambda r: [(9, b".", 2), (2, b"..", 2)], "its `.` entry is not itself"),
         (lambda r: [(2, b".", 2), (2, b"..", 2), (999_999, b"far", 1)], "inode 999999 is not in the image"),
+        # The LibOS opens the first entry of a name: a second could hide behind it from a reader.
+        (lambda r: [(2, b".", 2), (2, b"..", 2), (3, b"twice", 2), (3, b"twice", 2)], "two entries are named 'twice'"),
+        (lambda r: [(2, b".", 2), (2, b"..", 2), (3, b"opt", 1)], "its entry says type 1, its inode 2"),
     ],
 )
 def test_a_hostile_directory_is_refused(image: Path, entries_of_root, words: str) -> None:

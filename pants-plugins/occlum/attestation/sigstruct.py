@@ -24,6 +24,7 @@ refuses an enclave whose pages do not measure to it.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import struct
 from dataclasses import dataclass
@@ -57,6 +58,7 @@ class Sigstruct:
     attribute_mask_flags: int
     misc_select: int
     date: int  # yyyymmdd as hex digits, as sgx_sign writes it
+    other_records: tuple[tuple[str, str], ...] = ()  # (version, MRENCLAVE) of further metadata records
 
     @property
     def debuggable(self) -> bool:
@@ -123,15 +125,40 @@ def find_metadata(data: bytes) -> bytes:
     return note[desc_start : desc_start + descsz]
 
 
-def read_sigstruct(data: bytes) -> Sigstruct:
-    """The SIGSTRUCT of the signed enclave `data`, once its magic, headers and signature are checked."""
-    meta = find_metadata(data)
-    if len(meta) < CSS_OFFSET + CSS_SIZE:
-        raise SigstructError(f"its metadata is {len(meta)} bytes, too short to hold a SIGSTRUCT")
-    (magic,) = struct.unpack_from("<Q", meta, 0)
+MAX_RECORDS = 8  # sgx_sign writes one, or two (an SGX2 record and a compatible SGX1 one)
+
+
+def _record(meta: bytes, at: int) -> tuple[int, int, Sigstruct]:
+    """The metadata record at `at`: its version, its size, and its SIGSTRUCT once checked."""
+    if len(meta) < at + CSS_OFFSET + CSS_SIZE:
+        raise SigstructError(f"its metadata record at {at} is too short to hold a SIGSTRUCT")
+    magic, version, size = struct.unpack_from("<QQI", meta, at)
     if magic != METADATA_MAGIC:
         raise SigstructError(f"its metadata magic is {magic:#x}, not {METADATA_MAGIC:#x}: the enclave was never signed")
-    css = CssParts.split(meta[CSS_OFFSET : CSS_OFFSET + CSS_SIZE])
+    return version, size, _checked(CssParts.split(meta[at + CSS_OFFSET : at + CSS_OFFSET + CSS_SIZE]))
+
+
+def read_sigstruct(data: bytes) -> Sigstruct:
+    """The SIGSTRUCT of the signed enclave `data`, once its magic, headers and signature are checked.
+    A second metadata record (the chain `sgx_sign dump` walks, each record `size` bytes after the
+    last; a loader may pick any of them) must verify too and be signed by the same key."""
+    meta = find_metadata(data)
+    version, size, first = _record(meta, 0)
+    others: list[tuple[str, str]] = []
+    at = 0
+    while size and at + size + 24 <= len(meta) and len(others) < MAX_RECORDS:
+        at += size
+        magic, _, next_size = struct.unpack_from("<QQI", meta, at)
+        if magic != METADATA_MAGIC or next_size == 0:
+            break
+        version, size, sig = _record(meta, at)
+        if sig.mrsigner != first.mrsigner:
+            raise SigstructError(f"its metadata record at {at} is signed by another key (MRSIGNER {sig.mrsigner})")
+        others.append((f"{version >> 32}.{version & 0xFFFFFFFF}", sig.mrenclave))
+    return dataclasses.replace(first, other_records=tuple(others))
+
+
+def _checked(css: CssParts) -> Sigstruct:
     if css.header[:12] != HEADER or css.header[24:40] != HEADER2:
         raise SigstructError("its SIGSTRUCT HEADER or HEADER2 is not the fixed value the SDM requires")
     modulus = int.from_bytes(css.modulus, "little")

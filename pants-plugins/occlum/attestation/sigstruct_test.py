@@ -28,14 +28,14 @@ def _modulus_le(pem: Path) -> bytes:
     return int(text.stdout.strip().split("=", 1)[1], 16).to_bytes(384, "little")
 
 
-def sign(tmp_path: Path, prod: int = 7, svn: int = 3, debuggable: bool = False) -> bytes:
+def sign(tmp_path: Path, prod: int = 7, svn: int = 3, debuggable: bool = False, key: Path | None = None) -> bytes:
     unsigned = tmp_path / "libos.so"
     unsigned.write_bytes(make_libos(b"release 0.31.0"))
     xml = tmp_path / "Enclave.xml"
     xml.write_text(XML.format(prod=prod, svn=svn, nodebug=0 if debuggable else 1))
     out = tmp_path / "signed.so"
     subprocess.run(
-        [sys.executable, str(DOUBLE / "sgx_sign"), "sign", "-key", str(DOUBLE / "template_Enclave.pem")]
+        [sys.executable, str(DOUBLE / "sgx_sign"), "sign", "-key", str(key or DOUBLE / "template_Enclave.pem")]
         + ["-config", str(xml), "-enclave", str(unsigned), "-out", str(out)],
         check=True,
         capture_output=True,
@@ -87,7 +87,8 @@ def test_an_unsigned_enclave_is_refused_by_its_magic() -> None:
 @pytest.mark.parametrize(
     "data, words",
     [
-        (b"MZ not an elf", "does not start with the ELF magic"),
+        (b"MZ not an elf" + bytes(64), "does not start with the ELF magic"),
+        (b"\x7fELF", "shorter than an ELF header"),
         (b"\x7fELF" + bytes(60), "not a 64-bit little-endian ELF file"),
         (b"\x7fELF\x02\x01" + bytes(58), "section header table is malformed"),
     ],
@@ -110,3 +111,31 @@ def test_section_headers_pointing_outside_the_file_are_refused(tmp_path: Path) -
     struct.pack_into("<Q", signed, 0x28, shoff + 10**9)
     with pytest.raises(SigstructError, match="lies outside the file"):
         read_sigstruct(bytes(signed))
+
+
+def _with_second_record(first: bytes, second: bytes) -> bytes:
+    """`first` with the metadata record of `second` chained after its own, as sgx_sign chains an
+    SGX1-compatible record (each record `size` bytes after the one before)."""
+    at, other = metadata_offset(first), metadata_offset(second)
+    (size,) = struct.unpack_from("<I", first, at + 16)
+    record = second[other : other + size]
+    return first[: at + size] + record + first[at + size + len(record) :]
+
+
+def test_a_second_record_signed_by_another_key_is_refused(tmp_path: Path) -> None:
+    from signing_key import make_signing_key
+
+    key = make_signing_key(tmp_path / "other.pem")
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    other = sign(tmp_path / "b", key=key)
+    with pytest.raises(SigstructError, match="is signed by another key"):
+        read_sigstruct(_with_second_record(sign(tmp_path / "a"), other))
+
+
+def test_a_second_record_of_the_same_signer_is_reported(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first, second = sign(tmp_path / "a"), sign(tmp_path / "b", prod=8)
+    sig = read_sigstruct(_with_second_record(first, second))
+    assert sig.isv_prod_id == 7 and [v for v, _ in sig.other_records] == ["3.3"]

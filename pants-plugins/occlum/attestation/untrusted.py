@@ -110,8 +110,23 @@ def parse_json(data: bytes, name: str) -> Any:
     def refuse_constant(value: str) -> Any:
         raise ValueError(f"{value} is not JSON")
 
+    def refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        # Python keeps a repeated key's last value, cJSON (Occlum's ra_config parser) its first: a
+        # record read two ways could pass here and mean another thing there.
+        out: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in out:
+                raise ValueError(f"the key {key!r} appears twice in one object")
+            out[key] = value
+        return out
+
     try:
-        return json.loads(text, parse_constant=refuse_constant)
+        value = json.loads(text, parse_constant=refuse_constant, object_pairs_hook=refuse_duplicates)
+        # A lone surrogate (a \ud800 escape) is valid JSON but no text: refuse it before it is printed.
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+        return value
+    except UnicodeEncodeError:
+        raise Unusable(f"{name} holds a string with a lone surrogate escape, which is not text") from None
     except (ValueError, RecursionError) as e:
         raise Unusable(f"{name} is not valid JSON: {e}") from None
 

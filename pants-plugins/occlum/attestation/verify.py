@@ -154,6 +154,12 @@ def _check_sigstruct(report: Report, contents: PackageContents, rec: Records) ->
         return None
     report.link(link)
     report.ok(f"{SIGNED_ENCLAVE}: SIGSTRUCT signature verified with its RSA-3072 key (MRSIGNER {sig.mrsigner})")
+    for version, mrenclave in sig.other_records:
+        if mrenclave != sig.mrenclave:
+            report.warn(
+                f"{SIGNED_ENCLAVE} has a second metadata record (version {version}, same signer) with MRENCLAVE "
+                f"{mrenclave}: a platform that loads that record reports that MRENCLAVE"
+            )
     return sig
 
 
@@ -327,7 +333,11 @@ def verify(package: str, expected_mrsigner: Optional[str] = None) -> Report:
     contents = read_package(package, _first_scan_readers)
     sig = _check_sigstruct(report, contents, rec)
     _check_identity(report, sig, contents, rec)
-    check_chain(report, package, contents, rec.sbom, contents.read.get(SIGNED_ENCLAVE) if sig else None)
+    if sig is not None and expected_mrsigner is not None and sig.mrsigner != expected_mrsigner:
+        # Another signer's package: nothing below is worth reading (nor the time a huge image costs).
+        report.not_checked.append("Occlum's chain and the SBOM: the enclave is not signed by the signer given")
+    else:
+        check_chain(report, package, contents, rec.sbom, contents.read.get(SIGNED_ENCLAVE) if sig else None)
     _check_records_and_package(report, package, contents, rec, package_sha256)
     _warnings(report, sig, rec, expected_mrsigner)
     report.not_checked.append(NOT_CHECKED_MEASUREMENT)
@@ -353,6 +363,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         "signed by anyone's key can pass",
     )
     args = p.parse_args(argv)
+    for stream in (sys.stdout, sys.stderr):  # names from a package may hold bytes that are not text
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
     try:
         report = verify(args.package, args.mrsigner)
     except Unusable as e:

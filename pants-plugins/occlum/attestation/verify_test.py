@@ -6,6 +6,7 @@ need `pants package` and the test double)."""
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import os
@@ -144,6 +145,111 @@ def test_a_package_of_the_wrong_shape(tmp_path, capsys, members, words: str) -> 
     package = write_set(tmp_path)
     _tar(package, members)
     _refused(package, capsys, "enclave.tar.gz", words)
+
+
+def _gz(data: bytes) -> bytes:
+    return gzip.compress(data, mtime=0)
+
+
+def _raw_tar(members: list[tuple[str, bytes]], end: bool = True) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as tf:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    raw = buf.getvalue()
+    return raw if end else raw.rstrip(b"\0")
+
+
+@pytest.mark.parametrize(
+    "package_bytes, words",
+    [
+        # gzip and `tar -x` read on into a second stream; a reader that stops after the first would not.
+        (
+            _gz(_raw_tar([("enclave/Occlum.json", b"{}")], end=False)) + _gz(_raw_tar([("enclave/evil", b"x")])),
+            "bytes after its gzip stream",
+        ),
+        (_gz(_raw_tar([("enclave/Occlum.json", b"{}")])) + b"garbage", "bytes after its gzip stream"),
+        (
+            _gz(_raw_tar([("enclave/Occlum.json", b"{}")]) + b"after the end" + bytes(1024)),
+            "after the tar archive's end",
+        ),
+        (_gz(_raw_tar([("enclave/Occlum.json", b"{}")]))[:-8], "the file is truncated"),
+    ],
+)
+def test_what_tar_would_read_past_is_refused(tmp_path, capsys, package_bytes: bytes, words: str) -> None:
+    package = write_set(tmp_path)
+    package.write_bytes(package_bytes)
+    _refused(package, capsys, words)
+
+
+def _with_symlink(package: Path, link: str, target: str, then: str) -> None:
+    with tarfile.open(package, "w:gz") as tf:
+        info = tarfile.TarInfo(link)
+        info.type, info.linkname = tarfile.SYMTYPE, target
+        tf.addfile(info)
+        data = tarfile.TarInfo(then)
+        data.size = 2
+        tf.addfile(data, io.BytesIO(b"{}"))
+
+
+def test_a_member_below_a_symlink_member_is_refused(tmp_path, capsys) -> None:
+    """`enclave/d -> .` then `enclave/d/Occlum.json`: tar -x writes the second through the first."""
+    package = write_set(tmp_path)
+    _with_symlink(package, "enclave/d", ".", "enclave/d/Occlum.json")
+    _refused(package, capsys, "member enclave/d/Occlum.json lies below the symlink member enclave/d")
+
+
+def _header(name: str, size: int, kind: bytes) -> bytes:
+    info = tarfile.TarInfo(name)
+    info.size, info.type = size, kind
+    return info.tobuf(format=tarfile.USTAR_FORMAT)
+
+
+def _block(data: bytes) -> bytes:
+    return data + bytes(-len(data) % 512)
+
+
+@pytest.mark.parametrize(
+    "headers, words",
+    [
+        # A GNU long name, then a pax path: Python's tarfile takes the first, GNU tar the second.
+        (
+            [(tarfile.GNUTYPE_LONGNAME, b"enclave/zz\0"), (tarfile.XHDTYPE, b"27 path=enclave/Occlum.json\n")],
+            "two name-setting headers",
+        ),
+        (
+            [(tarfile.GNUTYPE_LONGNAME, b"enclave/zz\0"), (tarfile.GNUTYPE_LONGNAME, b"enclave/Occlum.json\0")],
+            "two name-setting headers",
+        ),
+        ([(tarfile.XGLTYPE, b"27 path=enclave/Occlum.json\n")], "a global pax header"),
+    ],
+)
+def test_headers_that_tar_programs_read_differently_are_refused(tmp_path, capsys, headers, words: str) -> None:
+    package = write_set(tmp_path)
+    raw = b"".join(_header("././@LongLink", len(body), kind) + _block(body) for kind, body in headers)
+    raw += _header("enclave/x", 2, tarfile.REGTYPE) + _block(b"{}") + bytes(1024)
+    package.write_bytes(_gz(raw))
+    _refused(package, capsys, words)
+
+
+@pytest.mark.parametrize(
+    "record, text, words",
+    [
+        # Python keeps the last of a repeated key, cJSON (Occlum's parser) the first.
+        (
+            "ra_config",
+            '{"verify_mr_enclave": "off", "verify_mr_enclave": "on"}',
+            "the key 'verify_mr_enclave' appears twice",
+        ),
+        ("cdx", '{"a": "\\ud800"}', "a lone surrogate escape"),
+    ],
+)
+def test_records_read_one_way_only(tmp_path, capsys, record: str, text: str, words: str) -> None:
+    package = write_set(tmp_path)
+    (tmp_path / f"enclave.{record}.json").write_text(text)
+    _refused(package, capsys, words)
 
 
 def test_a_package_that_is_not_a_tarball(tmp_path, capsys) -> None:

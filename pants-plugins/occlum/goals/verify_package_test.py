@@ -26,12 +26,12 @@ from occlum.attestation.occlum_chain import (
     LINK_IMAGE,
     LINK_SBOM_FILES,
     LINK_SBOM_JAR,
-    _image_files,
-    _second_scan,
+    _protected,
     first_scan_readers,
 )
 from occlum.attestation.package_reader import read_package
 from occlum.attestation.sbom import components_sha256
+from occlum.attestation.sefs_image import read_image
 from occlum.attestation.verify import main as verify_main
 from occlum.records import dump_json
 from occlum_double.double_elf import metadata_offset
@@ -47,6 +47,14 @@ def builds(tmp_path_factory) -> dict[str, Path]:
         "benign": build_service_package(tmp_path_factory.mktemp("benign"), LIBS),
         "evil": build_service_package(tmp_path_factory.mktemp("evil"), {**LIBS, "evil-1.0.jar": 8}),
         "debuggable": build_service_package(tmp_path_factory.mktemp("debuggable"), LIBS, debuggable=True),
+        # What the signer itself configured: a host file system over the service's folder, and a
+        # variable the host sets.
+        "hostfs": build_service_package(
+            tmp_path_factory.mktemp("hostfs"),
+            LIBS,
+            extra='mounts=[{"target": "/usr/lib/spring", "type": "hostfs", "source": "/srv"}], '
+            'untrusted_env=["JAVA_TOOL_OPTIONS"]',
+        ),
     }
 
 
@@ -106,8 +114,9 @@ def _image_file(package: Path, path_suffix: str) -> str:
     """The __ROOT member that holds the image file whose path ends with `path_suffix`."""
     first = read_package(str(package), first_scan_readers)
     md = first.read[f"{IMAGE_ROOT}/metadata"]
-    second = _second_scan(str(package), {IMAGE_ROOT: md})
-    entry = next(e for e in _image_files(second, IMAGE_ROOT, md) if e.path.endswith(path_suffix))
+    everything = read_package(str(package), lambda rest: _protected(1 << 26) if rest.startswith(IMAGE_ROOT) else None)
+    files = {rest.rsplit("/", 1)[1]: read for rest, read in everything.read.items()}
+    entry = next(e for e in read_image(md.data, files) if e.path.endswith(path_suffix))
     return f"{IMAGE_ROOT}/{entry.file_name}"
 
 
@@ -308,3 +317,50 @@ def test_a_debuggable_enclave_passes_with_a_loud_warning(builds, tmp_path, capsy
     code, out = _run(base, capsys)
     assert code == 0, out
     assert "ok    debuggable true: the SIGSTRUCT" in out and "WARN  the enclave is DEBUGGABLE" in out
+
+
+def test_the_unauthenticated_encrypted_mark_does_not_skip_the_image(builds, tmp_path, capsys) -> None:
+    """Node 0's plain part is outside every MAC: clearing its integrity-only byte must not turn the
+    image into an 'encrypted, not checked' one, since the checked initfs says it is integrity-only."""
+    base = _copy(builds, "benign", tmp_path / "dist")
+    package = Path(f"{base}.tar.gz")
+    metadata = bytearray(_member(package, f"{IMAGE_ROOT}/metadata"))
+    metadata[94] = 0
+    _rewrite(package, {f"{IMAGE_ROOT}/metadata": bytes(metadata)})
+    _rerecord_package_sha256(base)
+    code, out = _run(base, capsys)
+    assert code == 1 and "the mark is in the file's unauthenticated header" in out, out
+    assert f"in: {LINK_IMAGE}." in out
+
+
+def test_files_in_the_root_s_writable_layer_are_refused(builds, tmp_path, capsys) -> None:
+    base = _copy(builds, "benign", tmp_path / "dist")
+    package = Path(f"{base}.tar.gz")
+    members = _members(package)
+    with tarfile.open(package, "w:gz") as tf:
+        for info, data in members:
+            tf.addfile(info, io.BytesIO(data) if info.isfile() else None)
+        extra = tarfile.TarInfo("enclave/run/mount/__ROOT/metadata")
+        extra.size = 4
+        tf.addfile(extra, io.BytesIO(b"evil"))
+    _rerecord_package_sha256(base)
+    code, out = _run(base, capsys)
+    assert code == 1 and "ships files in the root's writable layer" in out, out
+
+
+def test_a_mount_over_the_image_s_files_is_refused_and_host_variables_named(builds, tmp_path, capsys) -> None:
+    base = _copy(builds, "hostfs", tmp_path / "dist")
+    code, out = _run(base, capsys)
+    assert code == 1, out
+    assert "mounts a hostfs at /usr/lib/spring, over 1 file(s) of the image (e.g. /usr/lib/spring/svc.jar)" in out
+    assert (
+        "WARN  the host sets these variables at run time (env.untrusted): JAVA_TOOL_OPTIONS; JAVA_TOOL_OPTIONS" in out
+    )
+    assert f"in: {LINK_CONFIG}." in out
+
+
+def test_another_signer_s_package_is_not_read_further(builds, tmp_path, capsys) -> None:
+    base = _copy(builds, "evil", tmp_path / "dist")
+    benign = json.loads((builds["benign"] / f"{NAME}.measurements.json").read_bytes())["mrsigner"]
+    code, out = _run(base, capsys, "--mrsigner", benign)
+    assert code == 1 and "Occlum's chain and the SBOM: the enclave is not signed by the signer given" in out, out
