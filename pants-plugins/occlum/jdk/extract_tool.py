@@ -85,6 +85,10 @@ _LOADERS = {"musl": MUSL_LOADER, "glibc": GLIBC_LOADER}
 
 MUSL_HINT = "Occlum runs musl JDKs (Dragonwell publishes them as *_x64_alpine-linux.tar.gz)"
 _NOT_GENUINE = "This is not a genuine JDK archive: re-download it from the vendor"
+PACKED_BY_HAND = (
+    "If you packed this JDK yourself, pack it with `python3 -m occlum.jdk.pack_jdk <JAVA_HOME> <out.tar.gz>`, "
+    "which rewrites such links and prints the target that pins the result"
+)
 
 
 class JdkArchiveError(Exception):
@@ -291,7 +295,7 @@ def _kind_error(m: Member) -> JdkArchiveError:
             f"archive member {q} is a hard link (to {shown(m.linkname)}); hard links are refused outright "
             "because they can alias files outside the tree. Only regular files, directories and symlinks "
             "that stay inside the top folder are allowed. Repack the archive without "
-            "it (e.g. `tar --hard-dereference`)"
+            f"it (e.g. `tar --hard-dereference`). {PACKED_BY_HAND}"
         )
     if m.kind == "sparse":
         return _sparse_error(m.name)
@@ -299,13 +303,12 @@ def _kind_error(m: Member) -> JdkArchiveError:
         what = "a device node" if m.kind == "device" else "a FIFO"
         return JdkArchiveError(
             f"archive member {q} is {what}; devices and FIFOs have no place in a JDK archive, which holds "
-            "only regular files, directories and symlinks. Re-download the archive from the vendor, or "
-            "re-pack it from an extracted JDK without them"
+            "only regular files, directories and symlinks. Re-download the archive from the vendor. "
+            f"{PACKED_BY_HAND}"
         )
     return JdkArchiveError(
         f"archive member {q} is an unsupported entry type; only regular files, directories and symlinks "
-        "that stay inside the top folder are allowed. Re-download the archive from the vendor, or "
-        "re-pack it with `tar czf jdk.tar.gz <jdk-dir>/`"
+        f"that stay inside the top folder are allowed. Re-download the archive from the vendor. {PACKED_BY_HAND}"
     )
 
 
@@ -338,8 +341,8 @@ def _link_target_problem(m: Member) -> str:
 def _symlink_error(m: Member, problem: str) -> JdkArchiveError:
     return JdkArchiveError(
         f"archive member {shown(m.name)} is a symlink that {problem}; only relative symlinks that "
-        "resolve inside the top folder are allowed. This is not a genuine JDK "
-        "archive: re-download it from the vendor"
+        "resolve inside the top folder are allowed. A vendor's JDK archive holds none such: re-download "
+        f"it from the vendor. {PACKED_BY_HAND}"
     )
 
 
