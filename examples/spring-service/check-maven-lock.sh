@@ -10,11 +10,11 @@ trap 'rm -rf "$work"' EXIT
 (cd "$work" && jar xf "$OLDPWD/$jar_path" BOOT-INF/lib)
 cd "$work/BOOT-INF/lib"
 if ! sha256sum --check --quiet --strict "$lock"; then
-  echo "check-maven-lock: a dependency's bytes differ from maven.lock (above). If the change is intended, regenerate the lock: (cd BOOT-INF/lib && sha256sum *.jar) > maven.lock" >&2
+  echo "check-maven-lock: a dependency's bytes differ from maven.lock (above). If the change is intended, review it and regenerate the lock as docs/spring-boot.md shows." >&2
   exit 1
 fi
 extra="$(ls | sort | comm -23 - "$(awk '{print $2}' "$lock" | sort > "$work/locked" && echo "$work/locked")")"
 if [ -n "$extra" ]; then
-  echo "check-maven-lock: not in maven.lock: $extra. Add each with its sha256 after reviewing it." >&2
+  echo "check-maven-lock: not in maven.lock: $extra. Review it, then regenerate the lock as docs/spring-boot.md shows." >&2
   exit 1
 fi
