@@ -101,3 +101,18 @@ def test_editing_one_service_reruns_only_that_service_s_steps(repo) -> None:
     assert {step for step, _ in reran} == {"Running the `shell_command`", "occlum build", "occlum package"}
     # Each of those steps ran once, for the Spring service: the hello service's came from the cache.
     assert len(reran) == 3 and all("spring-service" in line for _, line in reran), reran
+
+
+def test_a_dependency_that_is_not_the_locked_one_fails_the_jar_step(repo) -> None:
+    root, args, env = repo
+    lock = root / "examples/spring-service/maven.lock"
+    before = lock.read_text()
+    try:
+        # The same jar name, another sha256: as if the repository served other bytes.
+        lock.write_text(before.replace(before.split()[0], "0" * 64, 1))
+        failed = run_pants(root, args, env, "package", SPRING)
+        assert failed.returncode != 0
+        assert "check-maven-lock: a dependency's bytes differ from maven.lock" in failed.stderr, failed.stderr[-3000:]
+        assert f"{before.split()[1]}: FAILED" in failed.stderr
+    finally:
+        lock.write_text(before)
