@@ -26,6 +26,7 @@ import sys
 import tarfile
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -375,8 +376,24 @@ class Bench:
 
     def manual_once(self, payload: Path | None = None) -> float:
         """The seed's manual way, once, with the same double: every step, every time."""
-        occlum = self.install / "build" / "bin" / "occlum"
         jar_dir = self.work / "manual-jar"
+
+        def build_jar() -> Path:
+            # Build the jar as a developer would (javac + jar), then the seed's shell steps.
+            shutil.rmtree(jar_dir, ignore_errors=True)
+            (jar_dir / "classes").mkdir(parents=True)
+            srcs = [str(p) for p in (self.root / "examples/hello-service/src").rglob("*.java")]
+            subprocess.run(["javac", "--release", "11", "-d", str(jar_dir / "classes"), *srcs], check=True)
+            jar = ["jar", "--create", "--file", str(jar_dir / "app.jar"), "--main-class", "hello.HelloService"]
+            subprocess.run([*jar, "-C", str(jar_dir / "classes"), "."], check=True)
+            return jar_dir / "app.jar"
+
+        return self.manual_flow(build_jar, payload)
+
+    def manual_flow(self, build_jar: Callable[[], Path], payload: Path | None = None) -> float:
+        """The manual flow around a jar `build_jar` makes: occlum new, copy the JDK, the jar and libz,
+        the jq edits of Occlum.json, occlum build, occlum package. Returns its wall time."""
+        occlum = self.install / "build" / "bin" / "occlum"
         jdk = self.work / "manual-jdk"
         if not jdk.exists():
             jdk.mkdir()
@@ -386,18 +403,12 @@ class Bench:
         t = time.perf_counter()
         inst = self.work / "manual-instance"
         shutil.rmtree(inst, ignore_errors=True)
-        # Build the jar as a developer would (javac + jar), then the seed's shell steps.
-        shutil.rmtree(jar_dir, ignore_errors=True)
-        (jar_dir / "classes").mkdir(parents=True)
-        srcs = [str(p) for p in (self.root / "examples/hello-service/src").rglob("*.java")]
-        subprocess.run(["javac", "--release", "11", "-d", str(jar_dir / "classes"), *srcs], check=True)
-        jar = ["jar", "--create", "--file", str(jar_dir / "app.jar"), "--main-class", "hello.HelloService"]
-        subprocess.run([*jar, "-C", str(jar_dir / "classes"), "."], check=True)
+        jar = build_jar()
         subprocess.run([str(occlum), "new", str(inst)], check=True, capture_output=True)
-        dest = inst / "image/usr/lib/jvm/java-17-alibaba-dragonwell/jre"
+        dest = inst / "image/usr/lib/jvm/java-11-alibaba-dragonwell/jre"
         shutil.copytree(top, dest, symlinks=True)
         (inst / "image/usr/lib/spring").mkdir(parents=True)
-        shutil.copy2(jar_dir / "app.jar", inst / "image/usr/lib/spring/app.jar")
+        shutil.copy2(jar, inst / "image/usr/lib/spring/app.jar")
         shutil.copy2(self.install / "toolchains/gcc/x86_64-linux-musl/lib/libz.so.1", inst / "image/lib/libz.so.1")
         if payload is not None:
             (inst / "image/srv/data").mkdir(parents=True)
@@ -405,7 +416,7 @@ class Bench:
         cfg = json.loads((inst / "Occlum.json").read_text())  # the jq edits
         cfg["resource_limits"].update(user_space_size="1680MB", kernel_space_heap_size="64MB", max_num_of_threads=64)
         cfg["process"].update(default_heap_size="256MB", default_mmap_size="1400MB")
-        cfg["entry_points"] = ["/usr/lib/jvm/java-17-alibaba-dragonwell/jre/bin"]
+        cfg["entry_points"] = ["/usr/lib/jvm/java-11-alibaba-dragonwell/jre/bin"]
         (inst / "Occlum.json").write_text(json.dumps(cfg, indent=4))
         subprocess.run([str(occlum), "build"], cwd=inst, check=True, capture_output=True)
         subprocess.run([str(occlum), "package", "--debug", "app.tar.gz"], cwd=inst, check=True, capture_output=True)
