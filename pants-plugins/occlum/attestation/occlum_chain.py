@@ -175,10 +175,6 @@ def read_sys_config(config: bytes) -> SysConfig:
     return SysConfig(found, tuple(others), untrusted)
 
 
-def image_macs(config: bytes) -> dict[str, Layer]:
-    return read_sys_config(config).layers
-
-
 def _metadata(contents: PackageContents, root: str, mac: bytes) -> Optional[ProtectedFile]:
     """The image's metadata file, checked against the MAC the config gives; None if it is encrypted."""
     read = contents.read.get(f"{root}/metadata")
@@ -265,6 +261,21 @@ def _image_is_encrypted(initfs: list[ImageEntry], scan: PackageContents) -> bool
         return False
 
 
+def component_property(component: Doc, name: str) -> Optional[str]:
+    """The `occlum:<name>` property of an SBOM component."""
+    for p in component.get("properties").items():
+        if p.get("name").text() == f"occlum:{name}":
+            return p.get("value").text()
+    return None
+
+
+def component_sha256(component: Doc) -> Optional[str]:
+    """The SHA-256 an SBOM component records."""
+    return next(
+        (h.get("content").text() for h in component.get("hashes").items() if h.get("alg").text() == "SHA-256"), None
+    )
+
+
 def _sbom_files(sbom: Doc) -> dict[str, tuple[str, Optional[str]]]:
     """path -> ("file", sha256) or ("symlink", target), from the SBOM's file components."""
     out: dict[str, tuple[str, Optional[str]]] = {}
@@ -272,16 +283,8 @@ def _sbom_files(sbom: Doc) -> dict[str, tuple[str, Optional[str]]]:
         if c.get("type").text() != "file":
             continue
         name = c.get("name").text() or ""
-        sha = next((h.get("content").text() for h in c.get("hashes").items() if h.get("alg").text() == "SHA-256"), None)
-        target = next(
-            (
-                p.get("value").text()
-                for p in c.get("properties").items()
-                if p.get("name").text() == "occlum:symlink_target"
-            ),
-            None,
-        )
-        out[name] = ("file", sha) if sha is not None else ("symlink", target)
+        sha = component_sha256(c)
+        out[name] = ("file", sha) if sha is not None else ("symlink", component_property(c, "symlink_target"))
     return out
 
 
@@ -307,19 +310,6 @@ def compare_files(image: list[ImageEntry], sbom: Doc) -> list[str]:
 
 def _sbom_jar(sbom: Doc) -> Optional[Doc]:
     return next((c for c in sbom.get("components").items() if c.get("bom-ref").text() == "jar"), None)
-
-
-def _property(component: Doc, name: str) -> Optional[str]:
-    for p in component.get("properties").items():
-        if p.get("name").text() == f"occlum:{name}":
-            return p.get("value").text()
-    return None
-
-
-def _sha256_of(component: Doc) -> Optional[str]:
-    return next(
-        (h.get("content").text() for h in component.get("hashes").items() if h.get("alg").text() == "SHA-256"), None
-    )
 
 
 def compare_jar(jar_bytes: bytes, jar: Doc) -> list[str]:
@@ -479,13 +469,15 @@ def _check_mounts(report: Any, config: SysConfig, image: list[ImageEntry]) -> No
 
 def _check_jar(report: Any, package: str, image: list[ImageEntry], sbom: Doc) -> None:
     jar = _sbom_jar(sbom)
-    path = _property(jar, "enclave_path") if jar is not None else None
+    path = component_property(jar, "enclave_path") if jar is not None else None
     entry = next((e for e in image if e.path == path and e.kind == "file"), None)
     if jar is None or entry is None:
         report.fail(f"the SBOM's service jar ({path}) is not a file of the image", LINK_SBOM_JAR)
         return
-    if _sha256_of(jar) != entry.sha256:
-        report.fail(f"the SBOM's jar sha256 is {_sha256_of(jar)}, the image's {path} has {entry.sha256}", LINK_SBOM_JAR)
+    if component_sha256(jar) != entry.sha256:
+        report.fail(
+            f"the SBOM's jar sha256 is {component_sha256(jar)}, the image's {path} has {entry.sha256}", LINK_SBOM_JAR
+        )
         return
     # A third scan reads the jar's bytes: which inode file holds it is known only now.
     name = entry.file_name

@@ -34,7 +34,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any, Optional
 
-from occlum.attestation.occlum_chain import check_chain, first_scan_readers
+from occlum.attestation.occlum_chain import check_chain, component_property, component_sha256, first_scan_readers
 from occlum.attestation.package_reader import PackageContents, read_bytes, read_package
 from occlum.attestation.ra_config import VERIFY_KEYS
 from occlum.attestation.sbom import JDK_REF, components_sha256
@@ -98,19 +98,12 @@ class Report:
 
 def _sbom_property(sbom: Doc, name: str) -> Optional[str]:
     """A property of the SBOM's enclave component (`occlum:<name>`)."""
-    for prop in sbom.get("metadata").get("component").get("properties").items():
-        if prop.get("name").text() == f"occlum:{name}":
-            return prop.get("value").text()
-    return None
+    return component_property(sbom.get("metadata").get("component"), name)
 
 
 def _jdk_sha256(sbom: Doc) -> Optional[str]:
-    for component in sbom.get("components").items():
-        if component.get("bom-ref").text() == JDK_REF:
-            for h in component.get("hashes").items():
-                if h.get("alg").text() == "SHA-256":
-                    return h.get("content").text()
-    return None
+    jdk = next((c for c in sbom.get("components").items() if c.get("bom-ref").text() == JDK_REF), None)
+    return component_sha256(jdk) if jdk is not None else None
 
 
 @dataclass(frozen=True)
@@ -215,20 +208,20 @@ def _check_identity(report: Report, sig: Optional[Sigstruct], contents: PackageC
     # `occlum run` reads the package's Occlum.json to decide whether it runs a release enclave.
     config_link = "the SIGSTRUCT -> the package's Occlum.json"
     raw = contents.read.get("Occlum.json")
-    config = Doc("the package's Occlum.json", parse_json(raw, "the package's Occlum.json") if raw else None)
-    metadata = config.get("metadata") if raw else Doc(config.name, None)
+    metadata = Doc("the package's Occlum.json", parse_json(raw, "the package's Occlum.json") if raw else None).get(
+        "metadata"
+    )
+    # Against the SIGSTRUCT; without one (already a failure), against the measurements.
+    reference = "the SIGSTRUCT" if s else names["measurements"]
     for key, signed in (
         ("debuggable", s and s.debuggable),
         ("product_id", s and s.isv_prod_id),
         ("version_number", s and s.isv_svn),
     ):
-        value = metadata.get(key).value if metadata.value is not None else None
+        expected = signed if s else meas.get(key).value
         report.agree(
             f"Occlum.json metadata.{key}",
-            {
-                "the SIGSTRUCT" if sig else names["measurements"]: signed if sig else meas.get(key).value,
-                "the package's Occlum.json": value,
-            },
+            {reference: expected, "the package's Occlum.json": metadata.get(key).value},
             config_link,
         )
     if sig is not None:
