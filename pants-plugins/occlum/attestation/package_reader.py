@@ -69,6 +69,7 @@ class _OneGzipStream:
 
     def __init__(self, raw: IO[bytes]) -> None:
         self._raw, self._inflate = raw, zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self.file_sha256 = hashlib.sha256()  # of the package's own bytes, read once for both
         self._buffer, self._in, self._out, self._done = b"", 0, 0, False
 
     def read(self, n: int = -1) -> bytes:
@@ -87,6 +88,7 @@ class _OneGzipStream:
                 raise Unusable("its gzip stream ends before its end marker: the file is truncated")
             if not self._inflate.unconsumed_tail:
                 self._in += len(src)
+                self.file_sha256.update(src)
             chunk = self._inflate.decompress(src, 1 << 20)
             self._out += len(chunk)
             if self._out > MAX_TOTAL_BYTES or (self._out > 1 << 28 and self._out > MAX_RATIO * self._in):
@@ -115,6 +117,7 @@ class Member:
 @dataclass
 class PackageContents:
     top: str  # the package's one top directory (the instance's name)
+    sha256: str = ""  # of the package file itself
     members: dict[str, Member] = field(default_factory=dict)  # path below the top directory -> member
     read: dict[str, Any] = field(default_factory=dict)  # what the readers made of the members they read
 
@@ -173,7 +176,8 @@ def read_package(path: str, readers: Readers) -> PackageContents:
             stream = _OneGzipStream(raw)
             with tarfile.open(fileobj=cast(IO[bytes], stream), mode="r|", tarinfo=_BoundedTarInfo) as tf:
                 contents = _members(tf, readers)
-            stream.finish()
+            stream.finish()  # reads to the file's end: the hash below covers every byte
+            contents.sha256 = stream.file_sha256.hexdigest()
             return contents
     except Unusable as e:
         raise Unusable(f"{path}: {e}") from None

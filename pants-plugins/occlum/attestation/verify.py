@@ -26,7 +26,6 @@ read is bounded while reading (occlum.attestation.untrusted, occlum.attestation.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import re
 import sys
@@ -228,15 +227,13 @@ def _check_identity(report: Report, sig: Optional[Sigstruct], contents: PackageC
         report.link(config_link)
 
 
-def _check_records_and_package(
-    report: Report, package: str, contents: PackageContents, rec: Records, package_sha256: str
-) -> None:
+def _check_records_and_package(report: Report, package: str, contents: PackageContents, rec: Records) -> None:
     link = "the package's bytes -> the records"
     meas, sbom, names = rec.meas, rec.sbom, rec.names
     report.agree(
         "package sha256",
         {
-            f"{os.path.basename(package)} itself": package_sha256,
+            f"{os.path.basename(package)} itself": contents.sha256,
             names["measurements"]: meas.get("package_sha256").text(),
             names["sbom"]: _sbom_property(sbom, "package_sha256"),
         },
@@ -304,17 +301,6 @@ def _warnings(report: Report, sig: Optional[Sigstruct], rec: Records, expected_m
             report.fail(f"MRSIGNER is {sig.mrsigner}, not {expected_mrsigner} given with --mrsigner", link)
 
 
-def _sha256_of_file(path: str) -> str:
-    h = hashlib.sha256()
-    fd = open_regular(path, "the package")
-    try:
-        while chunk := os.read(fd, 1 << 20):
-            h.update(chunk)
-    finally:
-        os.close(fd)
-    return h.hexdigest()
-
-
 def verify(package: str, expected_mrsigner: Optional[str] = None) -> Report:
     if not package.endswith(".tar.gz"):
         raise Unusable(f"{package} is not a `.tar.gz` package; pass the `<name>.tar.gz` that `pants package` wrote")
@@ -322,7 +308,6 @@ def verify(package: str, expected_mrsigner: Optional[str] = None) -> Report:
     base = package[: -len(".tar.gz")]
     rec = _read_records(base)
     report = Report()
-    package_sha256 = _sha256_of_file(package)
     contents = read_package(package, _first_scan_readers)
     sig = _check_sigstruct(report, contents, rec)
     _check_identity(report, sig, contents, rec)
@@ -331,7 +316,7 @@ def verify(package: str, expected_mrsigner: Optional[str] = None) -> Report:
         report.not_checked.append("Occlum's chain and the SBOM: the enclave is not signed by the signer given")
     else:
         check_chain(report, package, contents, rec.sbom, contents.read.get(SIGNED_ENCLAVE) if sig else None)
-    _check_records_and_package(report, package, contents, rec, package_sha256)
+    _check_records_and_package(report, package, contents, rec)
     _warnings(report, sig, rec, expected_mrsigner)
     report.not_checked.append(NOT_CHECKED_MEASUREMENT)
     return report
