@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from host_jdk import host_java_home, make_host_jdk_archive
-from integration.pants_repo import PANTS, copy_repo, pants_args, pants_env, pin_example_jdk
+from integration.pants_repo import PANTS, copy_repo, pants_args, pants_env, pin_example_jdk, start_pants
 from occlum_double.make_install import make_fake_occlum_install
 
 REPO = Path(__file__).resolve().parents[2]
@@ -61,15 +61,7 @@ def _setup(work: Path, archive: Path, sha: str, install: Path) -> tuple[Path, li
 
 
 def _start(root: Path, args: list[str], env: dict) -> subprocess.Popen:
-    return subprocess.Popen(
-        [*PANTS, *args, "package", TARGET],
-        cwd=root,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    return start_pants(root, args, env, "package", TARGET)
 
 
 # The example's jar is built by a `shell_command`: Pants' own step, which Pants 2.17 leaves running

@@ -90,6 +90,19 @@ def pants_env(tmp: Path) -> dict:
     }
 
 
+def start_pants(root: Path, args: list[str], env: dict, *goal: str) -> subprocess.Popen:
+    """Pants started in a session (process group) of its own, so a test can signal or kill the group."""
+    return subprocess.Popen(
+        [*PANTS, *args, *goal],
+        cwd=root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
 def run_pants(root: Path, args: list[str], env: dict, *goal: str) -> subprocess.CompletedProcess:
     return subprocess.run([*PANTS, *args, *goal], cwd=root, env=env, capture_output=True, text=True, timeout=600)
 
@@ -127,15 +140,7 @@ def run_and_get(
     (180 s at most), then stop it; (the bodies joined by "\n---\n", or None, Pants' stdout, its
     stderr). `stray`: a `pkill -f` pattern for the service, which Pants starts in a process group of
     its own."""
-    proc = subprocess.Popen(
-        [*PANTS, *args, "run", target],
-        cwd=root,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    proc = start_pants(root, args, env, "run", target)
     body = None
     try:
         deadline = time.monotonic() + 180
