@@ -82,7 +82,7 @@ def _check_folder(src: Path) -> None:
 
 
 def pack(src: Path, out: Path, top: str) -> None:
-    _check_folder(src)
+    """Write `src`, a JDK folder (see _check_folder), as the archive `out` with one top folder `top`."""
     root = src.resolve()
     with (
         open(out, "wb") as f,
