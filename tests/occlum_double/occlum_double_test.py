@@ -360,3 +360,19 @@ def test_run(installs, tmp_path):
     (d / "Occlum.json").write_text(json.dumps(cfg))
     r = occlum(inst, d, "run", "/bin/hi", env={"CODE": "0"})
     assert r.returncode == 0 and (d / ".__occlum_status").read_text() == "built"
+
+
+def test_gmac_through_libcrypto_matches_the_pure_python_tags():
+    # The double's builds take the machine's libcrypto when it has one (the speed of the real tools'
+    # native code); both ways must give the same tags, and the GCM spec's own vector.
+    from occlum_double import double_sefs
+
+    zero_key_empty = bytes.fromhex("58e2fccefa7e3061367f1d57a4e7455a")  # GCM spec, test case 1
+    assert double_sefs.pure_gmac(b"") == zero_key_empty == double_sefs.gmac(b"")
+    fast = double_sefs._libcrypto_gmac()
+    if fast is None:
+        pytest.skip("no libcrypto here: the double uses its pure-Python tags")
+    blobs = [os.urandom(n) for n in (1, 15, 16, 17, 4096, 4096 * 3 + 5)]
+    assert [fast(b) for b in blobs] == [double_sefs.pure_gmac(b) for b in blobs]
+    double_sefs.gmac(b"")
+    assert double_sefs._FAST[0] is not double_sefs.pure_gmac  # the fast one is taken
