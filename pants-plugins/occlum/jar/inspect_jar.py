@@ -16,11 +16,13 @@ read is bounded (docs/error-catalogue.md lists the limits): a hostile jar is ref
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import hashlib
 import io
 import re
 import struct
+import threading
 import zipfile
 from dataclasses import dataclass
 from typing import Optional
@@ -44,6 +46,36 @@ MAX_NESTED_JARS = 2_000
 MAX_NESTED_JAR_BYTES = 256 * 1024 * 1024
 MAX_POM_PROPERTIES_BYTES = 64 * 1024  # Maven writes a few hundred bytes
 MAX_POM_PROPERTIES_PER_JAR = 256  # a shaded jar lists what it absorbed: a handful, rarely dozens
+
+
+# What one nested jar's reading found, kept by its sha256 across inspections in the same process
+# (pantsd): a jar change rebuilds the fat jar around mostly the same libraries, and reading every
+# class header of a hundred of them is most of the inspection's time. Bounded by classes kept.
+MAX_KEPT_CLASSES = 200_000
+MAX_KEPT_JARS = 10_000
+_kept: collections.OrderedDict = collections.OrderedDict()
+_kept_classes = [0]
+_kept_lock = threading.Lock()
+
+
+def _kept_reading(key: tuple) -> Optional[tuple]:
+    with _kept_lock:
+        found = _kept.get(key)
+        if found is not None:
+            _kept.move_to_end(key)
+        return found
+
+
+def _keep_reading(key: tuple, value: tuple) -> None:
+    classes = len(value[0]) if value[0] is not None else 0
+    with _kept_lock:
+        if key in _kept or classes > MAX_KEPT_CLASSES:
+            return
+        _kept[key] = value
+        _kept_classes[0] += classes
+        while _kept_classes[0] > MAX_KEPT_CLASSES or len(_kept) > MAX_KEPT_JARS:
+            _, old = _kept.popitem(last=False)
+            _kept_classes[0] -= len(old[0]) if old[0] is not None else 0
 
 
 class JarError(Exception):
@@ -270,13 +302,22 @@ def _nested_units(
                 "be; a dependency that large is not a library"
             )
         data = zf.read(info)
-        with _open_zip(data, where) as inner:
-            manifest = _read_manifest(inner, where, required=False)
-            if with_classes:
-                multi = (_attr(manifest, "Multi-Release") or "").lower() == "true"
-                units.append(_unit(inner, where, ("",), multi))
-            identity = identify(info.filename, _all_pom_properties(inner), manifest)
-            jars.append(NestedJar(info.filename, hashlib.sha256(data).hexdigest(), identity))
+        sha256 = hashlib.sha256(data).hexdigest()
+        # The entry's name is in the key: identify() reads it when the jar has no pom.properties.
+        key = (sha256, info.filename, with_classes)
+        kept = _kept_reading(key)
+        if kept is None:
+            with _open_zip(data, where) as inner:
+                manifest = _read_manifest(inner, where, required=False)
+                classes = None
+                if with_classes:
+                    multi = (_attr(manifest, "Multi-Release") or "").lower() == "true"
+                    classes = _unit(inner, where, ("",), multi).classes
+                kept = (classes, identify(info.filename, _all_pom_properties(inner), manifest))
+            _keep_reading(key, kept)
+        if with_classes:
+            units.append(JarUnit(where, kept[0]))
+        jars.append(NestedJar(info.filename, sha256, kept[1]))
     return units, jars
 
 

@@ -315,3 +315,36 @@ def test_a_shaded_jar_with_many_poms_claims_no_coordinates(tmp_path: Path) -> No
 def test_pom_properties(text: str, expected) -> None:
     got = parse_pom_properties(text)
     assert (got and (got.group, got.artifact, got.version)) == expected
+
+
+@javac
+def test_a_nested_jar_read_once_is_not_read_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Kept by content across inspections (pantsd): a rebuilt fat jar around the same libraries reads
+    # only its own classes again; the unit still names the jar it is in now.
+    jar = java_jars.spring_boot_jar(tmp_path / "demo.jar", libs={"a-1.0.jar": 8, "b-2.0.jar": 17}).read_bytes()
+    monkeypatch.setattr(inspect_jar_module, "_kept", type(inspect_jar_module._kept)())
+    monkeypatch.setattr(inspect_jar_module, "_kept_classes", [0])
+    read = []
+    real_unit = inspect_jar_module._unit
+    monkeypatch.setattr(
+        inspect_jar_module, "_unit", lambda zf, where, *a: read.append(where) or real_unit(zf, where, *a)
+    )
+    first = inspect_jar(jar, "demo.jar")
+    assert read == ["demo.jar", "demo.jar!/BOOT-INF/lib/a-1.0.jar", "demo.jar!/BOOT-INF/lib/b-2.0.jar"]
+    read.clear()
+    again = inspect_jar(jar, "other.jar")
+    assert read == ["other.jar"]
+    assert [u.where for u in again.units[1:]] == [
+        "other.jar!/BOOT-INF/lib/a-1.0.jar",
+        "other.jar!/BOOT-INF/lib/b-2.0.jar",
+    ]
+    assert [u.classes for u in again.units] == [u.classes for u in first.units]
+    assert again.nested == first.nested
+    with pytest.raises(JarError, match=r"other.jar!/BOOT-INF/lib/b-2.0.jar: classes are compiled for Java 17"):
+        check_runs_on(again, 11, "11.0.16")
+    # Bounded: over MAX_KEPT_CLASSES, the least recently used readings go.
+    monkeypatch.setattr(inspect_jar_module, "MAX_KEPT_CLASSES", 1)
+    inspect_jar_module._keep_reading(("x", "y", True), ((), None))
+    kept = inspect_jar_module._kept
+    assert inspect_jar_module._kept_classes[0] <= 1 and ("x", "y", True) in kept
+    assert [k[1] for k in kept] == ["BOOT-INF/lib/b-2.0.jar", "y"]  # a-1.0.jar, used least recently, went

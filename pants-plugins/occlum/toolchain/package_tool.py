@@ -18,6 +18,14 @@ Compression uses every core: the stream is cut into BLOCK-byte blocks, each defl
 previous block's last 32 KiB as its dictionary and ended with a sync flush (what pigz does), so the
 output is one standard gzip member whose bytes do not depend on the number of threads.
 
+Incremental: each regular file of SEGMENT_MIN bytes or more is deflated as a segment of its own
+(no dictionary from before it), so its compressed bytes depend only on its contents. With
+`--segment-cache DIR` (a Pants append-only cache), a segment deflated once is kept there by the
+sha256 of its contents and reused: after a jar change, only the files the change touched are
+deflated again. A kept segment is used only after it inflates back to exactly those contents; a
+damaged one is deflated again and replaced. The folder is kept under CACHE_MAX_BYTES by dropping
+the least recently used segments.
+
 Self-contained (stdlib only, plus sandbox_guard.py beside it).
 """
 
@@ -26,7 +34,9 @@ from __future__ import annotations
 import argparse
 import collections
 import concurrent.futures
+import contextlib
 import fnmatch
+import hashlib
 import os
 import stat
 import struct
@@ -44,6 +54,10 @@ else:
 LEVEL = 6  # gzip's default, what `tar -czf` uses
 BLOCK = 1 << 20
 _WINDOW = 32 * 1024
+SEGMENT_MIN = 256 * 1024  # smaller files share segments: a cache entry per file would cost more than it saves
+CACHE_MAX_BYTES = 4 << 30
+# What a kept segment's bytes depend on besides its contents: a change here must miss the cache.
+_SEGMENT_FORMAT = f"occlum-package-segment v1 level={LEVEL} block={BLOCK} zlib={zlib.ZLIB_RUNTIME_VERSION}"
 
 
 class PackageError(Exception):
@@ -138,18 +152,72 @@ def _tarinfo(instance: str, rel: str, arcname: str, rename: Optional[tuple[str, 
     return info
 
 
+class SegmentCache:
+    """Compressed segments kept by content in a folder (a Pants append-only cache)."""
+
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+        self.hits = 0
+        self.misses = 0
+
+    def path(self, content_sha256: bytes) -> str:
+        key = hashlib.sha256(_SEGMENT_FORMAT.encode() + b"\0" + content_sha256).hexdigest()
+        return os.path.join(self.folder, key)
+
+    def prune(self, limit: int = CACHE_MAX_BYTES) -> None:
+        """Drop the least recently used segments until the folder holds at most 3/4 of `limit`."""
+        entries = []
+        for name in os.listdir(self.folder):
+            try:
+                st = os.stat(os.path.join(self.folder, name))
+            except OSError:  # another package step removed it
+                continue
+            entries.append((st.st_mtime, st.st_size, name))
+        total = sum(size for _, size, _ in entries)
+        if total <= limit:
+            return
+        for _, size, name in sorted(entries):
+            if total <= limit * 3 // 4:
+                break
+            with contextlib.suppress(OSError):
+                os.remove(os.path.join(self.folder, name))
+            total -= size
+
+
+def _inflates_to(path: str, content_sha256: bytes, size: int) -> bool:
+    """Whether the kept segment at `path` inflates to `size` bytes with that sha256."""
+    z = zlib.decompressobj(-15)
+    h = hashlib.sha256()
+    n = 0
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(BLOCK), b""):
+            out = z.decompress(chunk, BLOCK * 4)
+            while True:
+                h.update(out)
+                n += len(out)
+                if n > size or not z.unconsumed_tail:
+                    break
+                out = z.decompress(z.unconsumed_tail, BLOCK * 4)
+            if n > size:
+                return False
+    return n == size and h.digest() == content_sha256 and not z.unused_data
+
+
 class ParallelGzip:
     """A write-only file object producing one gzip member, deflating BLOCK-byte blocks on a pool."""
 
-    def __init__(self, out: IO[bytes], threads: int) -> None:
+    def __init__(self, out: IO[bytes], threads: int, cache: Optional[SegmentCache] = None) -> None:
         self._out = out
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=threads)  # zlib frees the GIL
+        # In stream order: (future of compressed bytes, open cache file to copy them to, or None),
+        # or (None, action) for what the writer does when it gets there.
         self._pending: collections.deque = collections.deque()
         self._max_pending = 2 * threads
         self._buf = bytearray()
         self._dict = b""
         self._crc = 0
         self._size = 0
+        self._cache = cache
         # Header: magic, deflate, no flags, mtime 0, no extra flags, OS unknown (255), like gzip -n's
         # bytes but without naming the host's OS.
         out.write(b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff")
@@ -160,14 +228,31 @@ class ParallelGzip:
         z = zlib.compressobj(LEVEL, zlib.DEFLATED, -15, 8, zlib.Z_DEFAULT_STRATEGY, *([zdict] if zdict else []))
         return z.compress(block) + z.flush(zlib.Z_SYNC_FLUSH)
 
-    def _submit(self, block: bytes) -> None:
+    def _drain(self, keep: int) -> None:
+        while len(self._pending) > keep:
+            future, action = self._pending.popleft()
+            if future is None:
+                action()
+                continue
+            data = future.result()
+            self._out.write(data)
+            if action is not None:
+                action.write(data)
+
+    def _submit(self, block: bytes, sink: Optional[IO[bytes]] = None) -> None:
         sandbox_guard.check()
         self._crc = zlib.crc32(block, self._crc)
         self._size += len(block)
-        self._pending.append(self._pool.submit(self._deflate, block, self._dict))
+        self._pending.append((self._pool.submit(self._deflate, block, self._dict), sink))
         self._dict = block[-_WINDOW:]
-        while len(self._pending) > self._max_pending:
-            self._out.write(self._pending.popleft().result())
+        self._drain(self._max_pending)
+
+    def _end_segment(self) -> None:
+        """Deflate what is buffered; what follows starts without a dictionary."""
+        if self._buf:
+            self._submit(bytes(self._buf))
+            self._buf.clear()
+        self._dict = b""
 
     def tell(self) -> int:  # tarfile asks where the archive starts
         return self._size + len(self._buf)
@@ -179,19 +264,82 @@ class ParallelGzip:
             del self._buf[:BLOCK]
         return len(data)
 
+    def write_file(self, path: str, size: int) -> None:
+        """The `size` bytes of the file at `path`, as a segment of their own, kept in the cache."""
+        self._end_segment()
+        h = hashlib.sha256()
+        crc, n = self._crc, 0
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(BLOCK), b""):
+                sandbox_guard.check()
+                h.update(chunk)
+                crc = zlib.crc32(chunk, crc)
+                n += len(chunk)
+        if n != size:
+            raise PackageError(f"{path}: changed while it was packaged ({size} bytes, then {n})")
+        kept = self._cache.path(h.digest()) if self._cache else None
+        if kept and os.path.isfile(kept):
+            check = self._pool.submit(_inflates_to, kept, h.digest(), size)
+            self._pending.append((None, lambda: self._use_kept(check, kept, path, size)))
+            self._crc, self._size = crc, self._size + size
+            self._drain(self._max_pending)
+            return
+        self._deflate_file(path, kept)
+
+    def _deflate_file(self, path: str, kept: Optional[str]) -> None:
+        sink = None
+        if kept:
+            sink = open(f"{kept}.{os.getpid()}.{id(self)}.tmp", "wb")  # noqa: SIM115 (closed by _keep)
+            self._cache.misses += 1  # type: ignore[union-attr]
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(BLOCK), b""):
+                self._submit(chunk, sink)
+        self._dict = b""
+        if sink is not None and kept:
+            self._pending.append((None, lambda: self._keep(sink, kept)))
+
+    @staticmethod
+    def _keep(sink: IO[bytes], kept: str) -> None:
+        sink.close()
+        os.replace(sink.name, kept)  # whole or not at all: another step may read it next
+
+    def _use_kept(self, check: concurrent.futures.Future, kept: str, path: str, size: int) -> None:
+        if check.result():
+            with contextlib.suppress(OSError):
+                os.utime(kept)  # recently used: pruned last
+            with open(kept, "rb") as f:
+                for chunk in iter(lambda: f.read(BLOCK), b""):
+                    self._out.write(chunk)
+            self._cache.hits += 1  # type: ignore[union-attr]
+            return
+        # Damaged or not ours: deflate the file here, in order, and keep the right bytes instead.
+        self._cache.misses += 1  # type: ignore[union-attr]
+        tmp = f"{kept}.{os.getpid()}.{id(self)}.tmp"
+        with open(path, "rb") as f, open(tmp, "wb") as sink:
+            zdict = b""
+            for chunk in iter(lambda: f.read(BLOCK), b""):
+                data = self._deflate(chunk, zdict)
+                zdict = chunk[-_WINDOW:]
+                self._out.write(data)
+                sink.write(data)
+        os.replace(tmp, kept)
+
     def close(self) -> None:
-        if self._buf:
-            self._submit(bytes(self._buf))
-            self._buf.clear()
-        while self._pending:
-            self._out.write(self._pending.popleft().result())
+        self._end_segment()
+        self._drain(0)
         self._pool.shutdown()
         self._out.write(b"\x03\x00")  # an empty final block: every block above ends in a sync flush
         self._out.write(struct.pack("<II", self._crc & 0xFFFFFFFF, self._size & 0xFFFFFFFF))
 
 
 def write_package(
-    instance: str, name: str, release: str, debug: bool, out_path: str, threads: Optional[int] = None
+    instance: str,
+    name: str,
+    release: str,
+    debug: bool,
+    out_path: str,
+    threads: Optional[int] = None,
+    cache: Optional[SegmentCache] = None,
 ) -> int:
     """Write `out_path`; returns the number of members."""
     mode_file = os.path.join(instance, ".sgx_mode")
@@ -201,19 +349,30 @@ def write_package(
     rename = (base, name) if _release(release) >= (0, 24, 0) else None
     entries = _entries(instance, package_members(release, sgx_mode, debug))
     with open(out_path, "wb") as raw:
-        gz = ParallelGzip(raw, max(1, threads or os.cpu_count() or 1))
+        gz = ParallelGzip(raw, max(1, threads or os.cpu_count() or 1), cache)
         with tarfile.open(fileobj=cast(IO[bytes], gz), mode="w", format=tarfile.GNU_FORMAT) as tar:
             for rel in entries:
                 arcname = f"{base}/{rel}"
                 if rename:
                     arcname = arcname.replace(rename[0], rename[1], 1)
                 info = _tarinfo(instance, rel, arcname, rename)
-                if info.isreg():
+                if info.isreg() and info.size >= SEGMENT_MIN:
+                    # tarfile's own header, then the contents as a segment of their own, then the
+                    # padding tarfile would write; its offset kept right for the end-of-archive blocks.
+                    header = info.tobuf(tarfile.GNU_FORMAT, tar.encoding, tar.errors)
+                    gz.write(header)
+                    gz.write_file(os.path.join(instance, rel), info.size)
+                    padding = -info.size % tarfile.BLOCKSIZE
+                    gz.write(bytes(padding))
+                    tar.offset += len(header) + info.size + padding
+                elif info.isreg():
                     with open(os.path.join(instance, rel), "rb") as f:
                         tar.addfile(info, f)
                 else:
                     tar.addfile(info)
         gz.close()
+    if cache is not None:
+        cache.prune()
     return len(entries)
 
 
@@ -224,10 +383,13 @@ def main(argv: list[str]) -> int:
     p.add_argument("--name", required=True, help="the package's base name: writes NAME.tar.gz")
     p.add_argument("--debug", action="store_true", help="as `occlum package --debug`")
     p.add_argument("--threads", type=int, default=None, help="compression threads (default: one per core)")
+    p.add_argument("--segment-cache", default=None, help="a folder of compressed segments to reuse (if it exists)")
     args = p.parse_args(argv)
     out = f"{args.name}.tar.gz"
+    # No folder, no cache: remote workers without append-only caches package all the same.
+    cache = SegmentCache(args.segment_cache) if args.segment_cache and os.path.isdir(args.segment_cache) else None
     try:
-        write_package(args.instance, args.name, args.release, args.debug, out, threads=args.threads)
+        write_package(args.instance, args.name, args.release, args.debug, out, threads=args.threads, cache=cache)
     except (PackageError, OSError) as e:
         if os.path.exists(out):
             os.remove(out)

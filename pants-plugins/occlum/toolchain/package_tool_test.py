@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from occlum.toolchain import package_tool
-from occlum.toolchain.package_tool import ParallelGzip, package_members, write_package
+from occlum.toolchain.package_tool import ParallelGzip, SegmentCache, package_members, write_package
 from occlum_double.make_install import make_fake_occlum_install
 
 TOOL = Path(package_tool.__file__)
@@ -133,6 +133,87 @@ def test_compression_costs_about_what_gzip_6_costs(tmp_path: Path) -> None:
         gz.close()
     # The sync flush per 1 MiB block and the primed dictionary keep the size within 1% of gzip -6.
     assert out.stat().st_size <= 1.01 * len(gzip.compress(data, 6))
+
+
+def _big_files(inst: Path, seed: str) -> None:
+    """Files over SEGMENT_MIN in the image's SEFS folder: segments of their own."""
+    size = package_tool.SEGMENT_MIN + 12_345
+    for i in range(3):
+        noise = b"".join(hashlib.sha256(f"{seed}{i}-{j}".encode()).digest() for j in range(size // 64 + 1))
+        (inst / f"build/mount/big{i}").write_bytes((noise[: size // 2] + bytes(size))[:size])
+
+
+def test_kept_segments_give_the_same_bytes_and_only_changed_files_are_deflated(tmp_path: Path) -> None:
+    _, inst = _built(tmp_path, "0.31.0", "HW")
+    _big_files(inst, "a")
+    plain = tmp_path / "plain.tar.gz"
+    write_package(str(inst), "app", "0.31.0", False, str(plain), threads=2)
+    (tmp_path / "cache").mkdir()
+    cache = SegmentCache(str(tmp_path / "cache"))
+    write_package(str(inst), "app", "0.31.0", False, str(tmp_path / "cold.tar.gz"), threads=1, cache=cache)
+    assert (cache.hits, cache.misses) == (0, 3)
+    assert len(os.listdir(tmp_path / "cache")) == 3
+    cache = SegmentCache(str(tmp_path / "cache"))
+    write_package(str(inst), "app", "0.31.0", False, str(tmp_path / "warm.tar.gz"), threads=3, cache=cache)
+    assert (cache.hits, cache.misses) == (3, 0)
+    assert plain.read_bytes() == (tmp_path / "cold.tar.gz").read_bytes() == (tmp_path / "warm.tar.gz").read_bytes()
+    big1 = hashlib.sha256((inst / "build/mount/big1").read_bytes()).hexdigest()
+    assert _members(plain)["app/build/mount/big1"][2] == big1
+    # One file changes: one segment is deflated again, the package is what a cold run writes.
+    (inst / "build/mount/big1").write_bytes(b"changed" + (inst / "build/mount/big1").read_bytes()[7:])
+    cache = SegmentCache(str(tmp_path / "cache"))
+    write_package(str(inst), "app", "0.31.0", False, str(tmp_path / "edit.tar.gz"), threads=2, cache=cache)
+    assert (cache.hits, cache.misses) == (2, 1)
+    write_package(str(inst), "app", "0.31.0", False, str(tmp_path / "edit-plain.tar.gz"), threads=2)
+    assert (tmp_path / "edit.tar.gz").read_bytes() == (tmp_path / "edit-plain.tar.gz").read_bytes()
+    subprocess.run(["gzip", "-t", str(tmp_path / "edit.tar.gz")], check=True)
+
+
+def test_a_damaged_or_forged_segment_is_not_used(tmp_path: Path) -> None:
+    _, inst = _built(tmp_path, "0.31.0", "HW")
+    _big_files(inst, "b")
+    plain = tmp_path / "plain.tar.gz"
+    write_package(str(inst), "app", "0.31.0", False, str(plain))
+    (tmp_path / "cache").mkdir()
+    first = SegmentCache(str(tmp_path / "cache"))
+    write_package(str(inst), "app", "0.31.0", False, str(tmp_path / "1.tar.gz"), cache=first)
+    kept = sorted((tmp_path / "cache").iterdir())
+    kept[0].write_bytes(kept[0].read_bytes()[:-100])  # truncated
+    kept[1].write_bytes(zlib.compress(b"forged", 6)[2:-4])  # a valid deflate stream of other bytes
+    cache = SegmentCache(str(tmp_path / "cache"))
+    write_package(str(inst), "app", "0.31.0", False, str(tmp_path / "2.tar.gz"), cache=cache)
+    assert (cache.hits, cache.misses) == (1, 2)
+    assert (tmp_path / "2.tar.gz").read_bytes() == plain.read_bytes()
+    cache = SegmentCache(str(tmp_path / "cache"))  # the two were replaced by the right bytes
+    write_package(str(inst), "app", "0.31.0", False, str(tmp_path / "3.tar.gz"), cache=cache)
+    assert (cache.hits, cache.misses) == (3, 0)
+
+
+def test_the_cache_folder_is_pruned_least_recently_used_first(tmp_path: Path) -> None:
+    folder = tmp_path / "cache"
+    folder.mkdir()
+    for i in range(8):
+        (folder / f"s{i}").write_bytes(bytes(1000))
+        os.utime(folder / f"s{i}", (1_000_000 + i, 1_000_000 + i))
+    SegmentCache(str(folder)).prune(limit=8000)  # at the limit: nothing goes
+    assert len(list(folder.iterdir())) == 8
+    SegmentCache(str(folder)).prune(limit=7000)  # over: down to 3/4 of it, oldest first
+    assert sorted(p.name for p in folder.iterdir()) == [f"s{i}" for i in range(3, 8)]
+
+
+def test_the_tool_uses_the_cache_folder_only_if_it_exists(tmp_path: Path) -> None:
+    _, inst = _built(tmp_path, "0.31.0", "HW")
+    _big_files(inst, "c")
+    argv = [sys.executable, str(TOOL), "--release", "0.31.0", "--instance", "occlum_instance", "--name", "app"]
+    r = subprocess.run([*argv, "--segment-cache", "nope"], cwd=tmp_path, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert not (tmp_path / "nope").exists()
+    first = (tmp_path / "app.tar.gz").read_bytes()
+    (tmp_path / "seg").mkdir()
+    r = subprocess.run([*argv, "--segment-cache", "seg"], cwd=tmp_path, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert len(list((tmp_path / "seg").iterdir())) == 3
+    assert (tmp_path / "app.tar.gz").read_bytes() == first
 
 
 def test_a_missing_member_fails_like_occlum_package(tmp_path: Path) -> None:

@@ -1,7 +1,8 @@
 """The Occlum toolchain steps, each its own cached Process: `new`, `build`, `package`, measurements.
 
 `package` does not run `occlum package`: it writes the same files in one reproducible pass
-(toolchain/package_tool.py says why).
+(toolchain/package_tool.py says why), reusing the deflated bytes of files an earlier package step
+already wrote (a named cache, `occlum_package_segments`).
 
 Cache keys: every step's env carries the toolchain identity (release + fingerprint), so an Occlum
 upgrade re-runs exactly these steps. `occlum new` sees only the toolchain and `runtime_libs`, never
@@ -62,6 +63,10 @@ SKELETON_TOOL = "toolchain/skeleton_tool.py"
 PACKAGE_TOOL = "toolchain/package_tool.py"
 GUARDED_RUN = "toolchain/guarded_run.py"
 PACKAGE_THREADS = 8  # beyond this, reading the instance, not deflate, bounds the package step
+# Deflated files kept by content between package steps (toolchain/package_tool.py), in Pants'
+# named caches: a jar change deflates the files it touched, not the JDK again.
+SEGMENT_CACHE_NAME = "occlum_package_segments"
+SEGMENT_CACHE = ".occlum-package-segments"
 
 
 class OcclumStepError(Exception):
@@ -246,8 +251,18 @@ async def occlum_package(request: OcclumPackageRequest, python: ToolPython) -> O
         Process(
             # Pants grants the threads, sharing the cores with the steps running beside it; the
             # bytes do not depend on how many it grants.
-            argv=(*argv, "--threads", "{pants_concurrency}", *(["--debug"] if request.debug else [])),
+            argv=(
+                *argv,
+                "--threads",
+                "{pants_concurrency}",
+                "--segment-cache",
+                SEGMENT_CACHE,
+                *(["--debug"] if request.debug else []),
+            ),
             concurrency_available=PACKAGE_THREADS,
+            # Not in the cache key's inputs that matter: a kept segment is used only once it inflates
+            # back to the file's bytes, so the package's bytes are the same with or without it.
+            append_only_caches={SEGMENT_CACHE_NAME: SEGMENT_CACHE},
             input_digest=await merge_digests(MergeDigests([tool, package_input])),
             output_files=(tarball,),
             # Its own variable: a nonce re-runs this step too (check-reproducible), without the
