@@ -137,7 +137,11 @@ def main() -> int:
             logs.append(log)
             print(f"  jar change {i}: {dt:.1f} s", flush=True)
         reran = sorted(
-            set(re.findall(r"Completed: (Running the `shell_command`|occlum build|occlum package)", logs[-1]))
+            set(
+                re.findall(
+                    r"Completed: (Running the `shell_command`|occlum build \S+ \([^)]*\), then its package)", logs[-1]
+                )
+            )
         )
         manual = [manual_once(bench, svc) for _ in range(args.reps)]
         print(f"  manual flow: {', '.join(f'{m:.1f}' for m in manual)} s", flush=True)
@@ -147,8 +151,9 @@ def main() -> int:
         bench.kill_pantsd()
         toggle(svc, 99)
         flags = (*step_split.WORKUNIT_FLAGS, f"--workunit-logger-logdir={logdir}")
+        segments_before = frozenset(step_split.kept_segments(work / "store-named"))
         total, log = bench.pants("package", TARGET, extra=flags)
-        splits = step_split.split_steps(logdir, log)
+        splits = step_split.split_steps(logdir, log, segments_before=segments_before)
         inspect, sbom, nested, size = in_process(work / "spring-service.jar")
         for sandbox in re.findall(r"Preserving local process execution dir (\S+) for", log):
             shutil.rmtree(sandbox, ignore_errors=True)

@@ -13,7 +13,9 @@ One `pants package` runs with Pants' workunit logger and `--keep-sandboxes=alway
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
 import shutil
 import statistics
@@ -27,9 +29,10 @@ from pathlib import Path
 STEPS = {
     "Running the `shell_command`": ("**/*.jar", "**/classes"),
     # `.__occlum_status` stays: `occlum new` wrote it, and `occlum build` checks it before it runs.
-    "occlum build": ("occlum_instance/build", "occlum_instance/run", "occlum_instance/.sgx_mode"),
-    "occlum package": ("*.tar.gz",),
+    # The package is written in the same step.
+    "occlum build": ("occlum_instance/build", "occlum_instance/run", "occlum_instance/.sgx_mode", "*.tar.gz"),
 }
+SEGMENTS = ".occlum-package-segments"  # the package's named cache, as the sandbox links it
 
 WORKUNIT_FLAGS = (
     "--backend-packages=+['pants.backend.experimental.tools.workunit_logger']",
@@ -59,12 +62,27 @@ def _secs(wu: dict) -> float:
     return wu.get("duration_secs", 0) + wu.get("duration_nanos", 0) / 1e9
 
 
-def _own_work(sandbox: Path, outputs: tuple[str, ...], reps: int) -> float:
+def _segments_as_before(copy: Path, before: set[str]) -> None:
+    """Point the copy's segment cache at the segments that were kept before the run: the run by hand
+    then deflates what the run deflated, not less."""
+    link = copy / SEGMENTS
+    if not link.is_symlink():
+        return
+    target = Path(os.readlink(link))
+    link.unlink()
+    link.mkdir()
+    for name in before:
+        with contextlib.suppress(OSError):
+            os.link(target / name, link / name)
+
+
+def _own_work(sandbox: Path, outputs: tuple[str, ...], reps: int, segments_before: set[str]) -> float:
     times = []
     for _ in range(reps):
         copy = Path(tempfile.mkdtemp(prefix="bench-rerun-"))
         try:
             shutil.copytree(sandbox, copy, symlinks=True, dirs_exist_ok=True)
+            _segments_as_before(copy, segments_before)
             for pattern in outputs:
                 for p in copy.glob(pattern):
                     shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
@@ -80,7 +98,13 @@ def _own_work(sandbox: Path, outputs: tuple[str, ...], reps: int) -> float:
     return statistics.median(times)
 
 
-def split_steps(logdir: Path, stderr: str, reps: int = 3) -> list[Split]:
+def kept_segments(named_caches: Path) -> set[str]:
+    """The package segments kept in these named caches now (call before the run split_steps reads)."""
+    folder = named_caches / "occlum_package_segments"
+    return set(os.listdir(folder)) if folder.is_dir() else set()
+
+
+def split_steps(logdir: Path, stderr: str, reps: int = 3, segments_before: frozenset[str] = frozenset()) -> list[Split]:
     """The split of each step in STEPS that ran, from the run's workunit log and kept sandboxes."""
     [log] = sorted(logdir.glob("*.json"))[-1:]
     units = json.loads(log.read_text())
@@ -98,7 +122,7 @@ def split_steps(logdir: Path, stderr: str, reps: int = 3) -> list[Split]:
         setup = sum(_secs(c) for c in units if c.get("parent_id") == u["span_id"] and c["name"] == "setup_sandbox")
         parent = by_id.get(u.get("parent_id"), {})
         elapsed = (parent.get("metadata") or {}).get("total_elapsed_ms", 0) / 1000
-        own = _own_work(kept[desc], STEPS[step], reps) if desc in kept else float("nan")
+        own = _own_work(kept[desc], STEPS[step], reps, set(segments_before)) if desc in kept else float("nan")
         out.append(Split(step, _secs(u), setup, elapsed, own))
     return out
 

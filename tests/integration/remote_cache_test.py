@@ -28,8 +28,7 @@ STEPS = (
     "Download",
     "Extract and validate",
     "occlum new",
-    "occlum build",
-    "occlum package",
+    "occlum build",  # and the package, in the same sandbox
     "Running the `shell_command`",
 )
 

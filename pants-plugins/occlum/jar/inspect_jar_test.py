@@ -324,11 +324,14 @@ def test_a_nested_jar_read_once_is_not_read_again(tmp_path: Path, monkeypatch: p
     jar = java_jars.spring_boot_jar(tmp_path / "demo.jar", libs={"a-1.0.jar": 8, "b-2.0.jar": 17}).read_bytes()
     monkeypatch.setattr(inspect_jar_module, "_kept", type(inspect_jar_module._kept)())
     monkeypatch.setattr(inspect_jar_module, "_kept_classes", [0])
-    read = []
+    read: list[str] = []
     real_unit = inspect_jar_module._unit
-    monkeypatch.setattr(
-        inspect_jar_module, "_unit", lambda zf, where, *a: read.append(where) or real_unit(zf, where, *a)
-    )
+
+    def counting_unit(zf: zipfile.ZipFile, where: str, roots: tuple[str, ...], multi: bool) -> object:
+        read.append(where)
+        return real_unit(zf, where, roots, multi)
+
+    monkeypatch.setattr(inspect_jar_module, "_unit", counting_unit)
     first = inspect_jar(jar, "demo.jar")
     assert read == ["demo.jar", "demo.jar!/BOOT-INF/lib/a-1.0.jar", "demo.jar!/BOOT-INF/lib/b-2.0.jar"]
     read.clear()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Optional
 
 from pants.base.build_root import BuildRoot
 from pants.engine.addresses import Address
@@ -12,13 +13,15 @@ from pants.engine.rules import collect_rules, rule
 from pants.util.logging import LogLevel
 from pants.util.strutil import bullet_list
 
-from occlum.config.releases import normalize_release
+from occlum.config.releases import has_package_debug, normalize_release
 from occlum.pants_compat import rule_call
-from occlum.subsystems.occlum import OcclumSubsystem
+from occlum.subsystems.occlum import OcclumSubsystem, SgxMode
 from occlum.util_rules.occlum_steps import (
     BuiltOcclumInstance,
     OcclumBuildRequest,
     OcclumSkeletonRequest,
+    OcclumStepError,
+    PackageSpec,
     get_skeleton,
     run_occlum_build,
 )
@@ -38,6 +41,7 @@ class EnclaveBuildRequest:
     debuggable: bool
     nonce: str = ""  # non-empty forces every toolchain step to run again (check-reproducible)
     goal: str = "package"  # the goal asking, for what to advise when the toolchain is missing
+    package_name: Optional[str] = None  # also write <package_name>.tar.gz, in the build's sandbox
 
 
 @dataclass(frozen=True)
@@ -122,6 +126,19 @@ async def build_enclave(
             "Set `[occlum].sign_key` to your own RSA-3072 key (exponent 3) kept outside the repo, or "
             "set `debuggable=True` for a development build."
         )
+    package = None
+    if request.package_name is not None:
+        # `occlum package` refuses debuggable and SIM instances without --debug, once it has the flag.
+        sim = occlum.sgx_mode == SgxMode.SIM
+        has_debug_flag = has_package_debug(tc.release)
+        if sim and not has_debug_flag:
+            raise OcclumStepError(
+                f"Occlum {tc.release} cannot package a SIM instance (`occlum package` only "
+                f"takes hardware-mode instances before 0.23.7), so {request.address} cannot be packaged "
+                'with `[occlum].sgx_mode = "SIM"`. Use `sgx_mode = "HW"` (building needs no SGX) or '
+                "`[occlum].stage_only`."
+            )
+        package = PackageSpec(request.package_name, (request.debuggable or sim) and has_debug_flag)
     skeleton = await get_skeleton(OcclumSkeletonRequest(tc, tuple(occlum.runtime_libs), request.nonce))
     return await run_occlum_build(
         OcclumBuildRequest(
@@ -134,6 +151,7 @@ async def build_enclave(
             sign_tool=occlum.sign_tool,
             mrsigner=mrsigner,
             nonce=request.nonce,
+            package=package,
         ),
     )
 

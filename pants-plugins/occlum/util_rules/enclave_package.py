@@ -11,18 +11,15 @@ from pants.engine.rules import collect_rules, rule
 from pants.util.logging import LogLevel
 
 from occlum.attestation.verify import SIGNED_ENCLAVE
-from occlum.config.releases import has_package_debug
 from occlum.pants_compat import concurrently, digest_subset_to_digest, get_digest_entries, rule_call
 from occlum.records import EnclaveMeasurementsV1
-from occlum.subsystems.occlum import OcclumSubsystem, SgxMode
+from occlum.subsystems.occlum import OcclumSubsystem
 from occlum.util_rules.enclave import EnclaveBuildRequest, get_built_enclave
 from occlum.util_rules.occlum_steps import (
     INSTANCE,
     OcclumMeasurements,
-    OcclumPackageRequest,
     OcclumStepError,
     get_measurements,
-    get_occlum_package,
 )
 from occlum.util_rules.staged_instance import OcclumJavaImageFieldSet, get_staged_instance
 
@@ -48,31 +45,16 @@ async def build_enclave_package(request: EnclavePackageRequest, occlum: OcclumSu
     field_set = request.field_set
     staged = await get_staged_instance(field_set)
     debuggable = staged.summary.debuggable
-    built = await get_built_enclave(
-        EnclaveBuildRequest(field_set.address, staged.digest, debuggable, request.nonce, request.goal)
-    )
     name = os.path.basename(field_set.output_path.checked_value())
-    # `occlum package` refuses debuggable and SIM instances without --debug, once it has the flag.
-    sim = occlum.sgx_mode == SgxMode.SIM
-    has_debug_flag = has_package_debug(built.toolchain.release)
-    if sim and not has_debug_flag:
-        raise OcclumStepError(
-            f"Occlum {built.toolchain.release} cannot package a SIM instance (`occlum package` only "
-            f"takes hardware-mode instances before 0.23.7), so {field_set.address} cannot be packaged "
-            'with `[occlum].sgx_mode = "SIM"`. Use `sgx_mode = "HW"` (building needs no SGX) or '
-            "`[occlum].stage_only`."
-        )
-    needs_debug = (debuggable or sim) and has_debug_flag
+    build = EnclaveBuildRequest(field_set.address, staged.digest, debuggable, request.nonce, request.goal, name)
+    built = await get_built_enclave(build)
+    assert built.package is not None  # asked for with package_name
     measurements, signed = await concurrently(
         get_measurements(built),
         digest_subset_to_digest(DigestSubset(built.digest, PathGlobs([f"{INSTANCE}/{SIGNED_ENCLAVE}"]))),
     )
-    # The package step runs alone, after the short measurement steps: Pants fixes the threads it
-    # compresses with when it starts, so started beside them it would run on fewer cores
-    # (measured: 8.4 s on one thread instead of 5.0 s on two, for a 190 MB instance).
-    package = await get_occlum_package(OcclumPackageRequest(field_set.address, built, name, needs_debug, request.nonce))
     # Pants' file digests are sha256: the hashes that bind the records to the package's bytes.
-    package_entries, signed_entries = await concurrently(get_digest_entries(package.digest), get_digest_entries(signed))
+    package_entries, signed_entries = await concurrently(get_digest_entries(built.package), get_digest_entries(signed))
     record = EnclaveMeasurementsV1(
         target=str(field_set.address),
         mrenclave=measurements.mrenclave,
@@ -88,7 +70,7 @@ async def build_enclave_package(request: EnclavePackageRequest, occlum: OcclumSu
         package_sha256=_only_file(package_entries).file_digest.fingerprint,
         signed_enclave_sha256=_only_file(signed_entries).file_digest.fingerprint,
     )
-    return EnclavePackage(name, package.digest, measurements, record, built.image)
+    return EnclavePackage(name, built.package, measurements, record, built.image)
 
 
 def _only_file(entries: DigestEntries) -> FileEntry:

@@ -1,8 +1,10 @@
-"""The Occlum toolchain steps, each its own cached Process: `new`, `build`, `package`, measurements.
+"""The Occlum toolchain steps, each its own cached Process: `new`, `build` (with the package, for
+`pants package`), measurements.
 
-`package` does not run `occlum package`: it writes the same files in one reproducible pass
-(toolchain/package_tool.py says why), reusing the deflated bytes of files an earlier package step
-already wrote (a named cache, `occlum_package_segments`).
+The package is not written by `occlum package`: the backend writes the same files in one
+reproducible pass (toolchain/package_tool.py says why), reusing the deflated bytes of files an
+earlier package already holds (a named cache, `occlum_package_segments`). It is written in the
+build's own sandbox (toolchain/build_and_package.py says why).
 
 Cache keys: every step's env carries the toolchain identity (release + fingerprint), so an Occlum
 upgrade re-runs exactly these steps. `occlum new` sees only the toolchain and `runtime_libs`, never
@@ -61,6 +63,8 @@ PRINT_INPUTS = (
 INSTANCE_FILES = ("Occlum.json", ".__occlum_status", ".sgx_mode", "init_ra_conf.json")
 SKELETON_TOOL = "toolchain/skeleton_tool.py"
 PACKAGE_TOOL = "toolchain/package_tool.py"
+BUILD_AND_PACKAGE = "toolchain/build_and_package.py"
+PACKAGE_FAILED = 86  # build_and_package.py's exit code when the build passed and the package failed
 GUARDED_RUN = "toolchain/guarded_run.py"
 PACKAGE_THREADS = 8  # beyond this, reading the instance, not deflate, bounds the package step
 # Deflated files kept by content between package steps (toolchain/package_tool.py), in Pants'
@@ -86,6 +90,12 @@ class OcclumSkeleton:
 
 
 @dataclass(frozen=True)
+class PackageSpec:
+    name: str  # the package's base name, without .tar.gz
+    debug: bool  # as `occlum package --debug`
+
+
+@dataclass(frozen=True)
 class OcclumBuildRequest:
     address: Address
     toolchain: OcclumToolchain
@@ -96,27 +106,17 @@ class OcclumBuildRequest:
     sign_tool: Optional[str]
     mrsigner: str
     nonce: str = ""
+    package: Optional[PackageSpec] = None  # also write the package, in the build's sandbox
 
 
 @dataclass(frozen=True)
 class BuiltOcclumInstance:
-    digest: Digest  # occlum_instance/ after `occlum build`: build/, run/, initfs/, dotfiles, Occlum.json (no image/)
+    # occlum_instance/ after `occlum build`: build/, run/, initfs/, dotfiles, Occlum.json (no
+    # image/); with a package, only what the measurements read (PRINT_INPUTS).
+    digest: Digest
     toolchain: OcclumToolchain
     image: Digest  # occlum_instance/image/ as the build read it (skeleton + staged), for `pants run`
-
-
-@dataclass(frozen=True)
-class OcclumPackageRequest:
-    address: Address
-    built: BuiltOcclumInstance
-    name: str  # the package's base name, without .tar.gz
-    debug: bool
-    nonce: str = ""
-
-
-@dataclass(frozen=True)
-class OcclumPackage:
-    digest: Digest  # <name>.tar.gz at the root
+    package: Optional[Digest] = None  # <name>.tar.gz at the root, when asked for
 
 
 @dataclass(frozen=True)
@@ -205,6 +205,11 @@ async def occlum_build(request: OcclumBuildRequest, step_env: OcclumStepEnv, pyt
         argv += ["--sign-key", request.sign_key]
     if request.sign_tool:
         argv += ["--sign-tool", request.sign_tool]
+    env = _env(step_env, request.toolchain, request.nonce, __OCCLUM_MRSIGNER=request.mrsigner)
+    description = f"occlum build {request.address} ({request.sgx_mode}, Occlum {request.toolchain.release})"
+    image = await digest_subset_to_digest(DigestSubset(merged, PathGlobs([f"{INSTANCE}/image/**"])))
+    if request.package is not None:
+        return await _build_and_package(request, request.package, python, merged, argv, env, description, image)
     result = await execute_process(
         Process(
             argv=_guarded(python, argv),
@@ -214,70 +219,83 @@ async def occlum_build(request: OcclumBuildRequest, step_env: OcclumStepEnv, pyt
             # trip in Pants 2.17 (the dotfiles went missing). Paths a release lacks are just empty.
             output_directories=INSTANCE_DIRS,
             output_files=INSTANCE_FILES,
-            env=_env(step_env, request.toolchain, request.nonce, __OCCLUM_MRSIGNER=request.mrsigner),
-            description=f"occlum build {request.address} ({request.sgx_mode}, Occlum {request.toolchain.release})",
+            env=env,
+            description=description,
             level=LogLevel.INFO,
         ),
     )
     if result.exit_code != 0:
-        raise _failure(
-            "occlum build",
-            request.address,
-            result,
-            "See docs/occlum-toolchain.md#troubleshooting for the message -> field table.",
-        )
-    built, image = await concurrently(
-        add_prefix(AddPrefix(result.output_digest, INSTANCE)),
-        digest_subset_to_digest(DigestSubset(merged, PathGlobs([f"{INSTANCE}/image/**"]))),
-    )
+        raise _failure("occlum build", request.address, result, BUILD_HINT)
+    built = await add_prefix(AddPrefix(result.output_digest, INSTANCE))
     return BuiltOcclumInstance(built, request.toolchain, image)
 
 
-run_occlum_build = rule_call(occlum_build)
+BUILD_HINT = "See docs/occlum-toolchain.md#troubleshooting for the message -> field table."
 
 
-@rule(desc="Packaging the Occlum instance", level=LogLevel.DEBUG)
-async def occlum_package(request: OcclumPackageRequest, python: ToolPython) -> OcclumPackage:
-    # The backend writes the tarball itself, with the files `occlum package` of this release ships
-    # (toolchain/package_tool.py): one compression pass, bytes that depend only on the contents.
-    tarball = f"{request.name}.tar.gz"
-    release = request.built.toolchain.release
-    tool, package_input = await concurrently(
-        create_digest(CreateDigest(tool_files(PACKAGE_TOOL))),
-        digest_subset_to_digest(DigestSubset(request.built.digest, PathGlobs(PACKAGE_INPUTS))),
+async def _build_and_package(
+    request: OcclumBuildRequest,
+    package: PackageSpec,
+    python: ToolPython,
+    merged: Digest,
+    build_argv: list[str],
+    env: dict[str, str],
+    description: str,
+    image: Digest,
+) -> BuiltOcclumInstance:
+    """`occlum build` and the package in one sandbox: the built instance never leaves it, only the
+    tarball and the files the measurements read (toolchain/build_and_package.py says why)."""
+    tools = {f.path: f for f in (*tool_files(BUILD_AND_PACKAGE), *tool_files(PACKAGE_TOOL))}
+    tool = await create_digest(CreateDigest(tools.values()))
+    tarball = f"{package.name}.tar.gz"
+    argv = (
+        python.path,
+        tool_path(BUILD_AND_PACKAGE),
+        "--instance",
+        INSTANCE,
+        "--release",
+        request.toolchain.release,
+        "--name",
+        package.name,
+        # Pants grants the threads, sharing the cores with the steps running beside it; the bytes
+        # do not depend on how many it grants.
+        "--threads",
+        "{pants_concurrency}",
+        "--segment-cache",
+        SEGMENT_CACHE,
+        *(["--debug"] if package.debug else []),
+        "--",
+        *build_argv,
     )
-    argv = [python.path, tool_path(PACKAGE_TOOL), "--release", release, "--instance", INSTANCE, "--name", request.name]
     result = await execute_process(
         Process(
-            # Pants grants the threads, sharing the cores with the steps running beside it; the
-            # bytes do not depend on how many it grants.
-            argv=(
-                *argv,
-                "--threads",
-                "{pants_concurrency}",
-                "--segment-cache",
-                SEGMENT_CACHE,
-                *(["--debug"] if request.debug else []),
-            ),
+            argv=argv,
+            input_digest=await merge_digests(MergeDigests([merged, tool])),
+            output_files=(tarball, *(p for p in PRINT_INPUTS if not p.endswith("/**"))),
+            output_directories=(f"{INSTANCE}/run",),
             concurrency_available=PACKAGE_THREADS,
-            # Not in the cache key's inputs that matter: a kept segment is used only once it inflates
-            # back to the file's bytes, so the package's bytes are the same with or without it.
+            # A kept segment is used only once it inflates back to the file's bytes, so the
+            # package's bytes are the same with or without the cache.
             append_only_caches={SEGMENT_CACHE_NAME: SEGMENT_CACHE},
-            input_digest=await merge_digests(MergeDigests([tool, package_input])),
-            output_files=(tarball,),
-            # Its own variable: a nonce re-runs this step too (check-reproducible), without the
-            # toolchain identity, which the package's bytes do not depend on.
-            env={"__OCCLUM_REBUILD": request.nonce} if request.nonce else {},
-            description=f"occlum package {request.address} (as Occlum {release} would, reproducibly)",
+            env=env,
+            description=f"{description}, then its package",
             level=LogLevel.INFO,
         ),
     )
+    if result.exit_code == PACKAGE_FAILED:
+        lines = result.stderr.decode("utf-8", "replace").strip().splitlines()
+        said = next((line for line in reversed(lines) if line.startswith("error: ")), lines[-1] if lines else "")
+        raise OcclumStepError(f"Packaging {request.address} failed: {said.removeprefix('error: ')}")
     if result.exit_code != 0:
-        raise OcclumStepError(f"Packaging {request.address} failed: {tool_error(result)}")
-    return OcclumPackage(result.output_digest)
+        raise _failure("occlum build", request.address, result, BUILD_HINT)
+    built, tar = await concurrently(
+        digest_subset_to_digest(DigestSubset(result.output_digest, PathGlobs([f"{INSTANCE}/**"]))),
+        digest_subset_to_digest(DigestSubset(result.output_digest, PathGlobs([tarball]))),
+    )
+    return BuiltOcclumInstance(built, request.toolchain, image, tar)
 
 
-get_occlum_package = rule_call(occlum_package)
+run_occlum_build = rule_call(occlum_build)
 
 
 @rule(desc="Reading the enclave measurements", level=LogLevel.DEBUG)

@@ -1,0 +1,82 @@
+"""`occlum build`, then the package (package_tool.py), in one sandbox: one step for `pants package`.
+
+    python3 build_and_package.py --instance occlum_instance --release 0.31.0 --name NAME [--debug]
+        [--threads N] [--segment-cache DIR] -- <occlum> build [args...]
+
+Why one step: the built instance holds a protected copy of the whole image (hundreds of MB with a
+JDK). As two steps, Pants stores that copy after the build and writes it out again into the
+package step's sandbox; as one, only the tarball and the few small files the measurements read
+leave the sandbox. `pants run` still builds the whole instance as a step of its own.
+
+The build runs as guarded_run.py runs a tool (in the instance folder, stopped with its whole
+process group when Pants dies) and keeps its exit code; a package failure exits PACKAGE_FAILED
+with one `error: ` line, and leaves no tarball.
+
+Self-contained (stdlib only, plus sandbox_guard.py and package_tool.py beside it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+
+if __name__ == "__main__":  # a script in the sandbox: its modules lie beside it (bundled_tools.py)
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import package_tool  # type: ignore[import-not-found,unused-ignore]
+    import sandbox_guard  # type: ignore[import-not-found,unused-ignore]
+else:
+    from occlum.toolchain import package_tool, sandbox_guard
+
+PACKAGE_FAILED = 86  # not an exit code `occlum build` (bash, make) gives
+
+
+def main(argv: list[str]) -> int:
+    if "--" not in argv:
+        sys.stderr.write("error: usage: build_and_package.py [options] -- <occlum> build [args...]\n")
+        return 2
+    split = argv.index("--")
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--instance", required=True, help="the instance folder, where `occlum build` runs")
+    p.add_argument("--release", required=True, help="the Occlum release that builds the instance")
+    p.add_argument("--name", required=True, help="the package's base name: writes NAME.tar.gz here")
+    p.add_argument("--debug", action="store_true", help="as `occlum package --debug`")
+    p.add_argument("--threads", type=int, default=None, help="compression threads (default: one per core)")
+    p.add_argument("--segment-cache", default=None, help="a folder of compressed segments to reuse (if it exists)")
+    args = p.parse_args(argv[:split])
+    build = argv[split + 1 :]
+    if not build:
+        sys.stderr.write("error: no build command after --\n")
+        return 2
+
+    sandbox_guard.start()
+    try:
+        proc = subprocess.Popen(build, cwd=args.instance)
+    except OSError as e:
+        sys.stderr.write(f"error: cannot start {build[0]}: {e.strerror or e}\n")
+        return 127
+    sandbox_guard.track(proc.pid)
+    code = proc.wait()
+    sandbox_guard.untrack(proc.pid)
+    if code != 0:
+        return code if code >= 0 else 128 - code  # as a shell reports a signal
+
+    return package_tool.main(
+        [
+            "--release",
+            args.release,
+            "--instance",
+            args.instance,
+            "--name",
+            args.name,
+            *(["--threads", str(args.threads)] if args.threads else []),
+            *(["--segment-cache", args.segment_cache] if args.segment_cache else []),
+            *(["--debug"] if args.debug else []),
+        ],
+        failed=PACKAGE_FAILED,
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
