@@ -54,10 +54,11 @@ else:
 LEVEL = 6  # gzip's default, what `tar -czf` uses
 BLOCK = 1 << 20
 _WINDOW = 32 * 1024
+_PROBE = 16 * 1024
 SEGMENT_MIN = 256 * 1024  # smaller files share segments: a cache entry per file would cost more than it saves
 CACHE_MAX_BYTES = 4 << 30
 # What a kept segment's bytes depend on besides its contents: a change here must miss the cache.
-_SEGMENT_FORMAT = f"occlum-package-segment v1 level={LEVEL} block={BLOCK} zlib={zlib.ZLIB_RUNTIME_VERSION}"
+_SEGMENT_FORMAT = f"occlum-package-segment v2 level={LEVEL} block={BLOCK} zlib={zlib.ZLIB_RUNTIME_VERSION}"
 
 
 class PackageError(Exception):
@@ -152,6 +153,17 @@ def _tarinfo(instance: str, rel: str, arcname: str, rename: Optional[tuple[str, 
     return info
 
 
+def _incompressible(block: bytes) -> bool:
+    """Whether three samples of the block (start, middle, end) all fail to shrink by 3% at level 1:
+    then it is stored, not deflated. Jars (their classes already deflated) are most of a Java image's
+    bytes that change; gzip -6 gains under 1% on them at ~45 MB/s. Decided by the bytes alone, so
+    the output still depends only on the contents."""
+    if len(block) < 4 * _PROBE:
+        return False
+    starts = (0, len(block) // 2, len(block) - _PROBE)
+    return all(len(zlib.compress(block[i : i + _PROBE], 1)) > 0.97 * _PROBE for i in starts)
+
+
 class SegmentCache:
     """Compressed segments kept by content in a folder (a Pants append-only cache)."""
 
@@ -225,7 +237,8 @@ class ParallelGzip:
     @staticmethod
     def _deflate(block: bytes, zdict: bytes) -> bytes:
         # Raw deflate (wbits -15): the gzip framing is written once, around all blocks.
-        z = zlib.compressobj(LEVEL, zlib.DEFLATED, -15, 8, zlib.Z_DEFAULT_STRATEGY, *([zdict] if zdict else []))
+        level = 0 if _incompressible(block) else LEVEL
+        z = zlib.compressobj(level, zlib.DEFLATED, -15, 8, zlib.Z_DEFAULT_STRATEGY, *([zdict] if zdict else []))
         return z.compress(block) + z.flush(zlib.Z_SYNC_FLUSH)
 
     def _drain(self, keep: int) -> None:

@@ -216,6 +216,24 @@ def test_the_tool_uses_the_cache_folder_only_if_it_exists(tmp_path: Path) -> Non
     assert (tmp_path / "app.tar.gz").read_bytes() == first
 
 
+def test_incompressible_blocks_are_stored_and_the_rest_deflated(tmp_path: Path) -> None:
+    noise = b"".join(hashlib.sha256(i.to_bytes(4, "big")).digest() for i in range(3 * package_tool.BLOCK // 32))
+    text = b"".join(b"line %d of a very compressible file\n" % i for i in range(60_000))
+    data = noise + text  # three blocks of noise, then text
+    out = tmp_path / "x.gz"
+    with open(out, "wb") as f:
+        gz = ParallelGzip(f, threads=2)
+        gz.write(data)
+        gz.close()
+    assert gzip.decompress(out.read_bytes()) == data
+    # The noise costs its own size plus stored-block headers; the text is deflated as gzip -6 would.
+    assert out.stat().st_size <= len(noise) * 1.001 + len(gzip.compress(text, 6)) * 1.05
+    assert package_tool._incompressible(noise[: package_tool.BLOCK])
+    assert not package_tool._incompressible(text[: package_tool.BLOCK])
+    # A block that is noise only at its start is deflated: all three samples must fail to shrink.
+    assert not package_tool._incompressible(noise[:20_000] + text[: package_tool.BLOCK - 20_000])
+
+
 def test_a_missing_member_fails_like_occlum_package(tmp_path: Path) -> None:
     _, inst = _built(tmp_path, "0.31.0", "HW")
     (inst / "build/.Occlum_sys.json.protected").unlink()
