@@ -22,9 +22,11 @@ Incremental: each regular file of SEGMENT_MIN bytes or more is deflated as a seg
 (no dictionary from before it), so its compressed bytes depend only on its contents. With
 `--segment-cache DIR` (a Pants append-only cache), a segment deflated once is kept there by the
 sha256 of its contents and reused: after a jar change, only the files the change touched are
-deflated again. A kept segment is used only after it inflates back to exactly those contents; a
-damaged one is deflated again and replaced. The folder is kept under CACHE_MAX_BYTES by dropping
-the least recently used segments.
+deflated again. A kept segment carries the sha256 of its deflated bytes, checked before each use:
+a damaged or truncated one is deflated again and replaced (as ccache checks its entries). That
+catches damage, not a planted entry: whoever can write to Pants' named caches can as well write
+to its local store of process results, which Pants reuses unchecked. The folder is kept under
+CACHE_MAX_BYTES by dropping the least recently used segments.
 
 Self-contained (stdlib only, plus sandbox_guard.py beside it).
 """
@@ -42,6 +44,7 @@ import stat
 import struct
 import sys
 import tarfile
+import threading
 import zlib
 from typing import IO, Optional, cast
 
@@ -58,7 +61,7 @@ _PROBE = 16 * 1024
 SEGMENT_MIN = 256 * 1024  # smaller files share segments: a cache entry per file would cost more than it saves
 CACHE_MAX_BYTES = 4 << 30
 # What a kept segment's bytes depend on besides its contents: a change here must miss the cache.
-_SEGMENT_FORMAT = f"occlum-package-segment v2 level={LEVEL} block={BLOCK} zlib={zlib.ZLIB_RUNTIME_VERSION}"
+_SEGMENT_FORMAT = f"occlum-package-segment v3 level={LEVEL} block={BLOCK} zlib={zlib.ZLIB_RUNTIME_VERSION}"
 
 
 class PackageError(Exception):
@@ -196,23 +199,39 @@ class SegmentCache:
             total -= size
 
 
-def _inflates_to(path: str, content_sha256: bytes, size: int) -> bool:
-    """Whether the kept segment at `path` inflates to `size` bytes with that sha256."""
-    z = zlib.decompressobj(-15)
+_KEPT_MAGIC = b"OPSEG\x00\x00\x03"
+_KEPT_HEADER = len(_KEPT_MAGIC) + 32  # the magic, then the sha256 of the deflated bytes that follow
+
+
+def _intact(path: str) -> bool:
+    """Whether the kept segment at `path` holds the deflated bytes its writer wrote (its sha256)."""
     h = hashlib.sha256()
-    n = 0
     with open(path, "rb") as f:
+        header = f.read(_KEPT_HEADER)
         for chunk in iter(lambda: f.read(BLOCK), b""):
-            out = z.decompress(chunk, BLOCK * 4)
-            while True:
-                h.update(out)
-                n += len(out)
-                if n > size or not z.unconsumed_tail:
-                    break
-                out = z.decompress(z.unconsumed_tail, BLOCK * 4)
-            if n > size:
-                return False
-    return n == size and h.digest() == content_sha256 and not z.unused_data
+            h.update(chunk)
+    return len(header) == _KEPT_HEADER and header.startswith(_KEPT_MAGIC) and header[len(_KEPT_MAGIC) :] == h.digest()
+
+
+class _KeptWriter:
+    """Writes a segment into the cache: to a temporary file, then renamed whole, with its sha256."""
+
+    def __init__(self, kept: str) -> None:
+        self._kept = kept
+        self._tmp = f"{kept}.{os.getpid()}.{threading.get_ident()}.tmp"
+        self._f = open(self._tmp, "wb")  # noqa: SIM115 (closed by commit)
+        self._f.write(bytes(_KEPT_HEADER))
+        self._h = hashlib.sha256()
+
+    def write(self, data: bytes) -> None:
+        self._f.write(data)
+        self._h.update(data)
+
+    def commit(self) -> None:
+        self._f.seek(0)
+        self._f.write(_KEPT_MAGIC + self._h.digest())
+        self._f.close()
+        os.replace(self._tmp, self._kept)  # whole or not at all: another step may read it next
 
 
 class ParallelGzip:
@@ -221,7 +240,7 @@ class ParallelGzip:
     def __init__(self, out: IO[bytes], threads: int, cache: Optional[SegmentCache] = None) -> None:
         self._out = out
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=threads)  # zlib frees the GIL
-        # In stream order: (future of compressed bytes, open cache file to copy them to, or None),
+        # In stream order: (future of compressed bytes, the cache entry to copy them to, or None),
         # or (None, action) for what the writer does when it gets there.
         self._pending: collections.deque = collections.deque()
         self._max_pending = 2 * threads
@@ -252,7 +271,7 @@ class ParallelGzip:
             if action is not None:
                 action.write(data)
 
-    def _submit(self, block: bytes, sink: Optional[IO[bytes]] = None) -> None:
+    def _submit(self, block: bytes, sink: Optional[_KeptWriter] = None) -> None:
         sandbox_guard.check()
         self._crc = zlib.crc32(block, self._crc)
         self._size += len(block)
@@ -292,8 +311,8 @@ class ParallelGzip:
             raise PackageError(f"{path}: changed while it was packaged ({size} bytes, then {n})")
         kept = self._cache.path(h.digest()) if self._cache else None
         if kept and os.path.isfile(kept):
-            check = self._pool.submit(_inflates_to, kept, h.digest(), size)
-            self._pending.append((None, lambda: self._use_kept(check, kept, path, size)))
+            check = self._pool.submit(_intact, kept)
+            self._pending.append((None, lambda: self._use_kept(check, kept, path)))
             self._crc, self._size = crc, self._size + size
             self._drain(self._max_pending)
             return
@@ -302,40 +321,36 @@ class ParallelGzip:
     def _deflate_file(self, path: str, kept: Optional[str]) -> None:
         sink = None
         if kept:
-            sink = open(f"{kept}.{os.getpid()}.{id(self)}.tmp", "wb")  # noqa: SIM115 (closed by _keep)
+            sink = _KeptWriter(kept)
             self._cache.misses += 1  # type: ignore[union-attr]
         with open(path, "rb") as f:
             for chunk in iter(lambda: f.read(BLOCK), b""):
                 self._submit(chunk, sink)
         self._dict = b""
-        if sink is not None and kept:
-            self._pending.append((None, lambda: self._keep(sink, kept)))
+        if sink is not None:
+            self._pending.append((None, sink.commit))
 
-    @staticmethod
-    def _keep(sink: IO[bytes], kept: str) -> None:
-        sink.close()
-        os.replace(sink.name, kept)  # whole or not at all: another step may read it next
-
-    def _use_kept(self, check: concurrent.futures.Future, kept: str, path: str, size: int) -> None:
+    def _use_kept(self, check: concurrent.futures.Future, kept: str, path: str) -> None:
         if check.result():
             with contextlib.suppress(OSError):
                 os.utime(kept)  # recently used: pruned last
             with open(kept, "rb") as f:
+                f.seek(_KEPT_HEADER)
                 for chunk in iter(lambda: f.read(BLOCK), b""):
                     self._out.write(chunk)
             self._cache.hits += 1  # type: ignore[union-attr]
             return
-        # Damaged or not ours: deflate the file here, in order, and keep the right bytes instead.
+        # Damaged: deflate the file here, in order, and keep the right bytes instead.
         self._cache.misses += 1  # type: ignore[union-attr]
-        tmp = f"{kept}.{os.getpid()}.{id(self)}.tmp"
-        with open(path, "rb") as f, open(tmp, "wb") as sink:
+        sink = _KeptWriter(kept)
+        with open(path, "rb") as f:
             zdict = b""
             for chunk in iter(lambda: f.read(BLOCK), b""):
                 data = self._deflate(chunk, zdict)
                 zdict = chunk[-_WINDOW:]
                 self._out.write(data)
                 sink.write(data)
-        os.replace(tmp, kept)
+        sink.commit()
 
     def close(self) -> None:
         self._end_segment()

@@ -169,7 +169,7 @@ def test_kept_segments_give_the_same_bytes_and_only_changed_files_are_deflated(t
     subprocess.run(["gzip", "-t", str(tmp_path / "edit.tar.gz")], check=True)
 
 
-def test_a_damaged_or_forged_segment_is_not_used(tmp_path: Path) -> None:
+def test_a_damaged_segment_is_not_used(tmp_path: Path) -> None:
     _, inst = _built(tmp_path, "0.31.0", "HW")
     _big_files(inst, "b")
     plain = tmp_path / "plain.tar.gz"
@@ -179,14 +179,19 @@ def test_a_damaged_or_forged_segment_is_not_used(tmp_path: Path) -> None:
     write_package(str(inst), "app", "0.31.0", False, str(tmp_path / "1.tar.gz"), cache=first)
     kept = sorted((tmp_path / "cache").iterdir())
     kept[0].write_bytes(kept[0].read_bytes()[:-100])  # truncated
-    kept[1].write_bytes(zlib.compress(b"forged", 6)[2:-4])  # a valid deflate stream of other bytes
+    flipped = bytearray(kept[1].read_bytes())
+    flipped[len(flipped) // 2] ^= 1  # one bit of the deflated bytes
+    kept[1].write_bytes(bytes(flipped))
+    kept[2].write_bytes(zlib.compress(b"other", 6)[2:-4])  # a deflate stream without the header
     cache = SegmentCache(str(tmp_path / "cache"))
     write_package(str(inst), "app", "0.31.0", False, str(tmp_path / "2.tar.gz"), cache=cache)
-    assert (cache.hits, cache.misses) == (1, 2)
+    assert (cache.hits, cache.misses) == (0, 3)
     assert (tmp_path / "2.tar.gz").read_bytes() == plain.read_bytes()
-    cache = SegmentCache(str(tmp_path / "cache"))  # the two were replaced by the right bytes
+    cache = SegmentCache(str(tmp_path / "cache"))  # the three were replaced by the right bytes
     write_package(str(inst), "app", "0.31.0", False, str(tmp_path / "3.tar.gz"), cache=cache)
     assert (cache.hits, cache.misses) == (3, 0)
+    assert (tmp_path / "3.tar.gz").read_bytes() == plain.read_bytes()
+    assert not [p for p in (tmp_path / "cache").iterdir() if p.name.endswith(".tmp")]
 
 
 def test_the_cache_folder_is_pruned_least_recently_used_first(tmp_path: Path) -> None:

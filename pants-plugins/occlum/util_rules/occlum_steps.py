@@ -274,8 +274,8 @@ async def _build_and_package(
             output_files=(tarball, *(p for p in PRINT_INPUTS if not p.endswith("/**"))),
             output_directories=(f"{INSTANCE}/run",),
             concurrency_available=PACKAGE_THREADS,
-            # A kept segment is used only once it inflates back to the file's bytes, so the
-            # package's bytes are the same with or without the cache.
+            # The package's bytes are the same with or without the cache (a kept segment is the
+            # file's deflated bytes, checked against the sha256 its writer recorded).
             append_only_caches={SEGMENT_CACHE_NAME: SEGMENT_CACHE},
             env=env,
             description=f"{description}, then its package",
