@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Callable, TypeVar, get_type_hints
 
 from packaging.version import Version
 from pants.core.goals.package import BuiltPackage, EnvironmentAwarePackageRequest
+from pants.core.util_rules.adhoc_binaries import PythonBuildStandaloneBinary
 from pants.core.util_rules.system_binaries import BinaryPathRequest, BinaryPaths
 from pants.engine.addresses import Addresses, UnparsedAddressInputs
 from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
@@ -113,6 +114,7 @@ if TYPE_CHECKING:
     async def hydrate_sources(request: HydrateSourcesRequest) -> HydratedSources: ...
     async def environment_vars_subset(request: EnvironmentVarsRequest) -> EnvironmentVars: ...
     async def find_binary(request: BinaryPathRequest) -> BinaryPaths: ...
+    async def python_for_scripts() -> PythonBuildStandaloneBinary: ...
     async def environment_aware_package(request: EnvironmentAwarePackageRequest) -> BuiltPackage: ...
     def rule_call(rule: Callable[..., Awaitable[_Out]]) -> Callable[[Any], Awaitable[_Out]]: ...
     def rule_call_without_request(rule: Callable[..., Awaitable[_Out]]) -> Callable[[], Awaitable[_Out]]: ...
@@ -174,6 +176,9 @@ elif not CALL_BY_NAME:
     def find_binary(request: BinaryPathRequest) -> Get:
         return Get(BinaryPaths, BinaryPathRequest, request)
 
+    def python_for_scripts() -> Get:
+        return Get(PythonBuildStandaloneBinary)
+
     def environment_aware_package(request: EnvironmentAwarePackageRequest) -> Get:
         return Get(BuiltPackage, EnvironmentAwarePackageRequest, request)
 
@@ -208,6 +213,7 @@ else:
     # @rules taking the backend's union members (package, run, dependency inference) are still
     # dispatched by the polymorphic rules of 2.28/2.29+ (docs/compatibility.md §4).
     from pants.core.goals.package import environment_aware_package as _environment_aware_package
+    from pants.core.util_rules.adhoc_binaries import get_python_for_scripts as _get_python_for_scripts
     from pants.core.util_rules.env_vars import environment_vars_subset as _environment_vars_subset
     from pants.core.util_rules.system_binaries import find_binary as _find_binary
     from pants.engine.internals.graph import find_valid_field_sets as _find_valid_field_sets
@@ -279,6 +285,9 @@ else:
 
     async def find_binary(request: BinaryPathRequest) -> BinaryPaths:
         return await _find_binary(request, **implicitly())
+
+    async def python_for_scripts() -> PythonBuildStandaloneBinary:
+        return await _get_python_for_scripts(**implicitly())
 
     async def environment_aware_package(request: EnvironmentAwarePackageRequest) -> BuiltPackage:
         return await _environment_aware_package(request)

@@ -1044,8 +1044,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def _extract_and_validate(reader: _Reader, top: str, args: argparse.Namespace) -> dict[str, Any]:
     out_dir = os.path.abspath(args.out_dir)
-    if os.path.lexists(out_dir):
-        raise JdkArchiveError(f"the output directory {args.out_dir!r} already exists; it must not")
+    # A remote-execution worker may create a declared output directory before the step runs
+    # (Buildbarn does): an empty folder is replaced whole by the closing rename.
+    if os.path.lexists(out_dir) and (os.path.islink(out_dir) or not os.path.isdir(out_dir) or os.listdir(out_dir)):
+        raise JdkArchiveError(f"the output directory {args.out_dir!r} already exists and is not empty; it must not")
     # Same parent as the final dir so the closing rename is atomic; with the usual
     # relative --out-dir this is the sandbox cwd.
     tmp = tempfile.mkdtemp(prefix=".jdk-extract-", dir=os.path.dirname(out_dir))

@@ -134,8 +134,17 @@ def test_static_java_with_musl_expected(tmp_path: Path, work: Path, capsys) -> N
 def test_out_dir_may_be_nested_and_existing_is_refused(tmp_path: Path, work: Path, capsys) -> None:
     archive = make_fake_jdk_archive(tmp_path / "jdk.tar.gz")
     (work / "jdk").mkdir()
+    (work / "jdk/left-over").write_text("x")
     assert run_tool(archive) == 2
-    assert "already exists" in capsys.readouterr().err
+    assert "already exists and is not empty" in capsys.readouterr().err
+
+
+def test_an_empty_out_dir_made_by_the_worker_is_replaced(tmp_path: Path, work: Path) -> None:
+    # Buildbarn's workers create an action's declared output directories before it runs.
+    archive = make_fake_jdk_archive(tmp_path / "jdk.tar.gz")
+    (work / "jdk").mkdir()
+    assert run_tool(archive) == 0
+    assert (work / "jdk/bin/java").is_file()
 
 
 # ---------------------------------------------------------------- hostile archives

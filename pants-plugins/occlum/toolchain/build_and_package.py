@@ -1,7 +1,15 @@
 """`occlum build`, then the package (package_tool.py), in one sandbox: one step for `pants package`.
 
-    python3 build_and_package.py --instance occlum_instance --release 0.31.0 --name NAME [--debug]
-        [--threads N] [--segment-cache DIR] -- <occlum> build [args...]
+    python3 build_and_package.py --instance occlum_instance --release 0.31.0 [--name NAME [--debug]
+        [--threads N] [--segment-cache DIR]] -- <occlum> build [args...]
+
+Without --name it only builds (the step `pants run` uses).
+
+Before the build, every folder and file of the instance gets the mode Pants' digests describe:
+0755 for folders and executables, 0644 for the rest. `occlum build` writes each file's mode into
+the image (SEFS inodes), so the modes the executor happened to give the inputs would otherwise be
+measured: a remote worker (Buildbarn) materializes inputs read-only, and the enclave built there had
+another MRENCLAVE than the same build on the client.
 
 Why one step: the built instance holds a protected copy of the whole image (hundreds of MB with a
 JDK). As two steps, Pants stores that copy after the build and writes it out again into the
@@ -19,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import stat
 import subprocess
 import sys
 
@@ -32,6 +41,17 @@ else:
 PACKAGE_FAILED = 86  # not an exit code `occlum build` (bash, make) gives
 
 
+def normalize_modes(top: str) -> None:
+    """Folders and executables 0755, other files 0644, under `top` (symlinks are left alone)."""
+    for folder, _dirs, files in os.walk(top):
+        os.chmod(folder, 0o755)
+        for name in files:
+            path = os.path.join(folder, name)
+            st = os.lstat(path)
+            if stat.S_ISREG(st.st_mode):
+                os.chmod(path, 0o755 if st.st_mode & 0o111 else 0o644)
+
+
 def main(argv: list[str]) -> int:
     if "--" not in argv:
         sys.stderr.write("error: usage: build_and_package.py [options] -- <occlum> build [args...]\n")
@@ -40,7 +60,7 @@ def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--instance", required=True, help="the instance folder, where `occlum build` runs")
     p.add_argument("--release", required=True, help="the Occlum release that builds the instance")
-    p.add_argument("--name", required=True, help="the package's base name: writes NAME.tar.gz here")
+    p.add_argument("--name", default=None, help="the package's base name: writes NAME.tar.gz here (none: build only)")
     p.add_argument("--debug", action="store_true", help="as `occlum package --debug`")
     p.add_argument("--threads", type=int, default=None, help="compression threads (default: one per core)")
     p.add_argument("--segment-cache", default=None, help="a folder of compressed segments to reuse (if it exists)")
@@ -51,6 +71,7 @@ def main(argv: list[str]) -> int:
         return 2
 
     sandbox_guard.start()
+    normalize_modes(args.instance)
     try:
         proc = subprocess.Popen(build, cwd=args.instance)
     except OSError as e:
@@ -61,7 +82,8 @@ def main(argv: list[str]) -> int:
     sandbox_guard.untrack(proc.pid)
     if code != 0:
         return code if code >= 0 else 128 - code  # as a shell reports a signal
-
+    if args.name is None:
+        return 0
     return package_tool.main(
         [
             "--release",

@@ -43,6 +43,10 @@ def main(argv: list[str]) -> int:
     p.add_argument("--out", required=True)
     p.add_argument("--lib", action="append", default=[])
     args = p.parse_args(argv)
+    # A remote-execution worker may create the declared output directory before the step runs
+    # (Buildbarn does); `occlum new` refuses any existing destination, so an empty one goes first.
+    if os.path.isdir(args.out) and not os.path.islink(args.out) and not os.listdir(args.out):
+        os.rmdir(args.out)
     try:
         proc = subprocess.Popen(
             [args.occlum, "new", args.out], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True

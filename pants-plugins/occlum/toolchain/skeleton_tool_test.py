@@ -42,6 +42,16 @@ def test_localtime_is_pinned_to_utc_in_image_and_initfs(tmp_path: Path) -> None:
     assert (tmp_path / "inst/image/lib/libz.so.1").is_file()
 
 
+def test_an_empty_destination_made_by_a_worker_is_used_and_a_full_one_refused(tmp_path: Path) -> None:
+    # Buildbarn's workers create an action's declared output directories before it runs.
+    (tmp_path / "inst").mkdir()
+    result = _run(tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "inst/Occlum.json").is_file()
+    again = _run(tmp_path)
+    assert again.returncode == 2 and 'destination "inst" already exists' in again.stderr
+
+
 def test_missing_runtime_lib_is_refused(tmp_path: Path) -> None:
     result = _run(tmp_path, "libnope.so")
     assert result.returncode == 2

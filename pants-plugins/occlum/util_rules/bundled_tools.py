@@ -15,6 +15,12 @@ from pants.engine.fs import FileContent
 from pants.engine.process import FallibleProcessResult
 
 _PACKAGE = Path(__file__).resolve().parent.parent
+# How long the backend's steps wait for a remote cache's answer before they run anyway
+# (`Process.remote_cache_speculation_delay_millis`). Pants' default, 0, starts a step at once beside
+# the lookup; with remote execution that sends the step to a worker even when the cache then has
+# its result (seen with Buildbarn), and a JDK download or an `occlum build` is not worth racing a
+# lookup that takes milliseconds. A miss answers at once, so nothing waits on one.
+CACHE_FIRST_MILLIS = 2000
 _SANDBOX_DIR = "__occlum_tools"
 SANDBOX_GUARD = "toolchain/sandbox_guard.py"
 

@@ -49,7 +49,7 @@ from occlum.target_types import (
     DragonwellUrlField,
     DragonwellVersionField,
 )
-from occlum.util_rules.bundled_tools import tool_error, tool_files, tool_path
+from occlum.util_rules.bundled_tools import CACHE_FIRST_MILLIS, tool_error, tool_files, tool_path
 from occlum.util_rules.tool_python import ToolPython
 
 FETCH_TOOL = "jdk/fetch_tool.py"
@@ -205,6 +205,7 @@ async def resolve_dragonwell_jdk(
             env={**{k: v for k, v in env.items() if v}, **python.env},
             description=f"Download {for_target}",
             level=LogLevel.INFO,
+            remote_cache_speculation_delay_millis=CACHE_FIRST_MILLIS,
         ),
     )
     if fetched.exit_code != 0:
@@ -233,6 +234,7 @@ async def resolve_dragonwell_jdk(
             output_directories=("jdk",),
             output_files=("jdk-info.json",),
             description=f"Extract and validate {for_target}",
+            remote_cache_speculation_delay_millis=CACHE_FIRST_MILLIS,
             level=LogLevel.INFO,
         ),
     )

@@ -43,7 +43,7 @@ from occlum.pants_compat import (
     rule_call,
 )
 from occlum.toolchain.measurements import MeasurementParseError, parse_print_output, parse_sgx_sign_dump
-from occlum.util_rules.bundled_tools import tool_error, tool_files, tool_path
+from occlum.util_rules.bundled_tools import CACHE_FIRST_MILLIS, tool_error, tool_files, tool_path
 from occlum.util_rules.occlum_toolchain import OcclumStepEnv, OcclumToolchain
 from occlum.util_rules.tool_python import ToolPython
 
@@ -168,6 +168,7 @@ async def occlum_new(request: OcclumSkeletonRequest, python: ToolPython, step_en
             env=_env(step_env, request.toolchain, request.nonce),
             description=f"occlum new (Occlum {request.toolchain.release})",
             level=LogLevel.INFO,
+            remote_cache_speculation_delay_millis=CACHE_FIRST_MILLIS,
         ),
     )
     if result.exit_code != 0:
@@ -195,99 +196,72 @@ async def occlum_build(request: OcclumBuildRequest, step_env: OcclumStepEnv, pyt
             f"already has them: {shown}. Move them with the `files` field, or drop the library from "
             "`[occlum].runtime_libs`."
         )
-    merged, guard = await concurrently(
-        merge_digests(MergeDigests([skeleton_wo_config, staged])), create_digest(CreateDigest(tool_files(GUARDED_RUN)))
-    )
-
-    # 2. `occlum build`: the key is read by the CLI from its path; only its MRSIGNER is in the key.
-    argv = [request.toolchain.occlum, "build", "--sgx-mode", request.sgx_mode]
-    if request.sign_key:
-        argv += ["--sign-key", request.sign_key]
-    if request.sign_tool:
-        argv += ["--sign-tool", request.sign_tool]
-    env = _env(step_env, request.toolchain, request.nonce, __OCCLUM_MRSIGNER=request.mrsigner)
-    description = f"occlum build {request.address} ({request.sgx_mode}, Occlum {request.toolchain.release})"
-    image = await digest_subset_to_digest(DigestSubset(merged, PathGlobs([f"{INSTANCE}/image/**"])))
-    if request.package is not None:
-        return await _build_and_package(request, request.package, python, merged, argv, env, description, image)
-    result = await execute_process(
-        Process(
-            argv=_guarded(python, argv),
-            input_digest=await merge_digests(MergeDigests([merged, guard])),
-            working_directory=INSTANCE,
-            # Named outputs, not ".": a "." output directory does not survive a REAPI cache round
-            # trip in Pants 2.17 (the dotfiles went missing). Paths a release lacks are just empty.
-            output_directories=INSTANCE_DIRS,
-            output_files=INSTANCE_FILES,
-            env=env,
-            description=description,
-            level=LogLevel.INFO,
-        ),
-    )
-    if result.exit_code != 0:
-        raise _failure("occlum build", request.address, result, BUILD_HINT)
-    built = await add_prefix(AddPrefix(result.output_digest, INSTANCE))
-    return BuiltOcclumInstance(built, request.toolchain, image)
-
-
-BUILD_HINT = "See docs/occlum-toolchain.md#troubleshooting for the message -> field table."
-
-
-async def _build_and_package(
-    request: OcclumBuildRequest,
-    package: PackageSpec,
-    python: ToolPython,
-    merged: Digest,
-    build_argv: list[str],
-    env: dict[str, str],
-    description: str,
-    image: Digest,
-) -> BuiltOcclumInstance:
-    """`occlum build` and the package in one sandbox: the built instance never leaves it, only the
-    tarball and the files the measurements read (toolchain/build_and_package.py says why)."""
     tools = {f.path: f for f in (*tool_files(BUILD_AND_PACKAGE), *tool_files(PACKAGE_TOOL))}
-    tool = await create_digest(CreateDigest(tools.values()))
-    tarball = f"{package.name}.tar.gz"
-    argv = (
-        python.path,
-        tool_path(BUILD_AND_PACKAGE),
-        "--instance",
-        INSTANCE,
-        "--release",
-        request.toolchain.release,
-        "--name",
-        package.name,
+    merged, tool = await concurrently(
+        merge_digests(MergeDigests([skeleton_wo_config, staged])), create_digest(CreateDigest(tools.values()))
+    )
+    image = await digest_subset_to_digest(DigestSubset(merged, PathGlobs([f"{INSTANCE}/image/**"])))
+
+    # 2. `occlum build` (toolchain/build_and_package.py), and for `pants package` the package in
+    # the same sandbox. The key is read by the CLI from its path; only its MRSIGNER is in the key.
+    build = [request.toolchain.occlum, "build", "--sgx-mode", request.sgx_mode]
+    if request.sign_key:
+        build += ["--sign-key", request.sign_key]
+    if request.sign_tool:
+        build += ["--sign-tool", request.sign_tool]
+    argv = [python.path, tool_path(BUILD_AND_PACKAGE), "--instance", INSTANCE, "--release", request.toolchain.release]
+    description = f"occlum build {request.address} ({request.sgx_mode}, Occlum {request.toolchain.release})"
+    package = request.package
+    if package is None:
+        # The whole built instance, for `pants run`. Named outputs, not ".": a "." output
+        # directory does not survive a REAPI cache round trip in Pants 2.17 (the dotfiles went
+        # missing). Paths a release lacks are just empty.
+        outputs: dict = dict(
+            output_directories=tuple(f"{INSTANCE}/{d}" for d in INSTANCE_DIRS),
+            output_files=tuple(f"{INSTANCE}/{f}" for f in INSTANCE_FILES),
+        )
+    else:
+        # Only the tarball and what the measurements read leave the sandbox: as two steps, Pants
+        # would store the built instance (a protected copy of the whole image) and write it out
+        # again for the package step.
+        argv += ["--name", package.name, "--segment-cache", SEGMENT_CACHE, *(["--debug"] if package.debug else [])]
         # Pants grants the threads, sharing the cores with the steps running beside it; the bytes
         # do not depend on how many it grants.
-        "--threads",
-        "{pants_concurrency}",
-        "--segment-cache",
-        SEGMENT_CACHE,
-        *(["--debug"] if package.debug else []),
-        "--",
-        *build_argv,
-    )
-    result = await execute_process(
-        Process(
-            argv=argv,
-            input_digest=await merge_digests(MergeDigests([merged, tool])),
-            output_files=(tarball, *(p for p in PRINT_INPUTS if not p.endswith("/**"))),
+        argv += ["--threads", "{pants_concurrency}"]
+        description += ", then its package"
+        outputs = dict(
+            output_files=(f"{package.name}.tar.gz", *(p for p in PRINT_INPUTS if not p.endswith("/**"))),
             output_directories=(f"{INSTANCE}/run",),
             concurrency_available=PACKAGE_THREADS,
             # The package's bytes are the same with or without the cache (a kept segment is the
             # file's deflated bytes, checked against the sha256 its writer recorded).
             append_only_caches={SEGMENT_CACHE_NAME: SEGMENT_CACHE},
-            env=env,
-            description=f"{description}, then its package",
+        )
+    result = await execute_process(
+        Process(
+            argv=(*argv, "--", *build),
+            input_digest=await merge_digests(MergeDigests([merged, tool])),
+            env=_env(step_env, request.toolchain, request.nonce, __OCCLUM_MRSIGNER=request.mrsigner),
+            description=description,
             level=LogLevel.INFO,
+            remote_cache_speculation_delay_millis=CACHE_FIRST_MILLIS,
+            **outputs,
         ),
     )
-    if result.exit_code == PACKAGE_FAILED:
+    if package is not None and result.exit_code == PACKAGE_FAILED:
         lines = result.stderr.decode("utf-8", "replace").strip().splitlines()
         said = next((line for line in reversed(lines) if line.startswith("error: ")), lines[-1] if lines else "")
         raise OcclumStepError(f"Packaging {request.address} failed: {said.removeprefix('error: ')}")
     if result.exit_code != 0:
-        raise _failure("occlum build", request.address, result, BUILD_HINT)
+        raise _failure(
+            "occlum build",
+            request.address,
+            result,
+            "See docs/occlum-toolchain.md#troubleshooting for the message -> field table.",
+        )
+    if package is None:
+        return BuiltOcclumInstance(result.output_digest, request.toolchain, image)
+    tarball = f"{package.name}.tar.gz"
     built, tar = await concurrently(
         digest_subset_to_digest(DigestSubset(result.output_digest, PathGlobs([f"{INSTANCE}/**"]))),
         digest_subset_to_digest(DigestSubset(result.output_digest, PathGlobs([tarball]))),
@@ -320,6 +294,7 @@ async def occlum_measurements(
                         env=env,
                         description=f"occlum print {what}",
                         level=LogLevel.DEBUG,
+                        remote_cache_speculation_delay_millis=CACHE_FIRST_MILLIS,
                     ),
                 )
                 for what in ("mrenclave", "mrsigner")
@@ -343,6 +318,7 @@ async def occlum_measurements(
                 env=env,
                 description="sgx_sign dump",
                 level=LogLevel.DEBUG,
+                remote_cache_speculation_delay_millis=CACHE_FIRST_MILLIS,
             ),
         )
         if dump.exit_code != 0:

@@ -5,19 +5,19 @@ environment, the interpreter Pants runs in: a path inside each Pants install's v
 the JDK would be downloaded and extracted again for every Pants install on a machine, and no two
 machines would share a cache entry. So the tools run on the machine's `python3` from a fixed search
 path when it is CPython 3.9+, and the step is keyed on that path and the interpreter's version
-string, not on the Pants install. Without one, Pants' own interpreter is used.
+string, not on the Pants install. Without one, Pants' own interpreter is used (in a remote or
+Docker environment, the standalone Python Pants downloads for it; only then is it asked for).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pants.core.util_rules.adhoc_binaries import PythonBuildStandaloneBinary
 from pants.core.util_rules.system_binaries import BinaryPathRequest, BinaryPathTest
 from pants.engine.rules import collect_rules, rule
 from pants.util.logging import LogLevel
 
-from occlum.pants_compat import find_binary
+from occlum.pants_compat import find_binary, python_for_scripts
 
 # Fixed, not $PATH: PATH differs between users and CI jobs, and would split the cache.
 SEARCH_PATH = ("/usr/bin", "/bin", "/usr/local/bin")
@@ -41,11 +41,13 @@ class ToolPython:
 
 
 @rule(desc="Finding a Python for the backend's tools", level=LogLevel.DEBUG)
-async def tool_python(fallback: PythonBuildStandaloneBinary) -> ToolPython:
+async def tool_python() -> ToolPython:
     found = await find_binary(BinaryPathRequest(binary_name="python3", search_path=SEARCH_PATH, test=_VERSION_TEST))
     first = found.first_path
     if first is not None:
         return ToolPython(first.path, first.fingerprint)
+    # Asked for only now: in a remote or Docker environment Pants downloads it (from GitHub).
+    fallback = await python_for_scripts()
     return ToolPython(fallback.path, "")
 
 

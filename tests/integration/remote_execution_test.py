@@ -1,0 +1,214 @@
+"""The backend's steps on a real remote-execution cluster (Buildbarn), with faults.
+
+Buildbarn (bb_storage, bb_scheduler, two bb_workers with their bb_runners) runs on 127.0.0.1,
+built from the Go module proxy (tests/remote_exec/buildbarn.py). Pants 2.17.1 runs the services'
+`occlum_java_image` targets in a `remote_environment` whose platform properties name the workers'
+pool; the Occlum toolchain (the test double) is installed under `worker-root/`, a path only the
+environment's search path names. The JDK is served over HTTP on loopback, as a mirror would be.
+
+What "ran on a worker" means here: the worker's own log records the execution (bb_worker logs
+every action it runs, with its outputs and the worker's id), and Pants' counters show no local
+execution at all. The backend's steps are told apart by their outputs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+import fake_jdk
+from integration.pants_repo import copy_repo, pants_args, pants_env, run_pants
+from occlum_double.make_install import make_fake_occlum_install
+from remote_exec.buildbarn import Cluster, buildbarn_bin, running_cluster
+
+SERVICES = ("svc-a", "svc-b", "svc-c")
+TARGETS = tuple(f"{s}:enclave" for s in SERVICES)
+PLATFORM = {"OSFamily": "linux", "container-image": "occlum-double"}
+# A backend step, by an output only it writes.
+STEP_OUTPUTS = {
+    "Download": "archive/dragonwell-test_x64_alpine-linux.tar.gz",
+    "Extract and validate": "jdk-info.json",
+    "occlum new": "occlum_instance",
+    "occlum build + package": "enclave.tar.gz",
+}
+# Pants' discovery probes: uncacheable by design, so every new Pants session runs them again.
+PROBES = re.compile(r"Remote execution: (Searching for|Test binary|Extract environment variables|Identify the Occlum)")
+
+pytestmark = pytest.mark.skipif(shutil.which("go") is None, reason="Buildbarn is built with the Go toolchain")
+
+
+class _Served:
+    def __init__(self, payload: bytes) -> None:
+        outer = self
+        self.payload = payload
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(outer.payload)))
+                self.end_headers()
+                self.wfile.write(outer.payload)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/dragonwell-test_x64_alpine-linux.tar.gz"
+
+
+@pytest.fixture(scope="module")
+def bb_bin() -> Path:
+    return buildbarn_bin()
+
+
+@pytest.fixture
+def jdk(tmp_path: Path) -> Iterator[_Served]:
+    served = _Served(fake_jdk.make_fake_jdk_archive(tmp_path / "jdk.tar.gz").read_bytes())
+    yield served
+    served.httpd.shutdown()
+
+
+def write_repo(tmp_path: Path, jdk: _Served, name: str = "repo", remote: bool = True) -> Path:
+    """Three services sharing one JDK pin; with `remote`, every occlum_java_image runs in the
+    `buildbarn` remote_environment (one `__defaults__` line, as a team would write it)."""
+    (tmp_path / name).mkdir()
+    root = copy_repo(tmp_path / name)
+    sha = hashlib.sha256(jdk.payload).hexdigest()
+    if remote:
+        platform = [f"{k}={v}" for k, v in sorted(PLATFORM.items())]
+        env_target = (
+            f'remote_environment(name="buildbarn", platform="linux_x86_64", extra_platform_properties={platform!r})'
+        )
+        (root / "BUILD").write_text((root / "BUILD").read_text() + f"\n{env_target}\n")
+    (root / "jdk").mkdir()
+    (root / "jdk/BUILD").write_text(f'dragonwell_jdk(name="dragonwell", url="{jdk.url}", sha256="{sha}")\n')
+    for svc_name in SERVICES:
+        svc = root / svc_name
+        svc.mkdir()
+        fake_jdk.make_jar(svc / "app.jar", extra_entries=((f"{svc_name}.txt", svc_name.encode()),))
+        (svc / "BUILD").write_text(
+            ('__defaults__({occlum_java_image: dict(environment="buildbarn")})\n' if remote else "")
+            + 'file(name="app", source="app.jar")\n'
+            + 'occlum_java_image(name="enclave", jdk="//jdk:dragonwell", jar=":app")\n'
+        )
+    return root
+
+
+def args_for(root: Path, tmp_path: Path, toolchain: Path, store: str, cluster: Cluster | None = None) -> list[str]:
+    remote = (
+        [
+            "--remote-execution",
+            f"--remote-store-address={cluster.store_address}",
+            f"--remote-execution-address={cluster.execution_address}",
+            "--remote-instance-name=main",
+            "--remote-cache-read",
+            "--remote-cache-write",
+            "--environments-preview-names={'buildbarn': '//:buildbarn'}",
+        ]
+        if cluster
+        else []
+    )
+    args = pants_args(
+        root,
+        tmp_path,
+        *remote,
+        "--occlum-stage-only=no",
+        f"--occlum-executable-search-paths=['{toolchain / 'build' / 'bin'}']",
+        "--stats-log",
+        "-ldebug",
+    )
+    return [a if not a.startswith("--local-store-dir=") else f"--local-store-dir={tmp_path / store}" for a in args]
+
+
+def counters(stderr: str) -> dict[str, int]:
+    return {k: int(v) for k, v in re.findall(r"^\s+(\w+): (\d+)$", stderr, re.M)}
+
+
+def executions_since(cluster: Cluster, before: dict[str, int]) -> list[dict]:
+    """The executions each worker logged after it had logged `before[worker]` of them."""
+    per_worker: dict[str, list[dict]] = {}
+    for e in cluster.executions():
+        per_worker.setdefault(e["worker"], []).append(e)
+    return [e for w, runs in per_worker.items() for e in runs[before.get(w, 0) :]]
+
+
+def backend_steps_per_worker(executions: list[dict]) -> dict[str, dict[str, int]]:
+    """{step: {worker: executions}}, the backend's steps told apart by their outputs."""
+    out: dict[str, dict[str, int]] = {step: {} for step in STEP_OUTPUTS}
+    for e in executions:
+        for step, output in STEP_OUTPUTS.items():
+            if output in e["output_paths"]:
+                out[step][e["worker"]] = out[step].get(e["worker"], 0) + 1
+    return out
+
+
+def dist_bytes(root: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(root / "dist")): p.read_bytes() for p in sorted((root / "dist").rglob("*")) if p.is_file()
+    }
+
+
+def test_three_services_package_on_the_workers_byte_for_byte_and_a_second_client_runs_nothing(
+    tmp_path: Path, bb_bin: Path, jdk: _Served
+) -> None:
+    toolchain = make_fake_occlum_install(tmp_path / "worker-root" / "opt" / "occlum", "0.31.0")
+    env = pants_env(tmp_path)
+    # The reference: the same repo built locally, no cluster.
+    local_root = write_repo(tmp_path, jdk, "local", remote=False)
+    local = run_pants(local_root, args_for(local_root, tmp_path, toolchain, "store-local"), env, "package", *TARGETS)
+    assert local.returncode == 0, local.stderr[-4000:]
+
+    root = write_repo(tmp_path, jdk)
+    with running_cluster(tmp_path / "bb", bb_bin, workers=2, platform=PLATFORM) as cluster:
+        first = run_pants(root, args_for(root, tmp_path, toolchain, "store-a", cluster), env, "package", *TARGETS)
+        assert first.returncode == 0, first.stderr[-6000:]
+        time.sleep(0.5)  # the workers log each execution as they report it
+        c1 = counters(first.stderr)
+        per_step = backend_steps_per_worker(cluster.executions())
+        print("\nfirst client, backend steps per worker:", per_step)
+        print("first client, all executions per worker (with Pants' probes):", cluster.execution_counts())
+        print("first client counters:", {k: v for k, v in c1.items() if k.startswith(("remote_exec", "local_exec"))})
+        # Nothing ran on the client; each backend step ran once, on a worker (the JDK once for all).
+        assert c1["local_execution_requests"] == 0, c1
+        assert {step: sum(w.values()) for step, w in per_step.items()} == {
+            "Download": 1,
+            "Extract and validate": 1,
+            "occlum new": 1,
+            "occlum build + package": 3,
+        }
+        assert sum(1 for w, n in cluster.execution_counts().items() if n) == 2, "both workers took work"
+        # The packages and their records are the bytes a local build writes.
+        remote_dist = dist_bytes(root)
+        assert remote_dist.keys() == dist_bytes(local_root).keys() and len(remote_dist) == 3 * 4
+        assert remote_dist == dist_bytes(local_root)
+
+        # A second client: a new, empty local store; everything comes from the cluster's cache.
+        shutil.rmtree(root / "dist")
+        seen = cluster.execution_counts()
+        second = run_pants(root, args_for(root, tmp_path, toolchain, "store-b", cluster), env, "package", *TARGETS)
+        assert second.returncode == 0, second.stderr[-6000:]
+        time.sleep(0.5)
+        c2 = counters(second.stderr)
+        ran = executions_since(cluster, seen)
+        probes = len(PROBES.findall(second.stderr))
+        print("second client: executions", len(ran), "of which Pants' discovery probes at most", probes)
+        print("second client counters:", {k: v for k, v in c2.items() if k.startswith(("remote_", "local_exec"))})
+        assert c2["local_execution_requests"] == 0, c2
+        assert backend_steps_per_worker(ran) == {step: {} for step in STEP_OUTPUTS}
+        # Every execution this time was one of Pants' own uncacheable probes, none a backend step
+        # (the `occlum print` steps write no file, so they are counted this way).
+        assert len(ran) <= probes, [e["output_paths"] for e in ran]
+        assert c2["remote_cache_requests_cached"] >= 6 + 6, c2  # 6 steps with outputs + 6 `occlum print`
+        assert dist_bytes(root) == remote_dist
