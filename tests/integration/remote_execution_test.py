@@ -14,8 +14,11 @@ execution at all. The backend's steps are told apart by their outputs.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import shutil
+import subprocess
+import tarfile
 import threading
 import time
 from collections.abc import Iterator
@@ -25,9 +28,11 @@ from pathlib import Path
 import pytest
 
 import fake_jdk
-from integration.pants_repo import copy_repo, pants_args, pants_env, run_pants
+from integration.pants_repo import PANTS, copy_repo, pants_args, pants_env, run_pants
+from integration.secrets_test import search, secret_needles
 from occlum_double.make_install import make_fake_occlum_install
 from remote_exec.buildbarn import Cluster, buildbarn_bin, running_cluster
+from signing_key import make_signing_key
 
 SERVICES = ("svc-a", "svc-b", "svc-c")
 TARGETS = tuple(f"{s}:enclave" for s in SERVICES)
@@ -41,6 +46,8 @@ STEP_OUTPUTS = {
 }
 # Pants' discovery probes: uncacheable by design, so every new Pants session runs them again.
 PROBES = re.compile(r"Remote execution: (Searching for|Test binary|Extract environment variables|Identify the Occlum)")
+
+CAS_BYTES = 512 << 20  # the storage's blocks file (sparse); the tests write ~50 MB
 
 pytestmark = pytest.mark.skipif(shutil.which("go") is None, reason="Buildbarn is built with the Go toolchain")
 
@@ -171,7 +178,7 @@ def test_three_services_package_on_the_workers_byte_for_byte_and_a_second_client
     assert local.returncode == 0, local.stderr[-4000:]
 
     root = write_repo(tmp_path, jdk)
-    with running_cluster(tmp_path / "bb", bb_bin, workers=2, platform=PLATFORM) as cluster:
+    with running_cluster(tmp_path / "bb", bb_bin, workers=2, platform=PLATFORM, cas_size_bytes=CAS_BYTES) as cluster:
         first = run_pants(root, args_for(root, tmp_path, toolchain, "store-a", cluster), env, "package", *TARGETS)
         assert first.returncode == 0, first.stderr[-6000:]
         time.sleep(0.5)  # the workers log each execution as they report it
@@ -212,3 +219,133 @@ def test_three_services_package_on_the_workers_byte_for_byte_and_a_second_client
         assert len(ran) <= probes, [e["output_paths"] for e in ran]
         assert c2["remote_cache_requests_cached"] >= 6 + 6, c2  # 6 steps with outputs + 6 `occlum print`
         assert dist_bytes(root) == remote_dist
+
+
+def _build_running_on(bb_dir: Path) -> str | None:
+    """The worker whose build folder holds a running build-and-package step, if one does."""
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            cwd = os.readlink(f"/proc/{pid}/cwd")
+        except OSError:
+            continue
+        if b"build_and_package.py" in cmdline and cwd.startswith(str(bb_dir)):
+            return Path(cwd).relative_to(bb_dir).parts[0]
+    return None
+
+
+def _leftover_steps() -> list[str]:
+    """Backend step processes still alive anywhere on the machine."""
+    left = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"build_and_package.py" in cmdline or b"__occlum_tools/" in cmdline:
+            left.append(cmdline.replace(b"\0", b" ").decode(errors="replace"))
+    return left
+
+
+def test_faults_a_worker_dies_mid_build_then_the_scheduler_and_the_storage_restart(
+    tmp_path: Path, bb_bin: Path, jdk: _Served
+) -> None:
+    toolchain = make_fake_occlum_install(tmp_path / "worker-root" / "opt" / "occlum", "0.31.0")
+    env = pants_env(tmp_path)
+    local_root = write_repo(tmp_path, jdk, "local", remote=False)
+    local = run_pants(local_root, args_for(local_root, tmp_path, toolchain, "store-local"), env, "package", *TARGETS)
+    assert local.returncode == 0, local.stderr[-4000:]
+    reference = dist_bytes(local_root)
+
+    root = write_repo(tmp_path, jdk)
+    bb = tmp_path / "bb"
+    with running_cluster(bb, bb_bin, workers=2, platform=PLATFORM, cas_size_bytes=CAS_BYTES) as cluster:
+        # 1. A worker (and its runner, with the step) is killed while `occlum build` runs on it.
+        # The double's build sleeps 6 s first: the step is surely running when the worker dies.
+        slow = [
+            *args_for(root, tmp_path, toolchain, "store-a", cluster),
+            "--occlum-env-vars=['OCCLUM_DOUBLE_BUILD_SECONDS=6']",
+        ]
+        log = tmp_path / "pants-killed-worker.log"  # a file, not a pipe: -ldebug would fill a pipe and stall Pants
+        with open(log, "w") as out:
+            pants = subprocess.Popen(
+                [*PANTS, *slow, "package", TARGETS[0]],
+                cwd=root,
+                env=env,
+                stdout=out,
+                stderr=out,
+                start_new_session=True,
+            )
+        deadline = time.time() + 120
+        victim = None
+        while victim is None and time.time() < deadline and pants.poll() is None:
+            victim = _build_running_on(bb)
+            time.sleep(0.1)
+        if victim is None:
+            pants.kill()
+        assert victim is not None, "no worker ran the build step: " + log.read_text()[-3000:]
+        cluster.kill_worker(victim, with_runner=True)
+        assert _build_running_on(bb) != victim  # the step died with the worker
+        cluster.start_worker(victim)  # the same worker id back: the scheduler hands the step out again
+        assert pants.wait(timeout=600) == 0, log.read_text()[-5000:]
+        print(f"\nworker {victim} killed mid-build; the step ran again and the build completed")
+        assert dist_bytes(root) == {k: v for k, v in reference.items() if k.startswith("svc-a/")}
+        assert not _leftover_steps(), _leftover_steps()
+        with pytest.raises(ProcessLookupError):  # nothing of Pants' process group is left on the client
+            os.killpg(pants.pid, 0)
+
+        # 2. The scheduler restarts between runs; the workers register again; the next run builds.
+        cluster.restart("scheduler")
+        cluster.wait_workers_registered()
+        before = cluster.execution_counts()
+        result = run_pants(root, args_for(root, tmp_path, toolchain, "store-a", cluster), env, "package", TARGETS[1])
+        assert result.returncode == 0, result.stderr[-5000:]
+        time.sleep(0.5)
+        assert sum(backend_steps_per_worker(executions_since(cluster, before))["occlum build + package"].values()) == 1
+        print(
+            "scheduler restarted: the next run's build ran on",
+            backend_steps_per_worker(executions_since(cluster, before)),
+        )
+
+        # 3. The storage restarts between runs: what it held on disk is still there for a new client.
+        cluster.restart("storage")
+        shutil.rmtree(root / "dist")
+        before = cluster.execution_counts()
+        result = run_pants(root, args_for(root, tmp_path, toolchain, "store-b", cluster), env, "package", *TARGETS)
+        assert result.returncode == 0, result.stderr[-5000:]
+        time.sleep(0.5)
+        ran = backend_steps_per_worker(executions_since(cluster, before))
+        print("storage restarted: backend steps run again by a new client:", ran)
+        assert dist_bytes(root) == reference
+        for name in dist_bytes(root):  # no partial package: each tarball reads to its end
+            if name.endswith(".tar.gz"):
+                with tarfile.open(root / "dist" / name) as tf:
+                    assert tf.getmembers()
+    assert not _leftover_steps(), _leftover_steps()
+
+
+def test_the_signing_key_reaches_no_worker_and_no_cache(tmp_path: Path, bb_bin: Path, jdk: _Served) -> None:
+    key = make_signing_key(tmp_path / "keys" / "enclave.pem")
+    needles = secret_needles(key)
+    toolchain = make_fake_occlum_install(tmp_path / "worker-root" / "opt" / "occlum", "0.31.0")
+    env = pants_env(tmp_path)
+    root = write_repo(tmp_path, jdk)
+    bb = tmp_path / "bb"
+    with running_cluster(bb, bb_bin, workers=2, platform=PLATFORM, cas_size_bytes=CAS_BYTES) as cluster:
+        args = [*args_for(root, tmp_path, toolchain, "store-a", cluster), f"--occlum-sign-key={key}"]
+        result = run_pants(root, args, env, "package", TARGETS[0])
+        assert result.returncode != 0
+        said = result.stderr
+        assert "svc-a:enclave is built in a remote environment (`buildbarn`, remote execution)" in said, said[-3000:]
+        assert f"`[occlum].sign_key` is set ({key})" in said and 'environment="__local__"' in said
+        assert "Traceback" not in said
+        time.sleep(0.5)
+        steps = backend_steps_per_worker(cluster.executions())
+        assert steps["occlum build + package"] == {}, steps
+        # The JDK steps ran before the refusal: their bytes are in the CAS, found by the same search
+        # (a positive control that the search reads the storage's blocks).
+        control = {"JDK archive slice": jdk.payload[len(jdk.payload) // 2 : len(jdk.payload) // 2 + 64]}
+    found, files, size = search(bb, {**needles, **control})
+    print(f"\nsearched {files} files, {size >> 20} MiB of the cluster (storage, workers' build and cache folders)")
+    assert set(found) == {"JDK archive slice"}, found
+    assert search(tmp_path / "store-a", needles)[0] == {}

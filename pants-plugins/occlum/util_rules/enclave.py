@@ -9,6 +9,7 @@ from typing import Optional
 from pants.base.build_root import BuildRoot
 from pants.engine.addresses import Address
 from pants.engine.fs import Digest
+from pants.engine.internals.native_engine import ProcessExecutionEnvironment
 from pants.engine.rules import collect_rules, rule
 from pants.util.logging import LogLevel
 from pants.util.strutil import bullet_list
@@ -97,10 +98,25 @@ get_required_toolchain = rule_call(required_toolchain)
 
 @rule(desc="Building the enclave", level=LogLevel.DEBUG)
 async def build_enclave(
-    request: EnclaveBuildRequest, occlum: OcclumSubsystem, build_root: BuildRoot
+    request: EnclaveBuildRequest,
+    occlum: OcclumSubsystem,
+    build_root: BuildRoot,
+    process_env: ProcessExecutionEnvironment,
 ) -> BuiltOcclumInstance:
-    tc = await get_required_toolchain(RequiredToolchainRequest(request.address, request.goal))
     key = occlum.sign_key
+    if key is not None and process_env.remote_execution:
+        # `occlum build` reads the key from its path on the machine that runs it: with remote
+        # execution, a worker. The backend never sends the key; it refuses before any step runs.
+        raise OcclumToolchainError(
+            f"{request.address} is built in a remote environment (`{process_env.name}`, remote execution), "
+            f"and `[occlum].sign_key` is set ({key}). `occlum build` reads the key from that path on the "
+            "machine that runs it, so the key would have to be on every worker; the backend does not "
+            "send it there. Build this target in a local environment to sign it with your key "
+            '(`environment="__local__"`, e.g. with `--occlum-sign-key` only in the release job), or '
+            "unset `[occlum].sign_key` to build a debuggable enclave remotely with Occlum's template key. "
+            "See docs/ci-remote-execution.md#the-signing-key."
+        )
+    tc = await get_required_toolchain(RequiredToolchainRequest(request.address, request.goal))
     if key is not None:
         if not os.path.isabs(key):
             raise OcclumToolchainError(f"The option `[occlum].sign_key` must be an absolute path, but was {key!r}.")
