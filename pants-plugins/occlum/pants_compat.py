@@ -31,6 +31,7 @@ from pants.core.util_rules.adhoc_binaries import PythonBuildStandaloneBinary
 from pants.core.util_rules.system_binaries import BinaryPathRequest, BinaryPaths
 from pants.engine.addresses import Addresses, UnparsedAddressInputs
 from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
+from pants.engine.environment import ChosenLocalEnvironmentName, EnvironmentName
 from pants.engine.fs import (
     AddPrefix,
     CreateDigest,
@@ -89,7 +90,10 @@ __all__ = [
     "resolve_targets",
     "resolve_unexpanded_targets",
     "resolve_unparsed_address_inputs",
+    "determine_local_environment",
+    "get_python_for_scripts",
     "rule_call",
+    "rule_call_in_environment",
     "rule_call_without_request",
 ]
 
@@ -114,10 +118,14 @@ if TYPE_CHECKING:
     async def hydrate_sources(request: HydrateSourcesRequest) -> HydratedSources: ...
     async def environment_vars_subset(request: EnvironmentVarsRequest) -> EnvironmentVars: ...
     async def find_binary(request: BinaryPathRequest) -> BinaryPaths: ...
-    async def python_for_scripts() -> PythonBuildStandaloneBinary: ...
+    async def get_python_for_scripts() -> PythonBuildStandaloneBinary: ...
     async def environment_aware_package(request: EnvironmentAwarePackageRequest) -> BuiltPackage: ...
     def rule_call(rule: Callable[..., Awaitable[_Out]]) -> Callable[[Any], Awaitable[_Out]]: ...
     def rule_call_without_request(rule: Callable[..., Awaitable[_Out]]) -> Callable[[], Awaitable[_Out]]: ...
+    def rule_call_in_environment(
+        rule: Callable[..., Awaitable[_Out]],
+    ) -> Callable[[Any, EnvironmentName], Awaitable[_Out]]: ...
+    async def determine_local_environment() -> ChosenLocalEnvironmentName: ...
 
 elif not CALL_BY_NAME:
     # Pants 2.17.1 .. 2.29: the Get API.
@@ -176,7 +184,7 @@ elif not CALL_BY_NAME:
     def find_binary(request: BinaryPathRequest) -> Get:
         return Get(BinaryPaths, BinaryPathRequest, request)
 
-    def python_for_scripts() -> Get:
+    def get_python_for_scripts() -> Get:
         return Get(PythonBuildStandaloneBinary)
 
     def environment_aware_package(request: EnvironmentAwarePackageRequest) -> Get:
@@ -207,11 +215,25 @@ elif not CALL_BY_NAME:
 
         return call
 
+    def rule_call_in_environment(rule: Callable[..., Any]) -> Callable[[Any, EnvironmentName], Any]:
+        """Call one of the backend's own rules with its request, in another environment."""
+        output_type, params = _rule_types(rule)
+        input_type = params[0]
+
+        def call(request: Any, environment: EnvironmentName) -> Get:
+            return Get(output_type, {request: input_type, environment: EnvironmentName})
+
+        return call
+
+    def determine_local_environment() -> Get:
+        return Get(ChosenLocalEnvironmentName)
+
 else:
     # Pants 2.30 .. 2.33: call by name. pants.engine.intrinsics appeared in 2.22 and its functions got
     # these names in 2.23; environment_vars_subset is in core.util_rules.env_vars from 2.29. Plain
     # @rules taking the backend's union members (package, run, dependency inference) are still
     # dispatched by the polymorphic rules of 2.28/2.29+ (docs/compatibility.md §4).
+    from pants.core.environments.rules import determine_local_environment as _determine_local_environment
     from pants.core.goals.package import environment_aware_package as _environment_aware_package
     from pants.core.util_rules.adhoc_binaries import get_python_for_scripts as _get_python_for_scripts
     from pants.core.util_rules.env_vars import environment_vars_subset as _environment_vars_subset
@@ -286,7 +308,7 @@ else:
     async def find_binary(request: BinaryPathRequest) -> BinaryPaths:
         return await _find_binary(request, **implicitly())
 
-    async def python_for_scripts() -> PythonBuildStandaloneBinary:
+    async def get_python_for_scripts() -> PythonBuildStandaloneBinary:
         return await _get_python_for_scripts(**implicitly())
 
     async def environment_aware_package(request: EnvironmentAwarePackageRequest) -> BuiltPackage:
@@ -308,3 +330,14 @@ else:
             return await rule(**implicitly())
 
         return call
+
+    def rule_call_in_environment(rule: Callable[..., Any]) -> Callable[[Any, EnvironmentName], Any]:
+        """Call one of the backend's own rules with its request, in another environment."""
+
+        async def call(request: Any, environment: EnvironmentName) -> Any:
+            return await rule(request, **implicitly({environment: EnvironmentName}))
+
+        return call
+
+    async def determine_local_environment() -> ChosenLocalEnvironmentName:
+        return await _determine_local_environment(**implicitly())

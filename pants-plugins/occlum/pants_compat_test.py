@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import asyncio
 import importlib.util
+import inspect
 import sys
 import types
 from pathlib import Path
@@ -124,7 +125,7 @@ def test_each_call_by_name_wrapper_calls_the_pants_function_of_its_name() -> Non
     _, _, by_name = _if_branches()
     imported = {a.asname: (s.module, a.name) for s in by_name if isinstance(s, ast.ImportFrom) for a in s.names}
     wrappers = [s for s in by_name if isinstance(s, ast.AsyncFunctionDef)]
-    assert len(wrappers) == 18
+    assert len(wrappers) == 20
     for w in wrappers:
         calls = [c.func.id for c in ast.walk(w) if isinstance(c, ast.Call) and isinstance(c.func, ast.Name)]
         target = f"_{w.name}"
@@ -206,6 +207,7 @@ class _Recorder:
 def by_name(monkeypatch: pytest.MonkeyPatch) -> tuple[types.ModuleType, _Recorder]:
     """pants_compat loaded with PANTS_SEMVER 2.33.0 and recorders at the 2.30+ paths."""
     import pants.core.goals.package
+    import pants.core.util_rules.adhoc_binaries
     import pants.core.util_rules.system_binaries
     import pants.engine.internals.graph
     import pants.engine.rules
@@ -233,7 +235,9 @@ def by_name(monkeypatch: pytest.MonkeyPatch) -> tuple[types.ModuleType, _Recorde
     environments = types.ModuleType("pants.core.environments")
     env_targets = types.ModuleType("pants.core.environments.target_types")
     env_targets.EnvironmentField = "<2.28 EnvironmentField>"  # type: ignore[attr-defined]
-    for mod in (intrinsics, env_vars, environments, env_targets):
+    env_rules = types.ModuleType("pants.core.environments.rules")
+    env_rules.determine_local_environment = rec.rule("determine_local_environment")  # type: ignore[attr-defined]
+    for mod in (intrinsics, env_vars, environments, env_targets, env_rules):
         monkeypatch.setitem(sys.modules, mod.__name__, mod)
     for module, names in (
         (
@@ -248,6 +252,7 @@ def by_name(monkeypatch: pytest.MonkeyPatch) -> tuple[types.ModuleType, _Recorde
             ),
         ),
         (pants.core.util_rules.system_binaries, ("find_binary",)),
+        (pants.core.util_rules.adhoc_binaries, ("get_python_for_scripts",)),
         (pants.core.goals.package, ("environment_aware_package",)),
     ):
         for name in names:
@@ -288,11 +293,19 @@ def test_the_call_by_name_side_calls_each_entry_point_with_what_it_needs(by_name
     assert rec.calls[-1] == ("stage_occlum_instance", ("field set",), {"__implicitly__": ()})
     _run(compat.rule_call_without_request(rec.rule("find_occlum_toolchain"))())
     assert rec.calls[-1] == ("find_occlum_toolchain", (), {"__implicitly__": ()})
+    # In another environment: the request, and the environment's name for the engine to use.
+    from pants.engine.environment import EnvironmentName
+
+    local = EnvironmentName("local")
+    _run(compat.rule_call_in_environment(rec.rule("occlum_build"))("request", local))
+    assert rec.calls[-1] == ("occlum_build", ("request",), {"__implicitly__": ({local: EnvironmentName},)})
     # Every wrapper reached its own entry point.
     for name in sorted(set(compat.__all__) - {"CALL_BY_NAME", "EnvironmentField", "concurrently"}):
         if name.startswith("rule_call"):
             continue
-        _run(getattr(compat, name)(addresses))
+        wrapper = getattr(compat, name)
+        takes_request = bool(inspect.signature(wrapper).parameters)
+        _run(wrapper(addresses) if takes_request else wrapper())
         assert rec.calls[-1][0] == name
 
 

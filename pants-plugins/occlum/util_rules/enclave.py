@@ -8,6 +8,7 @@ from typing import Optional
 
 from pants.base.build_root import BuildRoot
 from pants.engine.addresses import Address
+from pants.engine.environment import EnvironmentName
 from pants.engine.fs import Digest
 from pants.engine.internals.native_engine import ProcessExecutionEnvironment
 from pants.engine.rules import collect_rules, rule
@@ -15,7 +16,7 @@ from pants.util.logging import LogLevel
 from pants.util.strutil import bullet_list
 
 from occlum.config.releases import has_package_debug, normalize_release
-from occlum.pants_compat import rule_call
+from occlum.pants_compat import determine_local_environment, rule_call, rule_call_in_environment
 from occlum.subsystems.occlum import OcclumSubsystem, SgxMode
 from occlum.util_rules.occlum_steps import (
     BuiltOcclumInstance,
@@ -25,6 +26,7 @@ from occlum.util_rules.occlum_steps import (
     PackageSpec,
     get_skeleton,
     run_occlum_build,
+    run_occlum_build_in,
 )
 from occlum.util_rules.occlum_toolchain import (
     OcclumToolchain,
@@ -32,6 +34,7 @@ from occlum.util_rules.occlum_toolchain import (
     SigningKeyRequest,
     get_maybe_toolchain,
     get_signing_key_identity,
+    get_signing_key_identity_in,
 )
 
 
@@ -94,6 +97,7 @@ async def required_toolchain(request: RequiredToolchainRequest, occlum: OcclumSu
 
 
 get_required_toolchain = rule_call(required_toolchain)
+get_required_toolchain_in = rule_call_in_environment(required_toolchain)
 
 
 @rule(desc="Building the enclave", level=LogLevel.DEBUG)
@@ -104,19 +108,8 @@ async def build_enclave(
     process_env: ProcessExecutionEnvironment,
 ) -> BuiltOcclumInstance:
     key = occlum.sign_key
-    if key is not None and process_env.remote_execution:
-        # `occlum build` reads the key from its path on the machine that runs it: with remote
-        # execution, a worker. The backend never sends the key; it refuses before any step runs.
-        raise OcclumToolchainError(
-            f"{request.address} is built in a remote environment (`{process_env.name}`, remote execution), "
-            f"and `[occlum].sign_key` is set ({key}). `occlum build` reads the key from that path on the "
-            "machine that runs it, so the key would have to be on every worker; the backend does not "
-            "send it there. Build this target in a local environment to sign it with your key "
-            '(`environment="__local__"`, e.g. with `--occlum-sign-key` only in the release job), or '
-            "unset `[occlum].sign_key` to build a debuggable enclave remotely with Occlum's template key. "
-            "See docs/ci-remote-execution.md#the-signing-key."
-        )
     tc = await get_required_toolchain(RequiredToolchainRequest(request.address, request.goal))
+    sign_here: Optional[EnvironmentName] = None
     if key is not None:
         if not os.path.isabs(key):
             raise OcclumToolchainError(f"The option `[occlum].sign_key` must be an absolute path, but was {key!r}.")
@@ -126,7 +119,24 @@ async def build_enclave(
                 "there ends up in git and in Pants' file snapshots; keep it outside the repo (e.g. a "
                 "CI secret file) and pass its absolute path."
             )
-        mrsigner = (await get_signing_key_identity(SigningKeyRequest(key))).mrsigner
+        if process_env.remote_execution:
+            # `occlum build` signs, reading the key from its path where it runs: with remote
+            # execution, a worker. The key stays here instead: the build step (and the probe that
+            # reads the key's MRSIGNER) runs in the local environment; every other step on the workers.
+            sign_here = (await determine_local_environment()).val
+            here = await get_required_toolchain_in(RequiredToolchainRequest(request.address, request.goal), sign_here)
+            if here.identity != tc.identity:
+                raise OcclumToolchainError(
+                    f"{request.address} is built on remote workers (environment `{process_env.name}`) but "
+                    f"signed here with `[occlum].sign_key`, so this machine needs the workers' Occlum "
+                    f"toolchain too. The workers have {tc.release} ({tc.fingerprint[:12]}, {tc.install_dir}); "
+                    f"this machine has {here.release} ({here.fingerprint[:12]}, {here.install_dir}). Install "
+                    "the same Occlum here (e.g. run the job in the workers' image)."
+                )
+            tc = here
+            mrsigner = (await get_signing_key_identity_in(SigningKeyRequest(key), sign_here)).mrsigner
+        else:
+            mrsigner = (await get_signing_key_identity(SigningKeyRequest(key))).mrsigner
     else:
         if tc.template_mrsigner is None:
             raise OcclumToolchainError(
@@ -156,20 +166,21 @@ async def build_enclave(
             )
         package = PackageSpec(request.package_name, (request.debuggable or sim) and has_debug_flag)
     skeleton = await get_skeleton(OcclumSkeletonRequest(tc, tuple(occlum.runtime_libs), request.nonce))
-    return await run_occlum_build(
-        OcclumBuildRequest(
-            address=request.address,
-            toolchain=tc,
-            skeleton=skeleton,
-            staged=request.staged,
-            sgx_mode=occlum.sgx_mode.value,
-            sign_key=key,
-            sign_tool=occlum.sign_tool,
-            mrsigner=mrsigner,
-            nonce=request.nonce,
-            package=package,
-        ),
+    build = OcclumBuildRequest(
+        address=request.address,
+        toolchain=tc,
+        skeleton=skeleton,
+        staged=request.staged,
+        sgx_mode=occlum.sgx_mode.value,
+        sign_key=key,
+        sign_tool=occlum.sign_tool,
+        mrsigner=mrsigner,
+        nonce=request.nonce,
+        package=package,
     )
+    if sign_here is not None:
+        return await run_occlum_build_in(build, sign_here)
+    return await run_occlum_build(build)
 
 
 get_built_enclave = rule_call(build_enclave)

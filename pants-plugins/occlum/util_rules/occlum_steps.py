@@ -41,6 +41,7 @@ from occlum.pants_compat import (
     get_digest_contents,
     merge_digests,
     rule_call,
+    rule_call_in_environment,
 )
 from occlum.toolchain.measurements import MeasurementParseError, parse_print_output, parse_sgx_sign_dump
 from occlum.util_rules.bundled_tools import CACHE_FIRST_MILLIS, tool_error, tool_files, tool_path
@@ -270,6 +271,7 @@ async def occlum_build(request: OcclumBuildRequest, step_env: OcclumStepEnv, pyt
 
 
 run_occlum_build = rule_call(occlum_build)
+run_occlum_build_in = rule_call_in_environment(occlum_build)
 
 
 @rule(desc="Reading the enclave measurements", level=LogLevel.DEBUG)

@@ -26,6 +26,7 @@ from occlum.pants_compat import (
     execute_process,
     find_binary,
     rule_call,
+    rule_call_in_environment,
     rule_call_without_request,
 )
 from occlum.subsystems.occlum import OcclumSubsystem
@@ -141,6 +142,7 @@ async def signing_key_identity(request: SigningKeyRequest, python: ToolPython) -
 
 
 get_signing_key_identity = rule_call(signing_key_identity)
+get_signing_key_identity_in = rule_call_in_environment(signing_key_identity)
 
 
 @rule

@@ -17,7 +17,7 @@ from pants.core.util_rules.system_binaries import BinaryPathRequest, BinaryPathT
 from pants.engine.rules import collect_rules, rule
 from pants.util.logging import LogLevel
 
-from occlum.pants_compat import find_binary, python_for_scripts
+from occlum.pants_compat import find_binary, get_python_for_scripts
 
 # Fixed, not $PATH: PATH differs between users and CI jobs, and would split the cache.
 SEARCH_PATH = ("/usr/bin", "/bin", "/usr/local/bin")
@@ -47,7 +47,7 @@ async def tool_python() -> ToolPython:
     if first is not None:
         return ToolPython(first.path, first.fingerprint)
     # Asked for only now: in a remote or Docker environment Pants downloads it (from GitHub).
-    fallback = await python_for_scripts()
+    fallback = await get_python_for_scripts()
     return ToolPython(fallback.path, "")
 
 
