@@ -20,15 +20,14 @@ import re
 import shutil
 import subprocess
 import tarfile
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 import fake_jdk
+from http_payload import ServedPayload
 from integration.pants_repo import PANTS, copy_repo, pants_args, pants_env, run_pants
 from integration.secrets_test import rsa_private_key_fields, search, secret_needles
 from occlum_double.make_install import make_fake_occlum_install
@@ -53,42 +52,19 @@ CAS_BYTES = 512 << 20  # the storage's blocks file (sparse); the tests write ~50
 pytestmark = pytest.mark.skipif(shutil.which("go") is None, reason="Buildbarn is built with the Go toolchain")
 
 
-class _Served:
-    def __init__(self, payload: bytes) -> None:
-        outer = self
-        self.payload = payload
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(outer.payload)))
-                self.end_headers()
-                self.wfile.write(outer.payload)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/dragonwell-test_x64_alpine-linux.tar.gz"
-
-
 @pytest.fixture(scope="module")
 def bb_bin() -> Path:
     return buildbarn_bin()
 
 
 @pytest.fixture
-def jdk(tmp_path: Path) -> Iterator[_Served]:
-    served = _Served(fake_jdk.make_fake_jdk_archive(tmp_path / "jdk.tar.gz").read_bytes())
+def jdk(tmp_path: Path) -> Iterator[ServedPayload]:
+    served = ServedPayload(fake_jdk.make_fake_jdk_archive(tmp_path / "jdk.tar.gz").read_bytes())
     yield served
-    served.httpd.shutdown()
+    served.shutdown()
 
 
-def write_repo(tmp_path: Path, jdk: _Served, name: str = "repo", remote: bool = True) -> Path:
+def write_repo(tmp_path: Path, jdk: ServedPayload, name: str = "repo", remote: bool = True) -> Path:
     """Three services sharing one JDK pin; with `remote`, every occlum_java_image runs in the
     `buildbarn` remote_environment (one `__defaults__` line, as a team would write it)."""
     (tmp_path / name).mkdir()
@@ -168,15 +144,21 @@ def dist_bytes(root: Path) -> dict[str, bytes]:
     }
 
 
-def test_three_services_package_on_the_workers_byte_for_byte_and_a_second_client_runs_nothing(
-    tmp_path: Path, bb_bin: Path, jdk: _Served
-) -> None:
+def local_reference(tmp_path: Path, jdk: ServedPayload) -> tuple[Path, dict[str, str], dict[str, bytes]]:
+    """The workers' toolchain, the Pants env, and what the same repo builds locally, with no cluster:
+    the bytes every remote build must match."""
     toolchain = make_fake_occlum_install(tmp_path / "worker-root" / "opt" / "occlum", "0.31.0")
     env = pants_env(tmp_path)
-    # The reference: the same repo built locally, no cluster.
     local_root = write_repo(tmp_path, jdk, "local", remote=False)
     local = run_pants(local_root, args_for(local_root, tmp_path, toolchain, "store-local"), env, "package", *TARGETS)
     assert local.returncode == 0, local.stderr[-4000:]
+    return toolchain, env, dist_bytes(local_root)
+
+
+def test_three_services_package_on_the_workers_byte_for_byte_and_a_second_client_runs_nothing(
+    tmp_path: Path, bb_bin: Path, jdk: ServedPayload
+) -> None:
+    toolchain, env, reference = local_reference(tmp_path, jdk)
 
     root = write_repo(tmp_path, jdk)
     with running_cluster(tmp_path / "bb", bb_bin, workers=2, platform=PLATFORM, cas_size_bytes=CAS_BYTES) as cluster:
@@ -199,8 +181,8 @@ def test_three_services_package_on_the_workers_byte_for_byte_and_a_second_client
         assert sum(1 for w, n in cluster.execution_counts().items() if n) == 2, "both workers took work"
         # The packages and their records are the bytes a local build writes.
         remote_dist = dist_bytes(root)
-        assert remote_dist.keys() == dist_bytes(local_root).keys() and len(remote_dist) == 3 * 4
-        assert remote_dist == dist_bytes(local_root)
+        assert remote_dist.keys() == reference.keys() and len(remote_dist) == 3 * 4
+        assert remote_dist == reference
 
         # A second client: a new, empty local store; everything comes from the cluster's cache.
         shutil.rmtree(root / "dist")
@@ -249,14 +231,9 @@ def _leftover_steps() -> list[str]:
 
 
 def test_faults_a_worker_dies_mid_build_then_the_scheduler_and_the_storage_restart(
-    tmp_path: Path, bb_bin: Path, jdk: _Served
+    tmp_path: Path, bb_bin: Path, jdk: ServedPayload
 ) -> None:
-    toolchain = make_fake_occlum_install(tmp_path / "worker-root" / "opt" / "occlum", "0.31.0")
-    env = pants_env(tmp_path)
-    local_root = write_repo(tmp_path, jdk, "local", remote=False)
-    local = run_pants(local_root, args_for(local_root, tmp_path, toolchain, "store-local"), env, "package", *TARGETS)
-    assert local.returncode == 0, local.stderr[-4000:]
-    reference = dist_bytes(local_root)
+    toolchain, env, reference = local_reference(tmp_path, jdk)
 
     root = write_repo(tmp_path, jdk)
     bb = tmp_path / "bb"
@@ -325,37 +302,7 @@ def test_faults_a_worker_dies_mid_build_then_the_scheduler_and_the_storage_resta
     assert not _leftover_steps(), _leftover_steps()
 
 
-def search_sparse(root: Path, needles: dict[str, bytes]) -> tuple[dict[str, list[str]], int, int]:
-    """secrets_test.search for a tree of large sparse files (Buildbarn's block devices): only the
-    extents that hold data are read (SEEK_DATA/SEEK_HOLE), each with a needle's length of what follows."""
-    found: dict[str, list[str]] = {}
-    files = read = 0
-    longest = max(len(n) for n in needles.values())
-    for dirpath, _dirs, names in os.walk(root):
-        for name in names:
-            path = Path(dirpath) / name
-            if path.is_symlink() or not path.is_file():
-                continue
-            files += 1
-            with open(path, "rb") as fh:
-                end, offset = os.fstat(fh.fileno()).st_size, 0
-                while offset < end:
-                    try:
-                        start = os.lseek(fh.fileno(), offset, os.SEEK_DATA)
-                    except OSError:  # ENXIO: only a hole is left
-                        break
-                    stop = os.lseek(fh.fileno(), start, os.SEEK_HOLE)
-                    fh.seek(start)
-                    data = fh.read(min(end, stop + longest) - start)
-                    read += len(data)
-                    for label, needle in needles.items():
-                        if needle in data and str(path) not in found.get(label, []):
-                            found.setdefault(label, []).append(str(path))
-                    offset = stop
-    return found, files, read
-
-
-def test_the_signing_key_reaches_no_worker_and_no_cache(tmp_path: Path, bb_bin: Path, jdk: _Served) -> None:
+def test_the_signing_key_reaches_no_worker_and_no_cache(tmp_path: Path, bb_bin: Path, jdk: ServedPayload) -> None:
     # With `[occlum].sign_key`, the build step (it signs) and the probe that reads the key's MRSIGNER
     # run on this machine; every other step runs on the workers.
     key = make_signing_key(tmp_path / "keys" / "enclave.pem")
@@ -386,9 +333,9 @@ def test_the_signing_key_reaches_no_worker_and_no_cache(tmp_path: Path, bb_bin: 
         # The measurements ran on a worker from the signed enclave: the cluster has its bytes.
         signed = (root / "dist/svc-a/enclave.tar.gz").read_bytes()
         control = {"JDK archive slice": jdk.payload[len(jdk.payload) // 2 : len(jdk.payload) // 2 + 64]}
-    found, files, size = search_sparse(bb, {**needles, **control})
+    found, files, size = search(bb, {**needles, **control})
     print(
-        f"searched {files} files, {size >> 20} MiB of data in the cluster (storage, workers' build and cache folders)"
+        f"searched {files} files, {size >> 10} KiB of data in the cluster (storage, workers' build and cache folders)"
     )
     assert set(found) == {"JDK archive slice"}, found  # the positive control only
     assert signed and search(tmp_path / "store-a", needles)[0] == {}

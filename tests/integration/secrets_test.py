@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import mmap
 import os
 import re
 import shutil
@@ -121,23 +120,37 @@ def secret_needles(pem_path: Path) -> dict:
 
 
 def search(root: Path, needles: dict) -> tuple[dict, int, int]:
-    """({needle name: [files holding it]}, files searched, bytes searched)."""
+    """({needle name: [files holding it]}, files searched, bytes of data searched).
+
+    Only the extents of a file that hold data are read (SEEK_DATA/SEEK_HOLE; a hole reads as zeros),
+    so the sparse block files of a CAS or an LMDB store cost what they hold. Each extent is read in
+    chunks that overlap by a needle's length, so a needle across two chunks is found."""
     found: dict = {}
     files = size = 0
+    longest = max(len(n) for n in needles.values())
+    chunk = 64 << 20
     for dirpath, _dirs, names in os.walk(root):
         for name in names:
             path = Path(dirpath) / name
             if path.is_symlink() or not path.is_file():
                 continue
             files += 1
-            n = path.stat().st_size
-            size += n
-            if n == 0:
-                continue
-            with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
-                for label, needle in needles.items():
-                    if data.find(needle) != -1:
-                        found.setdefault(label, []).append(str(path.relative_to(root)))
+            with open(path, "rb") as fh:
+                fd, end, offset = fh.fileno(), os.fstat(fh.fileno()).st_size, 0
+                while offset < end:
+                    try:
+                        start = os.lseek(fd, offset, os.SEEK_DATA)
+                    except OSError:  # ENXIO: only a hole is left
+                        break
+                    stop = os.lseek(fd, start, os.SEEK_HOLE)
+                    for at in range(start, stop, chunk):
+                        fh.seek(at)
+                        data = fh.read(min(chunk, stop - at) + longest - 1)
+                        size += min(chunk, stop - at)
+                        for label, needle in needles.items():
+                            if needle in data and str(path.relative_to(root)) not in found.get(label, []):
+                                found.setdefault(label, []).append(str(path.relative_to(root)))
+                    offset = stop
     return found, files, size
 
 

@@ -15,54 +15,29 @@ import re
 import subprocess
 import sys
 import sysconfig
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 import fake_jdk
+from http_payload import ServedPayload
 from integration.pants_repo import copy_repo, pants_args, pants_env, run_pants, write_jar_service
 
 
-class _CountingServer:
-    def __init__(self, payload: bytes) -> None:
-        self.payload, self.gets = payload, 0
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-                outer.gets += 1
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(outer.payload)))
-                self.end_headers()
-                self.wfile.write(outer.payload)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/dragonwell-test_x64_alpine-linux.tar.gz"
-
-
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[_CountingServer]:
+def server(tmp_path: Path) -> Iterator[ServedPayload]:
     archive = fake_jdk.make_fake_jdk_archive(tmp_path / "jdk.tar.gz")
-    srv = _CountingServer(archive.read_bytes())
+    srv = ServedPayload(archive.read_bytes())
     yield srv
-    srv.httpd.shutdown()
+    srv.shutdown()
 
 
 def _count(log: str, step: str) -> int:
     return len(re.findall(rf"Completed: {re.escape(step)} Dragonwell", log))
 
 
-def test_services_sharing_a_pin_fetch_and_extract_it_once(server: _CountingServer, tmp_path: Path) -> None:
+def test_services_sharing_a_pin_fetch_and_extract_it_once(server: ServedPayload, tmp_path: Path) -> None:
     root = copy_repo(tmp_path)
     sha = hashlib.sha256(server.payload).hexdigest()
     # The same archive, described differently by each team: what a target says about a `url` pin
@@ -105,7 +80,7 @@ def _second_pants_install(tmp: Path) -> Path:
     return python
 
 
-def test_two_pants_installs_share_one_download_and_extraction(server: _CountingServer, tmp_path: Path) -> None:
+def test_two_pants_installs_share_one_download_and_extraction(server: ServedPayload, tmp_path: Path) -> None:
     root = copy_repo(tmp_path)
     sha = hashlib.sha256(server.payload).hexdigest()
     target = write_jar_service(root, "svc", server.url, sha)

@@ -16,11 +16,11 @@ JDK). As two steps, Pants stores that copy after the build and writes it out aga
 package step's sandbox; as one, only the tarball and the few small files the measurements read
 leave the sandbox. `pants run` still builds the whole instance as a step of its own.
 
-The build runs as guarded_run.py runs a tool (in the instance folder, stopped with its whole
-process group when Pants dies) and keeps its exit code; a package failure exits PACKAGE_FAILED
+The build runs through guarded_run.py (in the instance folder, stopped with its whole process
+group when Pants dies) and keeps its exit code; a package failure exits PACKAGE_FAILED
 with one `error: ` line, and leaves no tarball.
 
-Self-contained (stdlib only, plus sandbox_guard.py and package_tool.py beside it).
+Self-contained (stdlib only, plus sandbox_guard.py, guarded_run.py and package_tool.py beside it).
 """
 
 from __future__ import annotations
@@ -28,15 +28,15 @@ from __future__ import annotations
 import argparse
 import os
 import stat
-import subprocess
 import sys
 
 if __name__ == "__main__":  # a script in the sandbox: its modules lie beside it (bundled_tools.py)
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import guarded_run  # type: ignore[import-not-found,unused-ignore]
     import package_tool  # type: ignore[import-not-found,unused-ignore]
     import sandbox_guard  # type: ignore[import-not-found,unused-ignore]
 else:
-    from occlum.toolchain import package_tool, sandbox_guard
+    from occlum.toolchain import guarded_run, package_tool, sandbox_guard
 
 PACKAGE_FAILED = 86  # not an exit code `occlum build` (bash, make) gives
 
@@ -72,16 +72,9 @@ def main(argv: list[str]) -> int:
 
     sandbox_guard.start()
     normalize_modes(args.instance)
-    try:
-        proc = subprocess.Popen(build, cwd=args.instance)
-    except OSError as e:
-        sys.stderr.write(f"error: cannot start {build[0]}: {e.strerror or e}\n")
-        return 127
-    sandbox_guard.track(proc.pid)
-    code = proc.wait()
-    sandbox_guard.untrack(proc.pid)
+    code = guarded_run.run(build, cwd=args.instance)
     if code != 0:
-        return code if code >= 0 else 128 - code  # as a shell reports a signal
+        return code
     if args.name is None:
         return 0
     return package_tool.main(

@@ -15,29 +15,35 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from typing import Optional
 
-if __name__ == "__main__":  # a script in the sandbox: the guard lies beside it (bundled_tools.py)
+if not __package__:  # a script in the sandbox, or imported by one: the guard lies beside it (bundled_tools.py)
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import sandbox_guard  # type: ignore[import-not-found,unused-ignore]
 else:
     from occlum.toolchain import sandbox_guard
 
 
-def main(argv: list[str]) -> int:
-    if len(argv) < 2 or argv[0] != "--":
-        sys.stderr.write("error: usage: guarded_run.py -- <tool> [args...]\n")
-        return 2
+def run(argv: list[str], cwd: Optional[str] = None) -> int:
+    """Run the tool `argv` in `cwd`, killed with this script if Pants dies; its exit code."""
     sandbox_guard.start()
     try:
-        proc = subprocess.Popen(argv[1:])
+        proc = subprocess.Popen(argv, cwd=cwd)
     except OSError as e:
-        sys.stderr.write(f"error: cannot start {argv[1]}: {e.strerror or e}\n")
+        sys.stderr.write(f"error: cannot start {argv[0]}: {e.strerror or e}\n")
         return 127
     sandbox_guard.track(proc.pid)
     code = proc.wait()
     sandbox_guard.untrack(proc.pid)
     # A tool killed by a signal exits as a shell would report it.
     return code if code >= 0 else 128 - code
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) < 2 or argv[0] != "--":
+        sys.stderr.write("error: usage: guarded_run.py -- <tool> [args...]\n")
+        return 2
+    return run(argv[1:])
 
 
 if __name__ == "__main__":

@@ -197,7 +197,7 @@ async def occlum_build(request: OcclumBuildRequest, step_env: OcclumStepEnv, pyt
             f"already has them: {shown}. Move them with the `files` field, or drop the library from "
             "`[occlum].runtime_libs`."
         )
-    tools = {f.path: f for f in (*tool_files(BUILD_AND_PACKAGE), *tool_files(PACKAGE_TOOL))}
+    tools = {f.path: f for t in (BUILD_AND_PACKAGE, PACKAGE_TOOL, GUARDED_RUN) for f in tool_files(t)}
     merged, tool = await concurrently(
         merge_digests(MergeDigests([skeleton_wo_config, staged])), create_digest(CreateDigest(tools.values()))
     )
