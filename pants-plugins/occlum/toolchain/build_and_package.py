@@ -3,7 +3,7 @@
     python3 build_and_package.py --instance occlum_instance --release 0.31.0 [--name NAME [--debug]
         [--threads N] [--segment-cache DIR]] -- <occlum> build [args...]
 
-Without --name it only builds (the step `pants run` uses).
+Without --name it only builds (the step `pants run` uses). The options are package_tool.py's.
 
 Before the build, every folder and file of the instance gets the mode Pants' digests describe:
 0755 for folders and executables, 0644 for the rest. `occlum build` writes each file's mode into
@@ -25,7 +25,6 @@ Self-contained (stdlib only, plus sandbox_guard.py, guarded_run.py and package_t
 
 from __future__ import annotations
 
-import argparse
 import os
 import stat
 import sys
@@ -57,40 +56,19 @@ def main(argv: list[str]) -> int:
         sys.stderr.write("error: usage: build_and_package.py [options] -- <occlum> build [args...]\n")
         return 2
     split = argv.index("--")
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--instance", required=True, help="the instance folder, where `occlum build` runs")
-    p.add_argument("--release", required=True, help="the Occlum release that builds the instance")
-    p.add_argument("--name", default=None, help="the package's base name: writes NAME.tar.gz here (none: build only)")
-    p.add_argument("--debug", action="store_true", help="as `occlum package --debug`")
-    p.add_argument("--threads", type=int, default=None, help="compression threads (default: one per core)")
-    p.add_argument("--segment-cache", default=None, help="a folder of compressed segments to reuse (if it exists)")
-    args = p.parse_args(argv[:split])
-    build = argv[split + 1 :]
+    options, build = argv[:split], argv[split + 1 :]
     if not build:
         sys.stderr.write("error: no build command after --\n")
         return 2
+    # package_tool.py's options, with --name optional: without it, only the build runs.
+    args = package_tool.options(name_required=False).parse_args(options)
 
     sandbox_guard.start()
     normalize_modes(args.instance)
     code = guarded_run.run(build, cwd=args.instance)
-    if code != 0:
+    if code != 0 or args.name is None:
         return code
-    if args.name is None:
-        return 0
-    return package_tool.main(
-        [
-            "--release",
-            args.release,
-            "--instance",
-            args.instance,
-            "--name",
-            args.name,
-            *(["--threads", str(args.threads)] if args.threads else []),
-            *(["--segment-cache", args.segment_cache] if args.segment_cache else []),
-            *(["--debug"] if args.debug else []),
-        ],
-        failed=PACKAGE_FAILED,
-    )
+    return package_tool.main(options, failed=PACKAGE_FAILED)
 
 
 if __name__ == "__main__":

@@ -405,15 +405,20 @@ def write_package(
     return len(entries)
 
 
-def main(argv: list[str], failed: int = 1) -> int:
+def options(name_required: bool = True) -> argparse.ArgumentParser:
+    """The tool's options (build_and_package.py takes the same, with --name optional)."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--release", required=True, help="the Occlum release that built the instance")
     p.add_argument("--instance", required=True, help="the built instance folder")
-    p.add_argument("--name", required=True, help="the package's base name: writes NAME.tar.gz")
+    p.add_argument("--name", required=name_required, help="the package's base name: writes NAME.tar.gz")
     p.add_argument("--debug", action="store_true", help="as `occlum package --debug`")
     p.add_argument("--threads", type=int, default=None, help="compression threads (default: one per core)")
     p.add_argument("--segment-cache", default=None, help="a folder of compressed segments to reuse (if it exists)")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: list[str], failed: int = 1) -> int:
+    args = options().parse_args(argv)
     out = f"{args.name}.tar.gz"
     # No folder, no cache: remote workers without append-only caches package all the same.
     cache = SegmentCache(args.segment_cache) if args.segment_cache and os.path.isdir(args.segment_cache) else None

@@ -43,6 +43,7 @@ from occlum.pants_compat import (
     rule_call,
     rule_call_in_environment,
 )
+from occlum.toolchain.build_and_package import PACKAGE_FAILED
 from occlum.toolchain.measurements import MeasurementParseError, parse_print_output, parse_sgx_sign_dump
 from occlum.util_rules.bundled_tools import CACHE_FIRST_MILLIS, tool_error, tool_files, tool_path
 from occlum.util_rules.occlum_toolchain import OcclumStepEnv, OcclumToolchain
@@ -52,8 +53,7 @@ INSTANCE = "occlum_instance"
 # What `occlum build` leaves in an instance (docs/occlum-contract.md §2.4): folders and state dotfiles.
 # Not `image/`: the build only reads it, and re-capturing a JDK-sized tree costs every build.
 INSTANCE_DIRS = ("build", "run", "initfs")
-# What the later steps read (docs/occlum-contract.md §2.5, §4.3), so their sandboxes skip the big trees.
-PACKAGE_INPUTS = (f"{INSTANCE}/**", f"!{INSTANCE}/image/**")
+# What the measurements read (docs/occlum-contract.md §4.3), so their sandboxes skip the big trees.
 PRINT_INPUTS = (
     f"{INSTANCE}/build/lib/libocclum-libos.signed.so",
     f"{INSTANCE}/Occlum.json",
@@ -65,7 +65,6 @@ INSTANCE_FILES = ("Occlum.json", ".__occlum_status", ".sgx_mode", "init_ra_conf.
 SKELETON_TOOL = "toolchain/skeleton_tool.py"
 PACKAGE_TOOL = "toolchain/package_tool.py"
 BUILD_AND_PACKAGE = "toolchain/build_and_package.py"
-PACKAGE_FAILED = 86  # build_and_package.py's exit code when the build passed and the package failed
 GUARDED_RUN = "toolchain/guarded_run.py"
 PACKAGE_THREADS = 8  # beyond this, reading the instance, not deflate, bounds the package step
 # Deflated files kept by content between package steps (toolchain/package_tool.py), in Pants'
