@@ -110,6 +110,8 @@ def args_for(root: Path, tmp_path: Path, toolchain: Path, store: str, cluster: C
         *remote,
         "--occlum-stage-only=no",
         f"--occlum-executable-search-paths=['{toolchain / 'build' / 'bin'}']",
+        # The client's sandboxes under the test's folder, so steps left running there can be found.
+        f"--local-execution-root-dir={tmp_path / 'sandboxes'}",
         "--stats-log",
         "-ldebug",
     )
@@ -217,15 +219,17 @@ def _build_running_on(bb_dir: Path) -> str | None:
     return None
 
 
-def _leftover_steps() -> list[str]:
-    """Backend step processes still alive anywhere on the machine."""
+def _leftover_steps(under: Path) -> list[str]:
+    """Backend step processes still alive that run in a folder under `under` (this test's workers'
+    build folders and its Pants sandboxes); other tests' steps, running beside it, do not count."""
     left = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            cwd = os.readlink(f"/proc/{pid}/cwd")
         except OSError:
             continue
-        if b"build_and_package.py" in cmdline or b"__occlum_tools/" in cmdline:
+        if (b"build_and_package.py" in cmdline or b"__occlum_tools/" in cmdline) and cwd.startswith(str(under)):
             left.append(cmdline.replace(b"\0", b" ").decode(errors="replace"))
     return left
 
@@ -268,7 +272,7 @@ def test_faults_a_worker_dies_mid_build_then_the_scheduler_and_the_storage_resta
         assert pants.wait(timeout=600) == 0, log.read_text()[-5000:]
         print(f"\nworker {victim} killed mid-build; the step ran again and the build completed")
         assert dist_bytes(root) == {k: v for k, v in reference.items() if k.startswith("svc-a/")}
-        assert not _leftover_steps(), _leftover_steps()
+        assert not _leftover_steps(tmp_path), _leftover_steps(tmp_path)
         with pytest.raises(ProcessLookupError):  # nothing of Pants' process group is left on the client
             os.killpg(pants.pid, 0)
 
@@ -299,7 +303,7 @@ def test_faults_a_worker_dies_mid_build_then_the_scheduler_and_the_storage_resta
             if name.endswith(".tar.gz"):
                 with tarfile.open(root / "dist" / name) as tf:
                     assert tf.getmembers()
-    assert not _leftover_steps(), _leftover_steps()
+    assert not _leftover_steps(tmp_path), _leftover_steps(tmp_path)
 
 
 def test_the_signing_key_reaches_no_worker_and_no_cache(tmp_path: Path, bb_bin: Path, jdk: ServedPayload) -> None:
