@@ -261,6 +261,19 @@ CASES = (
         mentions=("BOOT-INF/lib/dep-1.0.jar", "Java 17", "com/dep/Dep.class"),
     ),
     Case(
+        "dependency-lock-differs",
+        "a `dependency_lock` that pins other bytes for one nested jar and lacks another",
+        {"dependency_lock": "maven.lock"},
+        setup="boot_jar_with_stale_lock",
+        mentions=("BOOT-INF/lib/spring-core-5.3.31.jar: sha256", "dep-1.0.jar: in the jar, not in the lock"),
+    ),
+    Case(
+        "dependency-lock-missing",
+        '`dependency_lock="maven.lock"` naming no file',
+        {"dependency_lock": "maven.lock"},
+        mentions=("'maven.lock'", "no such file"),
+    ),
+    Case(
         "jar-too-large",
         "a service jar over the 1 GiB bound (lowered to 1000 bytes here, so the case needs no 1 GiB file)",
         setup="jar_over_the_size_bound",
@@ -475,6 +488,19 @@ class _Env:
 
         jar = java_jars.spring_boot_jar(self.tmp / "boot.jar", libs={"spring-core-5.3.31.jar": 8, "dep-1.0.jar": 17})
         rr.write_files({"svc/app.jar": jar.read_bytes()})
+        return ""
+
+    def _setup_boot_jar_with_stale_lock(self, rr: RuleRunner, opts: list) -> str:
+        import hashlib
+        import zipfile
+
+        import java_jars
+
+        jar = java_jars.spring_boot_jar(self.tmp / "boot.jar", libs={"spring-core-5.3.31.jar": 8, "dep-1.0.jar": 8})
+        with zipfile.ZipFile(jar) as z:
+            core = z.read("BOOT-INF/lib/spring-core-5.3.31.jar")
+        stale = hashlib.sha256(core + b"as it was last reviewed").hexdigest()
+        rr.write_files({"svc/app.jar": jar.read_bytes(), "svc/maven.lock": f"{stale}  spring-core-5.3.31.jar\n"})
         return ""
 
     def _setup_glibc_jdk(self, rr: RuleRunner, opts: list) -> str:

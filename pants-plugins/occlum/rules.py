@@ -3,6 +3,7 @@
 from occlum.goals import check_reproducible, memory_report, package_image, run_image
 from occlum.util_rules import (
     dependency_inference,
+    dependency_lock,
     dragonwell_jdk,
     enclave,
     enclave_package,
@@ -20,6 +21,7 @@ from occlum.util_rules import (
 def rules():
     return [
         *dependency_inference.rules(),
+        *dependency_lock.rules(),
         *dragonwell_jdk.rules(),
         *enclave.rules(),
         *enclave_package.rules(),

@@ -19,6 +19,7 @@ from pants.engine.target import (
     FieldSet,
     IntField,
     InvalidFieldException,
+    OptionalSingleSourceField,
     StringField,
     StringSequenceField,
     Target,
@@ -273,6 +274,22 @@ class OcclumJavaImageJarField(_AddressField):
         target Pants can package or generate into one `.jar` (`deploy_jar`, `archive`,
         `experimental_shell_command`, `adhoc_tool`). The jar's manifest must have a `Main-Class`,
         and its classes must run on the JDK's Java version.
+        """
+    )
+
+
+class OcclumJavaImageDependencyLockField(OptionalSingleSourceField):
+    alias = "dependency_lock"
+    help = help_text(
+        """
+        A file, relative to the BUILD file, pinning the jar's nested jars (Spring Boot's
+        `BOOT-INF/lib/`, a war's `WEB-INF/lib/`) by sha256: `sha256sum` output, one
+        `<sha256>  <jar name>` line per jar. Every nested jar must be listed with its bytes'
+        sha256, and every listed jar must be in the jar; otherwise the goal fails and names each
+        difference. So the enclave holds exactly the dependencies you reviewed, whatever built the
+        jar (Maven checks downloads against the repository's own checksums, not against yours).
+        Regenerate it after reviewing a change: `cd BOOT-INF/lib && sha256sum *.jar` in the
+        unpacked jar (docs/spring-boot.md). The check reuses the hashes the jar's inspection takes.
         """
     )
 
@@ -775,6 +792,7 @@ class OcclumJavaImageTarget(Target):
         OcclumJavaImageDependenciesField,
         OcclumJavaImageJdkField,
         OcclumJavaImageJarField,
+        OcclumJavaImageDependencyLockField,
         OcclumJavaImageJvmOptionsField,
         OcclumJavaImageMainArgsField,
         OcclumJavaImageEnvField,

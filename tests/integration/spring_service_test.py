@@ -105,16 +105,27 @@ def test_editing_one_service_reruns_only_that_service_s_steps(repo) -> None:
     assert any(line.endswith(", then its package") for step, line in reran if step == "occlum build"), reran
 
 
-def test_a_dependency_that_is_not_the_locked_one_fails_the_jar_step(repo) -> None:
+def test_a_dependency_that_is_not_the_locked_one_fails_the_package(repo) -> None:
     root, args, env = repo
     lock = root / "examples/spring-service/maven.lock"
     before = lock.read_text()
     try:
         # The same jar name, another sha256: as if the repository served other bytes.
         lock.write_text(before.replace(before.split()[0], "0" * 64, 1))
+        tarball = root / "dist/examples.spring-service/enclave.tar.gz"
+        tarball.unlink(missing_ok=True)
         failed = run_pants(root, args, env, "package", SPRING)
         assert failed.returncode != 0
-        assert "check-maven-lock: a dependency's bytes differ from maven.lock" in failed.stderr, failed.stderr[-3000:]
-        assert f"{before.split()[1]}: FAILED" in failed.stderr
+        said = (
+            f"The jar of {SPRING} (examples/spring-service:jar (spring-service.jar)) does "
+            "not hold the nested jars its `dependency_lock` (examples/spring-service/maven.lock) pins:"
+        )
+        assert said in failed.stderr, failed.stderr[-3000:]
+        assert (
+            f"  - BOOT-INF/lib/{before.split()[1]}: sha256 {before.split()[0]} in the jar, {'0' * 64} in the lock"
+            in (failed.stderr)
+        )
+        assert "Traceback" not in failed.stderr
+        assert not tarball.exists()
     finally:
         lock.write_text(before)
