@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from typing import Optional
+from typing import IO, Optional
 
 if not __package__:  # a script in the sandbox, or imported by one: the guard lies beside it (bundled_tools.py)
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -24,19 +24,32 @@ else:
     from occlum.toolchain import sandbox_guard
 
 
-def run(argv: list[str], cwd: Optional[str] = None) -> int:
-    """Run the tool `argv` in `cwd`, killed with this script if Pants dies; its exit code."""
+def start(argv: list[str], cwd: Optional[str] = None, stdout: Optional[IO[bytes]] = None) -> subprocess.Popen | int:
+    """Start the tool `argv` in `cwd`, killed with this script if Pants dies: its process, or 127
+    (with a line on stderr) when it cannot start. `stdout`: a file for its output (default: ours)."""
     sandbox_guard.start()
     try:
-        proc = subprocess.Popen(argv, cwd=cwd)
+        proc = subprocess.Popen(argv, cwd=cwd, stdout=stdout)
     except OSError as e:
         sys.stderr.write(f"error: cannot start {argv[0]}: {e.strerror or e}\n")
         return 127
     sandbox_guard.track(proc.pid)
+    return proc
+
+
+def wait(proc: subprocess.Popen | int) -> int:
+    """The exit code of what `start` returned."""
+    if isinstance(proc, int):
+        return proc
     code = proc.wait()
     sandbox_guard.untrack(proc.pid)
     # A tool killed by a signal exits as a shell would report it.
     return code if code >= 0 else 128 - code
+
+
+def run(argv: list[str], cwd: Optional[str] = None) -> int:
+    """Run the tool `argv` in `cwd`, killed with this script if Pants dies; its exit code."""
+    return wait(start(argv, cwd))
 
 
 def main(argv: list[str]) -> int:

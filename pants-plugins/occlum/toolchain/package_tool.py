@@ -60,6 +60,7 @@ _WINDOW = 32 * 1024
 _PROBE = 16 * 1024
 SEGMENT_MIN = 256 * 1024  # smaller files share segments: a cache entry per file would cost more than it saves
 CACHE_MAX_BYTES = 4 << 30
+DEFAULT_THREADS_MAX = 8  # beyond this, reading the instance, not deflate, bounds the package
 # What a kept segment's bytes depend on besides its contents: a change here must miss the cache.
 _SEGMENT_FORMAT = f"occlum-package-segment v3 level={LEVEL} block={BLOCK} zlib={zlib.ZLIB_RUNTIME_VERSION}"
 
@@ -361,6 +362,12 @@ class ParallelGzip:
         self._out.write(struct.pack("<II", self._crc & 0xFFFFFFFF, self._size & 0xFFFFFFFF))
 
 
+def default_threads() -> int:
+    """One per core this process may run on, at most DEFAULT_THREADS_MAX."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(cores, DEFAULT_THREADS_MAX))
+
+
 def write_package(
     instance: str,
     name: str,
@@ -378,7 +385,7 @@ def write_package(
     rename = (base, name) if _release(release) >= (0, 24, 0) else None
     entries = _entries(instance, package_members(release, sgx_mode, debug))
     with open(out_path, "wb") as raw:
-        gz = ParallelGzip(raw, max(1, threads or os.cpu_count() or 1), cache)
+        gz = ParallelGzip(raw, max(1, threads or default_threads()), cache)
         with tarfile.open(fileobj=cast(IO[bytes], gz), mode="w", format=tarfile.GNU_FORMAT) as tar:
             for rel in entries:
                 arcname = f"{base}/{rel}"
@@ -412,13 +419,17 @@ def options(name_required: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--instance", required=True, help="the built instance folder")
     p.add_argument("--name", required=name_required, help="the package's base name: writes NAME.tar.gz")
     p.add_argument("--debug", action="store_true", help="as `occlum package --debug`")
-    p.add_argument("--threads", type=int, default=None, help="compression threads (default: one per core)")
+    p.add_argument("--threads", type=int, default=None, help="compression threads (default: one per core, at most 8)")
     p.add_argument("--segment-cache", default=None, help="a folder of compressed segments to reuse (if it exists)")
     return p
 
 
-def main(argv: list[str], failed: int = 1) -> int:
-    args = options().parse_args(argv)
+def main(argv: list[str]) -> int:
+    return package(options().parse_args(argv))
+
+
+def package(args: argparse.Namespace, failed: int = 1) -> int:
+    """Write the package `options()` describe; `failed` is the exit code when it cannot."""
     out = f"{args.name}.tar.gz"
     # No folder, no cache: remote workers without append-only caches package all the same.
     cache = SegmentCache(args.segment_cache) if args.segment_cache and os.path.isdir(args.segment_cache) else None

@@ -1,5 +1,5 @@
-"""The Occlum toolchain steps, each its own cached Process: `new`, `build` (with the package, for
-`pants package`), measurements.
+"""The Occlum toolchain steps, each its own cached Process: `new`, and `build` (with, for `pants
+package`, the package and the measurements in the same sandbox).
 
 The package is not written by `occlum package`: the backend writes the same files in one
 reproducible pass (toolchain/package_tool.py says why), reusing the deflated bytes of files an
@@ -13,7 +13,7 @@ the jar or the JDK. `occlum build` sees the signing key's path and MRSIGNER, nev
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
 from dataclasses import dataclass
 from typing import Optional
 
@@ -43,7 +43,7 @@ from occlum.pants_compat import (
     rule_call,
     rule_call_in_environment,
 )
-from occlum.toolchain.build_and_package import PACKAGE_FAILED
+from occlum.toolchain.build_and_package import MEASURE_FAILED, MEASURED, PACKAGE_FAILED, SIGNED_ENCLAVE
 from occlum.toolchain.measurements import MeasurementParseError, parse_print_output, parse_sgx_sign_dump
 from occlum.util_rules.bundled_tools import CACHE_FIRST_MILLIS, tool_error, tool_files, tool_path
 from occlum.util_rules.occlum_toolchain import OcclumStepEnv, OcclumToolchain
@@ -53,20 +53,13 @@ INSTANCE = "occlum_instance"
 # What `occlum build` leaves in an instance (docs/occlum-contract.md §2.4): folders and state dotfiles.
 # Not `image/`: the build only reads it, and re-capturing a JDK-sized tree costs every build.
 INSTANCE_DIRS = ("build", "run", "initfs")
-# What the measurements read (docs/occlum-contract.md §4.3), so their sandboxes skip the big trees.
-PRINT_INPUTS = (
-    f"{INSTANCE}/build/lib/libocclum-libos.signed.so",
-    f"{INSTANCE}/Occlum.json",
-    f"{INSTANCE}/.__occlum_status",
-    f"{INSTANCE}/.sgx_mode",
-    f"{INSTANCE}/run/**",
-)
+# The one file of the built instance a package's records need besides the tarball (its sha256).
+SIGNED = f"{INSTANCE}/{SIGNED_ENCLAVE}"
 INSTANCE_FILES = ("Occlum.json", ".__occlum_status", ".sgx_mode", "init_ra_conf.json")
 SKELETON_TOOL = "toolchain/skeleton_tool.py"
 PACKAGE_TOOL = "toolchain/package_tool.py"
 BUILD_AND_PACKAGE = "toolchain/build_and_package.py"
 GUARDED_RUN = "toolchain/guarded_run.py"
-PACKAGE_THREADS = 8  # beyond this, reading the instance, not deflate, bounds the package step
 # Deflated files kept by content between package steps (toolchain/package_tool.py), in Pants'
 # named caches: a jar change deflates the files it touched, not the JDK again.
 SEGMENT_CACHE_NAME = "occlum_package_segments"
@@ -112,11 +105,12 @@ class OcclumBuildRequest:
 @dataclass(frozen=True)
 class BuiltOcclumInstance:
     # occlum_instance/ after `occlum build`: build/, run/, initfs/, dotfiles, Occlum.json (no
-    # image/); with a package, only what the measurements read (PRINT_INPUTS).
+    # image/); with a package, only the signed enclave (SIGNED).
     digest: Digest
     toolchain: OcclumToolchain
     image: Digest  # occlum_instance/image/ as the build read it (skeleton + staged), for `pants run`
     package: Optional[Digest] = None  # <name>.tar.gz at the root, when asked for
+    measured: Optional[Digest] = None  # with the package: what the measurement tool wrote (MEASURED/)
 
 
 @dataclass(frozen=True)
@@ -130,18 +124,25 @@ def _env(step_env: OcclumStepEnv, toolchain: OcclumToolchain, nonce: str = "", *
     return {**step_env.env, "__OCCLUM_TOOLCHAIN": toolchain.identity, **rerun, **extra}
 
 
-def _guarded(python: ToolPython, argv: Sequence[str]) -> tuple[str, ...]:
-    """An Occlum tool's argv, run through toolchain/guarded_run.py so that it stops when Pants dies.
-    The steps run in occlum_instance/, one level below the tool files."""
-    return (python.path, f"../{tool_path(GUARDED_RUN)}", "--", *argv)
-
-
 def _failure(step: str, address: Optional[Address], result: FallibleProcessResult, hint: str) -> OcclumStepError:
     out = (result.stdout + result.stderr).decode("utf-8", "replace").strip()
     tail = "\n".join(out.splitlines()[-25:])
     where = f" for {address}" if address else ""
     return OcclumStepError(
         f"`{step}`{where} failed with exit code {result.exit_code}. Its output ends with:\n{tail}\n{hint}"
+    )
+
+
+def measure_failure(address: Address, stderr: bytes) -> OcclumStepError:
+    """The error for a build step whose measurement tool failed (build_and_package.py's
+    MEASURE_FAILED): the tool's stderr, then the script's `error: ` line, then the tool's stdout."""
+    lines = stderr.decode("utf-8", "replace").strip().splitlines()
+    at = max((i for i, line in enumerate(lines) if line.startswith("error: `")), default=len(lines))
+    said = lines[at][len("error: ") :] if at < len(lines) else "reading the measurements failed"
+    shown = "\n".join([*lines[:at], *lines[at + 1 :]][-25:])
+    return OcclumStepError(
+        f"{said} for {address}, after `occlum build` had signed the enclave. Its output ends with:\n{shown}\n"
+        "See docs/occlum-toolchain.md#troubleshooting for the message -> field table."
     )
 
 
@@ -221,18 +222,22 @@ async def occlum_build(request: OcclumBuildRequest, step_env: OcclumStepEnv, pyt
             output_files=tuple(f"{INSTANCE}/{f}" for f in INSTANCE_FILES),
         )
     else:
-        # Only the tarball and what the measurements read leave the sandbox: as two steps, Pants
-        # would store the built instance (a protected copy of the whole image) and write it out
-        # again for the package step.
+        # Only the tarball, the signed enclave and the measurements leave the sandbox: as two
+        # steps, Pants would store the built instance (a protected copy of the whole image) and
+        # write it out again for the package step.
         argv += ["--name", package.name, "--segment-cache", SEGMENT_CACHE, *(["--debug"] if package.debug else [])]
-        # Pants grants the threads, sharing the cores with the steps running beside it; the bytes
-        # do not depend on how many it grants.
-        argv += ["--threads", "{pants_concurrency}"]
+        # The measurements, read beside the package (before 0.29.1 there is no `occlum print`:
+        # sgx_sign dumps the SIGSTRUCT, as its docs do).
+        tc = request.toolchain
+        argv += ["--print-with", tc.occlum] if has_print(tc.release) else ["--dump-with", tc.sgx_sign]
+        # The package deflates on one thread per core of the machine it runs on (its bytes do
+        # not depend on how many). Not Pants' `{pants_concurrency}`: Pants' bounded runner may
+        # cancel a step that asks for it and start it again with another count when a step
+        # starts or ends beside it in its first 200 ms, and here that would re-run the build.
         description += ", then its package"
         outputs = dict(
-            output_files=(f"{package.name}.tar.gz", *(p for p in PRINT_INPUTS if not p.endswith("/**"))),
-            output_directories=(f"{INSTANCE}/run",),
-            concurrency_available=PACKAGE_THREADS,
+            output_files=(f"{package.name}.tar.gz", SIGNED),
+            output_directories=(MEASURED,),
             # The package's bytes are the same with or without the cache (a kept segment is the
             # file's deflated bytes, checked against the sha256 its writer recorded).
             append_only_caches={SEGMENT_CACHE_NAME: SEGMENT_CACHE},
@@ -252,6 +257,8 @@ async def occlum_build(request: OcclumBuildRequest, step_env: OcclumStepEnv, pyt
         lines = result.stderr.decode("utf-8", "replace").strip().splitlines()
         said = next((line for line in reversed(lines) if line.startswith("error: ")), lines[-1] if lines else "")
         raise OcclumStepError(f"Packaging {request.address} failed: {said.removeprefix('error: ')}")
+    if package is not None and result.exit_code == MEASURE_FAILED:
+        raise measure_failure(request.address, result.stderr)
     if result.exit_code != 0:
         raise _failure(
             "occlum build",
@@ -262,11 +269,12 @@ async def occlum_build(request: OcclumBuildRequest, step_env: OcclumStepEnv, pyt
     if package is None:
         return BuiltOcclumInstance(result.output_digest, request.toolchain, image)
     tarball = f"{package.name}.tar.gz"
-    built, tar = await concurrently(
+    built, tar, measured = await concurrently(
         digest_subset_to_digest(DigestSubset(result.output_digest, PathGlobs([f"{INSTANCE}/**"]))),
         digest_subset_to_digest(DigestSubset(result.output_digest, PathGlobs([tarball]))),
+        digest_subset_to_digest(DigestSubset(result.output_digest, PathGlobs([f"{MEASURED}/**"]))),
     )
-    return BuiltOcclumInstance(built, request.toolchain, image, tar)
+    return BuiltOcclumInstance(built, request.toolchain, image, tar, measured)
 
 
 run_occlum_build = rule_call(occlum_build)
@@ -274,58 +282,18 @@ run_occlum_build_in = rule_call_in_environment(occlum_build)
 
 
 @rule(desc="Reading the enclave measurements", level=LogLevel.DEBUG)
-async def occlum_measurements(
-    built: BuiltOcclumInstance, step_env: OcclumStepEnv, python: ToolPython
-) -> OcclumMeasurements:
-    tc = built.toolchain
-    env = _env(step_env, tc)
-    enclave_only, guard = await concurrently(
-        digest_subset_to_digest(DigestSubset(built.digest, PathGlobs(PRINT_INPUTS))),
-        create_digest(CreateDigest(tool_files(GUARDED_RUN))),
-    )
-    signed = await merge_digests(MergeDigests([enclave_only, guard]))
+async def occlum_measurements(built: BuiltOcclumInstance) -> OcclumMeasurements:
+    """MRENCLAVE and MRSIGNER, as the build step's measurement tool printed them."""
+    if built.measured is None:
+        raise OcclumStepError("The measurements are read in the package's build step; this build had none.")
+    contents = {os.path.basename(fc.path): fc.content for fc in await get_digest_contents(built.measured)}
     try:
-        if has_print(tc.release):
-            enclave, signer = await concurrently(
-                execute_process(
-                    Process(
-                        argv=_guarded(python, (tc.occlum, "print", what)),
-                        input_digest=signed,
-                        working_directory=INSTANCE,
-                        env=env,
-                        description=f"occlum print {what}",
-                        level=LogLevel.DEBUG,
-                        remote_cache_speculation_delay_millis=CACHE_FIRST_MILLIS,
-                    ),
-                )
-                for what in ("mrenclave", "mrsigner")
-            )
-            for r in (enclave, signer):
-                if r.exit_code != 0:
-                    raise _failure("occlum print", None, r, "")
+        if has_print(built.toolchain.release):
             return OcclumMeasurements(
-                parse_print_output(enclave.stdout.decode()), parse_print_output(signer.stdout.decode())
+                parse_print_output(contents.get("mrenclave", b"").decode("utf-8", "replace")),
+                parse_print_output(contents.get("mrsigner", b"").decode("utf-8", "replace")),
             )
-        # Before 0.29.1 there is no `occlum print`: dump the SIGSTRUCT with sgx_sign, as its docs do.
-        dump = await execute_process(
-            Process(
-                argv=_guarded(
-                    python,
-                    (tc.sgx_sign, "dump", "-enclave", "build/lib/libocclum-libos.signed.so", "-dumpfile", "dump.txt"),
-                ),
-                input_digest=signed,
-                working_directory=INSTANCE,
-                output_files=("dump.txt",),
-                env=env,
-                description="sgx_sign dump",
-                level=LogLevel.DEBUG,
-                remote_cache_speculation_delay_millis=CACHE_FIRST_MILLIS,
-            ),
-        )
-        if dump.exit_code != 0:
-            raise _failure("sgx_sign dump", None, dump, "")
-        contents = await get_digest_contents(dump.output_digest)
-        mrenclave, mrsigner = parse_sgx_sign_dump(contents[0].content.decode("utf-8", "replace"))
+        mrenclave, mrsigner = parse_sgx_sign_dump(contents.get("dump.txt", b"").decode("utf-8", "replace"))
         return OcclumMeasurements(mrenclave, mrsigner)
     except MeasurementParseError as e:
         raise OcclumStepError(f"Cannot read the measurements of the built enclave: {e}") from e
