@@ -21,7 +21,7 @@ from occlum.util_rules.occlum_steps import (
     OcclumStepError,
     get_measurements,
 )
-from occlum.util_rules.staged_instance import OcclumJavaImageFieldSet, get_staged_image, get_staged_instance
+from occlum.util_rules.staged_instance import OcclumJavaImageFieldSet, get_staged_instance
 
 
 @dataclass(frozen=True)
@@ -43,14 +43,11 @@ class EnclavePackage:
 @rule(desc="Building, signing and packaging an enclave", level=LogLevel.DEBUG)
 async def build_enclave_package(request: EnclavePackageRequest, occlum: OcclumSubsystem) -> EnclavePackage:
     field_set = request.field_set
-    # The build starts from the laid-out image; the jar's inspection (the summary, the SBOM's
-    # facts, the check that the JDK runs its classes) goes on beside it, and its error, if any,
-    # stops the goal all the same.
-    laid_out = await get_staged_image(field_set)
-    debuggable = field_set.debuggable.value
+    staged = await get_staged_instance(field_set)
+    debuggable = staged.summary.debuggable
     name = os.path.basename(field_set.output_path.checked_value())
-    build = EnclaveBuildRequest(field_set.address, laid_out.digest, debuggable, request.nonce, request.goal, name)
-    staged, built = await concurrently(get_staged_instance(field_set), get_built_enclave(build))
+    build = EnclaveBuildRequest(field_set.address, staged.digest, debuggable, request.nonce, request.goal, name)
+    built = await get_built_enclave(build)
     assert built.package is not None  # asked for with package_name
     measurements, signed = await concurrently(
         get_measurements(built),

@@ -50,17 +50,6 @@ class ServiceJarRequest:
 
 
 @dataclass(frozen=True)
-class LocatedJar:
-    """The jar alone, at the digest root under its own file name, not yet read."""
-
-    digest: Digest
-    name: str
-    source: str  # where it came from, for messages and the summary
-    path: str  # where the target put it
-    where: str  # "The `jar` field of ... names ...", for messages
-
-
-@dataclass(frozen=True)
 class ServiceJar:
     """The jar alone, at the digest root under its own file name."""
 
@@ -71,9 +60,7 @@ class ServiceJar:
 
 
 @rule(desc="Finding the service jar", level=LogLevel.DEBUG)
-async def locate_service_jar(request: ServiceJarRequest) -> LocatedJar:
-    """Which file the `jar` field leads to, and its size checked: enough to lay out the image and
-    start `occlum build`, which need not wait for the jar's inspection."""
+async def find_service_jar(request: ServiceJarRequest) -> ServiceJar:
     # Name the target as written (a `files` generator, not its first generated file), but look
     # at every target it expands to: a generator's files are all candidates.
     try:
@@ -131,21 +118,12 @@ async def locate_service_jar(request: ServiceJarRequest) -> LocatedJar:
             "service jar may be (a large Spring Boot jar is a few hundred MB). Check that it names the service's "
             "jar, and move large data out of the jar into the `files` field."
         )
-    return LocatedJar(only, name, f"{tgt.address} ({path})", path, where)
-
-
-get_located_jar = rule_call(locate_service_jar)
-
-
-@rule(desc="Inspecting the service jar", level=LogLevel.DEBUG)
-async def find_service_jar(request: ServiceJarRequest) -> ServiceJar:
-    located = await get_located_jar(request)
-    contents = await get_digest_contents(located.digest)
+    contents = await get_digest_contents(only)
     try:
-        info = dataclasses.replace(inspect_jar(contents[0].content, located.path), jar_name=located.name)
+        info = dataclasses.replace(inspect_jar(contents[0].content, path), jar_name=name)
     except JarError as e:
-        raise ServiceJarError(f"{located.where}: {e}") from e
-    return ServiceJar(located.digest, located.name, located.source, info)
+        raise ServiceJarError(f"{where}: {e}") from e
+    return ServiceJar(only, name, f"{tgt.address} ({path})", info)
 
 
 get_service_jar = rule_call(find_service_jar)

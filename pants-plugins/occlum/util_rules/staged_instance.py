@@ -72,7 +72,7 @@ from occlum.util_rules.dependency_lock import (
     PinnedDependencies,
     get_pinned_dependencies,
 )
-from occlum.util_rules.dragonwell_jdk import DownloadedDragonwellJdk, DragonwellJdkRequest, get_dragonwell_jdk
+from occlum.util_rules.dragonwell_jdk import DragonwellJdkRequest, get_dragonwell_jdk
 from occlum.util_rules.image_files import ImageFilesRequest, get_image_files
 from occlum.util_rules.image_layout import ImageLayoutRequest, ImagePart, get_image_layout
 from occlum.util_rules.occlum_config import (
@@ -82,14 +82,7 @@ from occlum.util_rules.occlum_config import (
     config_inputs,
     get_occlum_config,
 )
-from occlum.util_rules.service_jar import (
-    LocatedJar,
-    ServiceJar,
-    ServiceJarError,
-    ServiceJarRequest,
-    get_located_jar,
-    get_service_jar,
-)
+from occlum.util_rules.service_jar import ServiceJar, ServiceJarError, ServiceJarRequest, get_service_jar
 
 logger = logging.getLogger(__name__)
 
@@ -128,20 +121,6 @@ class OcclumJavaImageFieldSet(PackageFieldSet):
     jar_dir: OcclumJavaImageJarDirField
     output_path: OcclumJavaImageOutputPathField
     environment: EnvironmentField
-
-
-@dataclass(frozen=True)
-class StagedImage:
-    """`Occlum.json` + `image/` at the digest root: all `occlum build` reads. Made without reading
-    the jar's bytes, so the build can start while the jar is inspected (StagedOcclumInstance)."""
-
-    digest: Digest
-    config: OcclumConfig
-    jdk: DownloadedDragonwellJdk
-    jar: LocatedJar
-    jdk_dir: str
-    jar_path: str
-    image_files: int  # how many files image/ holds
 
 
 @dataclass(frozen=True)
@@ -204,8 +183,21 @@ def enclave_env(jdk_dir: str, user_env: tuple[str, ...]) -> tuple[str, ...]:
     return (*(() if user_sets_ldpath else (ld_library_path(jdk_dir),)), *user_env)
 
 
-@rule(desc="Laying out an Occlum image", level=LogLevel.DEBUG)
-async def stage_image(field_set: OcclumJavaImageFieldSet, occlum: OcclumSubsystem) -> StagedImage:
+def _check_lock(field_set: OcclumJavaImageFieldSet, jar: ServiceJar, pinned: PinnedDependencies) -> None:
+    differ = check_lock(pinned.pins, jar.info.nested)
+    if differ:
+        shown = "".join(f"  - {d.entry}: {d.problem}\n" for d in differ[:20])
+        more = f"  ... and {len(differ) - 20} more\n" if len(differ) > 20 else ""
+        raise DependencyLockFieldError(
+            f"The jar of {field_set.address} ({jar.source}) does not hold the nested jars its "
+            f"`dependency_lock` ({pinned.path}) pins:\n{shown}{more}"
+            "If the change is intended, review it and regenerate the lock (`sha256sum *.jar` in the unpacked "
+            "jar's BOOT-INF/lib/, as docs/spring-boot.md shows); otherwise find what changed the dependency."
+        )
+
+
+@rule(desc="Staging an Occlum instance", level=LogLevel.DEBUG)
+async def stage_occlum_instance(field_set: OcclumJavaImageFieldSet, occlum: OcclumSubsystem) -> StagedOcclumInstance:
     # 0. Memory limits first: a limit that cannot hold the JVM fails before any download.
     memory = memory_plan_for(field_set, check_release(occlum.version))
     # And fields that only clash together (a mount's cache above the kernel heap): also before
@@ -215,21 +207,29 @@ async def stage_image(field_set: OcclumJavaImageFieldSet, occlum: OcclumSubsyste
         if finding.severity == "warning":
             logger.warning(f"{field_set.address}: {finding.message}")
 
-    # 1. The JDK and the jar, in parallel: neither depends on the other.
+    # 1. The JDK, the jar and its lock, in parallel: none depends on another.
     try:
         jdk_addresses = await resolve_unparsed_address_inputs(field_set.jdk.to_unparsed_address_inputs())
     except ResolveError:
         raise AddressFieldError(field_set.jdk.unresolved()) from None
-    jdk, jar = await concurrently(
+    jdk, jar, pinned = await concurrently(
         get_dragonwell_jdk(
             DragonwellJdkRequest(jdk_addresses[0], f"The `jdk` field of {field_set.address}"),
         ),
-        get_located_jar(_jar_request(field_set)),
+        get_service_jar(ServiceJarRequest(field_set.address, field_set.jar.to_unparsed_address_inputs())),
+        get_pinned_dependencies(DependencyLockRequest(field_set.address, field_set.dependency_lock)),
     )
+    try:
+        check_runs_on(jar.info, jdk.info.java_major, jdk.info.java_version)
+    except JarError as e:
+        raise ServiceJarError(f"The `jar` field of {field_set.address} names {jar.source}: {e}") from e
+    if pinned.path is not None:
+        _check_lock(field_set, jar, pinned)
 
     # 2. Where things go in the enclave, and the config that points at them.
     jdk_dir = field_set.jdk_dir.value or default_jdk_dir(jdk.info.java_major)
     jar_dir = field_set.jar_dir.value
+    jar_path = f"{jar_dir}/{jar.name}"
     inputs = config_inputs_for(field_set, memory, jdk_dir)
     config, files = await concurrently(
         get_occlum_config(OcclumConfigRequest(field_set.address, occlum.version, inputs)),
@@ -257,50 +257,10 @@ async def stage_image(field_set: OcclumJavaImageFieldSet, occlum: OcclumSubsyste
             ),
         ),
     )
-    digest = await merge_digests(MergeDigests([layout.digest, config.digest]))
-    return StagedImage(digest, config, jdk, jar, jdk_dir, f"{jar_dir}/{jar.name}", layout.files)
-
-
-get_staged_image = rule_call(stage_image)
-
-
-def _jar_request(field_set: OcclumJavaImageFieldSet) -> ServiceJarRequest:
-    return ServiceJarRequest(field_set.address, field_set.jar.to_unparsed_address_inputs())
-
-
-def _check_lock(field_set: OcclumJavaImageFieldSet, jar: ServiceJar, pinned: PinnedDependencies) -> None:
-    differ = check_lock(pinned.pins, jar.info.nested)
-    if differ:
-        shown = "".join(f"  - {d.entry}: {d.problem}\n" for d in differ[:20])
-        more = f"  ... and {len(differ) - 20} more\n" if len(differ) > 20 else ""
-        raise DependencyLockFieldError(
-            f"The jar of {field_set.address} ({jar.source}) does not hold the nested jars its "
-            f"`dependency_lock` ({pinned.path}) pins:\n{shown}{more}"
-            "If the change is intended, review it and regenerate the lock (`sha256sum *.jar` in the unpacked "
-            "jar's BOOT-INF/lib/, as docs/spring-boot.md shows); otherwise find what changed the dependency."
-        )
-
-
-@rule(desc="Staging an Occlum instance", level=LogLevel.DEBUG)
-async def stage_occlum_instance(field_set: OcclumJavaImageFieldSet, occlum: OcclumSubsystem) -> StagedOcclumInstance:
-    image, jar, pinned = await concurrently(
-        get_staged_image(field_set),
-        get_service_jar(_jar_request(field_set)),
-        get_pinned_dependencies(DependencyLockRequest(field_set.address, field_set.dependency_lock)),
-    )
-    jdk, jdk_dir, jar_path = image.jdk, image.jdk_dir, image.jar_path
-    try:
-        check_runs_on(jar.info, jdk.info.java_major, jdk.info.java_version)
-    except JarError as e:
-        raise ServiceJarError(f"The `jar` field of {field_set.address} names {jar.source}: {e}") from e
-    if pinned.path is not None:
-        _check_lock(field_set, jar, pinned)
-
-    memory = memory_plan_for(field_set, check_release(occlum.version))
     jvm_options = effective_jvm_options(tuple(field_set.jvm_options.value or ()))
     summary = ImageSummaryV1(
         target=str(field_set.address),
-        occlum_release=image.config.release,
+        occlum_release=config.release,
         jdk=JdkRecord(
             target=str(jdk.address),
             dragonwell=jdk.pin.describe(),
@@ -319,11 +279,11 @@ async def stage_occlum_instance(field_set: OcclumJavaImageFieldSet, occlum: Occl
         command=java_command(jdk_dir, jvm_options, jar_path, tuple(field_set.main_args.value or ())),
         memory=memory.summary(),
         debuggable=field_set.debuggable.value,
-        image_files=image.image_files,
+        image_files=layout.files,
         added_by_occlum_new=tuple(f"/lib/{lib}" for lib in occlum.runtime_libs),
     )
     summary_digest = await create_digest(CreateDigest([FileContent(SUMMARY_FILE, summary.serialize())]))
-    digest = await merge_digests(MergeDigests([image.digest, summary_digest]))
+    digest = await merge_digests(MergeDigests([layout.digest, config.digest, summary_digest]))
     jdk_facts = JdkFacts(
         target=str(jdk.address),
         version=jdk.pin.version,
@@ -345,7 +305,7 @@ async def stage_occlum_instance(field_set: OcclumJavaImageFieldSet, occlum: Occl
         maven=jar.info.maven,
         nested=jar.info.nested,
     )
-    return StagedOcclumInstance(digest, summary, image.config, jdk_facts, jar_facts)
+    return StagedOcclumInstance(digest, summary, config, jdk_facts, jar_facts)
 
 
 get_staged_instance = rule_call(stage_occlum_instance)
