@@ -221,7 +221,7 @@ def test_the_tool_uses_the_cache_folder_only_if_it_exists(tmp_path: Path) -> Non
     assert (tmp_path / "app.tar.gz").read_bytes() == first
 
 
-def test_incompressible_blocks_are_stored_and_the_rest_deflated(tmp_path: Path) -> None:
+def test_incompressible_pieces_are_stored_and_the_rest_deflated(tmp_path: Path) -> None:
     noise = b"".join(hashlib.sha256(i.to_bytes(4, "big")).digest() for i in range(3 * package_tool.BLOCK // 32))
     text = b"".join(b"line %d of a very compressible file\n" % i for i in range(60_000))
     data = noise + text  # three blocks of noise, then text
@@ -233,10 +233,19 @@ def test_incompressible_blocks_are_stored_and_the_rest_deflated(tmp_path: Path) 
     assert gzip.decompress(out.read_bytes()) == data
     # The noise costs its own size plus stored-block headers; the text is deflated as gzip -6 would.
     assert out.stat().st_size <= len(noise) * 1.001 + len(gzip.compress(text, 6)) * 1.05
-    assert package_tool._incompressible(noise[: package_tool.BLOCK])
-    assert not package_tool._incompressible(text[: package_tool.BLOCK])
-    # A block that is noise only at its start is deflated: all three samples must fail to shrink.
-    assert not package_tool._incompressible(noise[:20_000] + text[: package_tool.BLOCK - 20_000])
+    piece = package_tool.PIECE
+    assert package_tool._stored(noise[:piece]) and not package_tool._stored(text[:piece])
+    # Noise, then text, within one block: two runs, the noise stored, the text deflated.
+    mixed = noise[: 3 * piece] + text[: package_tool.BLOCK - 3 * piece]
+    assert package_tool._runs(mixed) == [(0, 3 * piece, 0), (3 * piece, len(mixed), package_tool.LEVEL)]
+    assert zlib.decompressobj(-15).decompress(ParallelGzip._deflate(mixed, b"")) == mixed  # no final block yet
+
+
+def test_a_block_deflated_throughout_is_one_stream_as_before(tmp_path: Path) -> None:
+    text = b"".join(b"line %d of a very compressible file\n" % i for i in range(40_000))[: package_tool.BLOCK]
+    zdict = b"some previous block's last bytes" * 100
+    z = zlib.compressobj(package_tool.LEVEL, zlib.DEFLATED, -15, 8, zlib.Z_DEFAULT_STRATEGY, zdict)
+    assert ParallelGzip._deflate(text, zdict) == z.compress(text) + z.flush(zlib.Z_SYNC_FLUSH)
 
 
 def test_a_missing_member_fails_like_occlum_package(tmp_path: Path) -> None:
