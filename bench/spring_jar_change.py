@@ -170,7 +170,7 @@ def main() -> int:
         "| manual flow, same change (mvn, occlum new, copy JDK + jar, jq, occlum build, occlum package) "
         f"| {manual_med:.1f} s | {len(manual)} |",
         "",
-        f"Pants is **{manual_med / pants_med:.1f}x** faster than the manual flow for a jar change (goal: 1.5x).",
+        f"Pants is **{manual_med / pants_med:.2f}x** faster than the manual flow for a jar change (goal: 1.5x).",
         "",
         f"Where one jar change's {total:.1f} s go (pantsd cold for this run, workunit logger on):",
         "",
