@@ -97,6 +97,13 @@ def serve_fake_jdk(directory: Path, name: str = DEFAULT_JDK_FILE, **kwargs) -> S
     return ServedJdk(path, hashlib.sha256(data).hexdigest(), len(data))
 
 
+def runner_serving(served: ServedJdk) -> OcclumRuleRunner:
+    """A stage-only rule runner whose Dragonwell 11.0.16.12.8 pin is `served`."""
+    rr = new_rule_runner()
+    rr.set_options([f"--dragonwell-known-versions=['{served.pin()}']"], env_inherit={"PATH"})
+    return rr
+
+
 @dataclass(frozen=True)
 class Package:
     """A built package's files (path -> bytes) and symlinks (path -> target), under its output dir."""

@@ -10,7 +10,7 @@ from pants.engine.addresses import Address
 from pants.engine.internals.scheduler import ExecutionError
 from pants.testutil.rule_runner import RuleRunner
 
-from occlum_testutil import ServedJdk, fake_jdk, new_rule_runner, package_image, serve_fake_jdk
+from occlum_testutil import ServedJdk, fake_jdk, package_image, runner_serving, serve_fake_jdk
 
 ADDR = Address("svc", target_name="enclave")
 MANIFEST = (
@@ -27,9 +27,7 @@ def served(tmp_path: Path) -> ServedJdk:
 
 @pytest.fixture
 def rule_runner(served: ServedJdk) -> RuleRunner:
-    rr = new_rule_runner()
-    rr.set_options([f"--dragonwell-known-versions=['{served.pin()}']"], env_inherit={"PATH"})
-    return rr
+    return runner_serving(served)
 
 
 def boot_jar(tmp_path: Path, libs: dict[str, bytes]) -> bytes:

@@ -11,7 +11,7 @@ from pants.engine.internals.scheduler import ExecutionError
 from pants.testutil.rule_runner import RuleRunner
 
 import java_jars
-from occlum_testutil import Package, ServedJdk, fake_jdk, new_rule_runner, package_image, serve_fake_jdk
+from occlum_testutil import Package, ServedJdk, fake_jdk, package_image, runner_serving, serve_fake_jdk
 
 ADDR = Address("svc", target_name="enclave")
 JAR_DIR = "/usr/lib/spring"
@@ -24,9 +24,7 @@ def served(tmp_path: Path) -> ServedJdk:
 
 @pytest.fixture
 def rule_runner(served: ServedJdk) -> RuleRunner:
-    rr = new_rule_runner()
-    rr.set_options([f"--dragonwell-known-versions=['{served.pin()}']"], env_inherit={"PATH"})
-    return rr
+    return runner_serving(served)
 
 
 def jar_bytes(tmp_path: Path, name: str = "app.jar", **kwargs) -> bytes:
