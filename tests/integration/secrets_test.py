@@ -187,7 +187,8 @@ def test_signing_key_never_reaches_store_cache_dist_or_workdir(tmp_path: Path) -
         result = run_pants(root, args, env, "package", "examples/hello-service:enclave")
         assert result.returncode == 0, result.stderr[-5000:]
         writes = re.findall(r"^\s+remote_cache_write_successes: (\d+)$", result.stderr, re.M)
-        assert writes and int(writes[-1]) >= 6, result.stderr[-3000:]  # every step went to the remote cache
+        # every step went to the remote cache: the download, the extraction, the jar, `occlum new`, the build
+        assert writes and int(writes[-1]) >= 5, result.stderr[-3000:]
 
         meas = json.loads((root / DIST / "enclave.measurements.json").read_text())
         # The build really signed with this key: MRSIGNER = sha256(modulus, little-endian).

@@ -77,6 +77,7 @@ def test_pex_holds_only_the_validator_and_the_schemas(pex: Path) -> None:
         "occlum/config/sizes.py",
         "occlum/config/validation.py",
         "occlum/jar/__init__.py",
+        "occlum/jar/dependency_lock.py",
         "occlum/jar/identity.py",
         "occlum/jar/inspect_jar.py",
         "occlum/validate.py",
