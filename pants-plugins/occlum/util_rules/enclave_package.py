@@ -6,17 +6,15 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from pants.engine.fs import Digest, DigestEntries, DigestSubset, FileEntry, PathGlobs
+from pants.engine.fs import Digest, DigestEntries, FileEntry
 from pants.engine.rules import collect_rules, rule
 from pants.util.logging import LogLevel
 
-from occlum.attestation.verify import SIGNED_ENCLAVE
-from occlum.pants_compat import concurrently, digest_subset_to_digest, get_digest_entries, rule_call
+from occlum.pants_compat import concurrently, get_digest_entries, rule_call
 from occlum.records import EnclaveMeasurementsV1
 from occlum.subsystems.occlum import OcclumSubsystem
 from occlum.util_rules.enclave import EnclaveBuildRequest, get_built_enclave
 from occlum.util_rules.occlum_steps import (
-    INSTANCE,
     OcclumMeasurements,
     OcclumStepError,
     get_measurements,
@@ -49,12 +47,11 @@ async def build_enclave_package(request: EnclavePackageRequest, occlum: OcclumSu
     build = EnclaveBuildRequest(field_set.address, staged.digest, debuggable, request.nonce, request.goal, name)
     built = await get_built_enclave(build)
     assert built.package is not None  # asked for with package_name
-    measurements, signed = await concurrently(
-        get_measurements(built),
-        digest_subset_to_digest(DigestSubset(built.digest, PathGlobs([f"{INSTANCE}/{SIGNED_ENCLAVE}"]))),
+    # Pants' file digests are sha256: the hashes that bind the records to the package's bytes. With
+    # a package, the built instance's digest holds only the signed enclave (occlum_steps.SIGNED).
+    measurements, package_entries, signed_entries = await concurrently(
+        get_measurements(built), get_digest_entries(built.package), get_digest_entries(built.digest)
     )
-    # Pants' file digests are sha256: the hashes that bind the records to the package's bytes.
-    package_entries, signed_entries = await concurrently(get_digest_entries(built.package), get_digest_entries(signed))
     record = EnclaveMeasurementsV1(
         target=str(field_set.address),
         mrenclave=measurements.mrenclave,
