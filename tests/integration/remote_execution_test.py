@@ -205,32 +205,35 @@ def test_three_services_package_on_the_workers_byte_for_byte_and_a_second_client
         assert dist_bytes(root) == remote_dist
 
 
-def _build_running_on(bb_dir: Path) -> str | None:
-    """The worker whose build folder holds a running build-and-package step, if one does."""
+def _processes_in(under: Path) -> Iterator[tuple[bytes, str]]:
+    """(command line, cwd) of each process whose cwd lies under `under`; other tests' processes,
+    running beside this one, do not count."""
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
             cwd = os.readlink(f"/proc/{pid}/cwd")
         except OSError:
             continue
-        if b"build_and_package.py" in cmdline and cwd.startswith(str(bb_dir)):
+        if cwd.startswith(str(under)):
+            yield cmdline, cwd
+
+
+def _build_running_on(bb_dir: Path) -> str | None:
+    """The worker whose build folder holds a running build-and-package step, if one does."""
+    for cmdline, cwd in _processes_in(bb_dir):
+        if b"build_and_package.py" in cmdline:
             return Path(cwd).relative_to(bb_dir).parts[0]
     return None
 
 
 def _leftover_steps(under: Path) -> list[str]:
     """Backend step processes still alive that run in a folder under `under` (this test's workers'
-    build folders and its Pants sandboxes); other tests' steps, running beside it, do not count."""
-    left = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-            cwd = os.readlink(f"/proc/{pid}/cwd")
-        except OSError:
-            continue
-        if (b"build_and_package.py" in cmdline or b"__occlum_tools/" in cmdline) and cwd.startswith(str(under)):
-            left.append(cmdline.replace(b"\0", b" ").decode(errors="replace"))
-    return left
+    build folders and its Pants sandboxes)."""
+    return [
+        cmdline.replace(b"\0", b" ").decode(errors="replace")
+        for cmdline, _ in _processes_in(under)
+        if b"build_and_package.py" in cmdline or b"__occlum_tools/" in cmdline
+    ]
 
 
 def test_faults_a_worker_dies_mid_build_then_the_scheduler_and_the_storage_restart(
